@@ -1,0 +1,105 @@
+"""After rendering: keep what the answers chose, remove the rest, record the plan, say what was built.
+
+Runs with the generated project as the working directory. One function per optional part, so a
+reader sees at once what each answer adds or takes away.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, {{ template_root | tojson }})
+
+from pyserve_template import answers, tuning  # noqa: E402
+
+CHOSEN = answers.resolve_or_refuse(json.loads({{ cookiecutter | tojson | tojson }}))
+PACKAGE = Path(CHOSEN.project_slug)
+DEPLOY = Path("deploy")
+
+
+def move_contents(variant: Path, destination: Path) -> None:
+    for item in variant.iterdir():
+        shutil.move(str(item), str(destination / item.name))
+
+
+def install_framework() -> None:
+    """The chosen framework's sample app moves into the package; the other frameworks go."""
+    variants = PACKAGE / "_frameworks"
+    move_contents(variants / CHOSEN.framework, PACKAGE)
+    shutil.rmtree(variants)
+
+
+def remove_django_files() -> None:
+    if CHOSEN.framework != "django":
+        Path("manage.py").unlink()
+
+
+def install_server() -> None:
+    """The chosen server's config and command line move into deploy/; the other servers' go."""
+    variants = DEPLOY / "_servers"
+    move_contents(variants / CHOSEN.server, DEPLOY)
+    shutil.rmtree(variants)
+
+
+def remove_nginx_static_files() -> None:
+    if CHOSEN.static_strategy != "nginx":
+        (DEPLOY / "nginx" / "locations" / "static.conf").unlink()
+
+
+def remove_app_static_serving() -> None:
+    if CHOSEN.static_strategy != "whitenoise":
+        (PACKAGE / "static_files.py").unlink()
+
+
+def remove_static_assets() -> None:
+    if CHOSEN.static_strategy == "none":
+        shutil.rmtree(PACKAGE / "static")
+
+
+def remove_kubernetes() -> None:
+    if not CHOSEN.use_kubernetes:
+        shutil.rmtree(DEPLOY / "k8s")
+
+
+def shipped_plan():  # noqa: ANN201 - a tuning.Plan
+    """The plan computed from the project's own deploy/stack.toml (as deploy/tuning.py does at start)."""
+    return tuning.plan_from_environment(env={}, stack=tuning.load_stack(DEPLOY / "stack.toml"))
+
+
+def choice_line(name: str, value: str, reason: str) -> str:
+    return f"{name}: {value}" + ("" if reason == "as asked" else f" (auto: {reason})")
+
+
+def summary(plan) -> str:  # noqa: ANN001
+    return "\n".join(
+        [
+            choice_line("interface", CHOSEN.interface.upper(), CHOSEN.interface_reason),
+            choice_line("server", CHOSEN.server, CHOSEN.server_reason),
+            f"static files: {CHOSEN.static_strategy}",
+            tuning.describe(plan),
+        ]
+    )
+
+
+def write_plan_into_readme(plan) -> None:  # noqa: ANN001
+    readme = Path("README.md")
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace("<!-- plan -->", "```text\n" + summary(plan) + "\n```"), encoding="utf-8")
+
+
+def main() -> None:
+    install_framework()
+    remove_django_files()
+    install_server()
+    remove_nginx_static_files()
+    remove_app_static_serving()
+    remove_static_assets()
+    remove_kubernetes()
+    plan = shipped_plan()
+    write_plan_into_readme(plan)
+    print(f"\n{CHOSEN.project_name} -> ./{CHOSEN.project_slug}\n" + summary(plan) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""The template's own Python: the compatibility table and the validation of answers.
+
+The tuning model is not here: it lives in the generated project as deploy/tuning.py (shipped
+verbatim) and `tuning` below loads that very file, so generation and start-up share one model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
+TUNING_FILE = PROJECT_TEMPLATE / "deploy" / "tuning.py"
+
+
+def _load_tuning():  # noqa: ANN202 - returns a module
+    spec = importlib.util.spec_from_file_location("pyserve_tuning", TUNING_FILE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+tuning = sys.modules.get("pyserve_tuning") or _load_tuning()

@@ -1,0 +1,163 @@
+"""Turn the raw cookiecutter answers into a resolved, validated stack and its tuning plan.
+
+Every refusal is an AnswerError whose message is the one line the user sees.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from . import compat, tuning
+from .compat import AnswerError
+
+# Names a generated package must not take: it would shadow what the project imports.
+_SHADOWED = frozenset(sys.stdlib_module_names) | {
+    *compat.FRAMEWORKS, *compat.SERVERS, "tests", "deploy", "site", "whitenoise", "servestatic",
+    "uvicorn_worker", "locust", "a2wsgi",
+}
+_SLUG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Answers:
+    project_name: str
+    project_slug: str
+    framework: str
+    interface: str
+    interface_reason: str
+    server: str
+    server_reason: str
+    workload: str
+    cpus: float
+    memory_limit_bytes: int
+    static_strategy: str
+    static_package: str | None
+    python_version: str
+    use_kubernetes: bool
+    plan: Any  # tuning.Plan
+
+    @property
+    def memory_limit_mib(self) -> int:
+        return self.memory_limit_bytes // tuning.MIB
+
+    @property
+    def worker_class(self) -> str | None:
+        return self.plan.worker_class
+
+
+def derive_slug(project_name: object) -> str:
+    """A default project_slug: always a valid, non-keyword identifier (the user may type another)."""
+    ascii_name = unicodedata.normalize("NFKD", str(project_name)).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or "service"
+    if slug[0].isdigit():
+        slug = f"service_{slug}"
+    if keyword.iskeyword(slug) or keyword.issoftkeyword(slug) or slug in _SHADOWED:
+        slug = f"{slug}_service"
+    return slug
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise AnswerError(name, value, "is not a choice", "choose one of " + ", ".join(choices))
+    return str(value)
+
+
+def _project_name(value: object) -> str:
+    text = str(value).strip()
+    if not text or len(text) > 100 or any(unicodedata.category(c).startswith("C") for c in text):
+        raise AnswerError(
+            "project_name", value, "is not a usable name",
+            "give 1 to 100 printable characters, e.g. My Service",
+        )
+    return text
+
+
+def _project_slug(value: object) -> str:
+    text = str(value)
+    accepted = "give a Python identifier of ASCII letters, digits and _ (e.g. my_service)"
+    if not _SLUG.match(text):
+        raise AnswerError("project_slug", value, "is not a Python identifier", accepted)
+    if keyword.iskeyword(text) or keyword.issoftkeyword(text):
+        raise AnswerError("project_slug", value, "is a Python keyword", accepted)
+    if text in _SHADOWED:
+        raise AnswerError("project_slug", value, "would shadow a module the project imports", accepted)
+    return text
+
+
+def _boolean(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "t", "yes", "y", "on"}:
+        return True
+    if text in {"0", "false", "f", "no", "n", "off"}:
+        return False
+    raise AnswerError(name, value, "is not a yes/no answer", "answer yes or no")
+
+
+def resolve(raw: Mapping[str, Any]) -> Answers:
+    """Validate every answer and resolve `auto`; raise AnswerError on the first that cannot work."""
+    framework = _choice("framework", raw.get("framework"), compat.FRAMEWORKS)
+    asked_interface = _choice("interface", raw.get("interface"), ("auto", *compat.INTERFACES))
+    asked_server = _choice("server", raw.get("server"), ("auto", *compat.SERVERS))
+    workload = _choice("workload", raw.get("workload"), compat.WORKLOADS)
+    static = _choice("static_strategy", raw.get("static_strategy"), compat.STATIC_STRATEGIES)
+    python_version = _choice("python_version", raw.get("python_version"), compat.PYTHON_VERSIONS)
+    project_name = _project_name(raw.get("project_name", ""))
+    project_slug = _project_slug(raw.get("project_slug", ""))
+    use_kubernetes = _boolean("use_kubernetes", raw.get("use_kubernetes", False))
+    try:
+        cpus = tuning.parse_cpus(raw.get("cpu_limit", ""), "cpu_limit")
+        memory = tuning.parse_memory(raw.get("memory_limit", ""), "memory_limit")
+    except tuning.TuningError as error:
+        raise AnswerError(error.name, error.value, error.problem, error.accepted) from None
+
+    interface, interface_reason = compat.resolve_interface(framework, asked_interface, asked_server)
+    server, server_reason = compat.resolve_server(interface, asked_server)
+
+    plan = tuning.plan(cpus, memory, framework, interface, server, workload)
+    if not plan.fits_memory:
+        least = tuning.minimum_memory_bytes(framework, server)
+        raise AnswerError(
+            "memory_limit", raw.get("memory_limit"),
+            f"is too small for one {framework} worker under {server}",
+            f"give at least {-(-least // tuning.MIB)}MiB"
+            f" ({tuning.WORKER_MEMORY_MIB[framework]} MiB a worker + {tuning.SERVER_MEMORY_MIB[server]} MiB"
+            f" for {server} + {tuning.MEMORY_HEADROOM:.0%} headroom)",
+        )
+    return Answers(
+        project_name=project_name,
+        project_slug=project_slug,
+        framework=framework,
+        interface=interface,
+        interface_reason=interface_reason,
+        server=server,
+        server_reason=server_reason,
+        workload=workload,
+        cpus=cpus,
+        memory_limit_bytes=memory,
+        static_strategy=static,
+        static_package=compat.STATIC_PACKAGE[interface] if static == "whitenoise" else None,
+        python_version=python_version,
+        use_kubernetes=use_kubernetes,
+        plan=plan,
+    )
+
+
+def refuse(error: AnswerError) -> NoReturn:
+    """Stop cookiecutter with the one-line message: no traceback, and (early enough) no directory."""
+    print(f"pyserve-template: {error}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def resolve_or_refuse(raw: Mapping[str, Any]) -> Answers:
+    try:
+        return resolve(raw)
+    except AnswerError as error:
+        refuse(error)

@@ -1,0 +1,46 @@
+"""Start the app server: the one command line that the Dockerfile, compose and `make local` run.
+
+It computes the plan (deploy/tuning.py), logs it as one JSON line, and replaces itself with the
+server process (exec), so the server is PID 1's direct child and gets SIGTERM itself.
+
+    python deploy/serve.py              # APP_MODULE, BIND (or APP_PORT) from the environment
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+DEPLOY = Path(__file__).resolve().parent
+sys.path.insert(0, str(DEPLOY))
+
+import server_command  # noqa: E402  (this project's server: deploy/server_command.py)
+import tuning  # noqa: E402
+
+
+def app_module() -> str:
+    with (DEPLOY / "stack.toml").open("rb") as handle:
+        default = tomllib.load(handle)["app"]["module"]
+    return os.environ.get("APP_MODULE", default)
+
+
+def bind() -> str:
+    return os.environ.get("BIND") or f"127.0.0.1:{os.environ.get('APP_PORT', '8000')}"
+
+
+def main() -> None:
+    try:
+        plan = tuning.plan_from_environment()
+    except tuning.TuningError as error:
+        sys.exit(f"serve: {error}")
+    print(plan.as_json(), file=sys.stderr, flush=True)
+    argv = server_command.argv(plan, app_module(), bind())
+    # The project root on PYTHONPATH so that APP_MODULE imports as it does in tests.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(DEPLOY.parent), os.environ.get("PYTHONPATH")]))
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()

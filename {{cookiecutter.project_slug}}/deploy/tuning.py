@@ -1,0 +1,403 @@
+"""How many workers and threads this service runs, and why: the one tuning model of pyserve-template.
+
+The template runs this module when it generates the project (to print the plan and write it into
+the README) and ships it verbatim as deploy/tuning.py, where the server's config calls it at
+start-up. It is pure Python with no dependencies: `plan()` is a pure function of its inputs;
+`plan_from_environment()` adds the environment and deploy/stack.toml around it.
+
+    python deploy/tuning.py            # the plan, explained
+    python deploy/tuning.py --json     # the same as one JSON line (what the server logs)
+
+Environment, strongest first:
+    WEB_CONCURRENCY, WEB_THREADS   workers and threads, taken as given
+    WORKER_MEMORY                  your app's measured memory per worker (e.g. 180MiB)
+    CPU_LIMIT, MEMORY_LIMIT        the container's limits, as an orchestrator passes them in
+                                   (fall back to the answers in deploy/stack.toml)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+FRAMEWORKS = ("fastapi", "django", "flask", "quart", "starlette", "litestar")
+INTERFACES = ("asgi", "wsgi")
+SERVERS = ("gunicorn", "uvicorn", "hypercorn", "granian")
+WORKLOADS = ("io_bound", "mixed", "cpu_bound")
+
+# Resident memory (RSS) of one worker running the framework's sample app, the largest seen under
+# any server, after 400 requests (/, /healthz, /api/io, /api/cpu; 16 at a time) with 2 workers,
+# read from /proc/PID/smaps_rollup; Python 3.11, November 2026, rounded up by about 10%:
+#   flask 40 (granian WSGI; gunicorn 30), django 46 (WSGI and ASGI), fastapi 50, starlette 33,
+#   quart 45, litestar 51.
+# These are floors: your own app imports more. Measure a worker of it and set WORKER_MEMORY.
+WORKER_MEMORY_MIB = {
+    "flask": 45,
+    "django": 50,
+    "fastapi": 55,
+    "starlette": 40,
+    "quart": 50,
+    "litestar": 55,
+}
+
+# Memory of what runs beside the workers, measured the same way: gunicorn's arbiter 24-29 MiB;
+# uvicorn's and hypercorn's supervisor 26-27 MiB plus multiprocessing's resource tracker 12 MiB;
+# granian's Rust main process 30 MiB.
+SERVER_MEMORY_MIB = {"gunicorn": 30, "uvicorn": 40, "hypercorn": 40, "granian": 35}
+
+# Part of the limit no worker may plan on: page cache, heap growth between worker recycles, and a
+# burst of large request bodies. The kernel OOM-kills at the limit, not near it.
+MEMORY_HEADROOM = 0.20
+
+# A thread costs little memory (64 gthread threads under load added 3 MiB to a Flask worker) but
+# every in-flight request holds the GIL for its CPU part, so threads are bounded by that, not RAM.
+MAX_THREADS = 64
+
+# Past this, one container is better split into replicas: every worker holds its own database
+# pool and warm caches, and one host's accept queue is a single point of failure.
+MAX_WORKERS = 32
+
+# Requests in flight per CPU that an I/O-bound WSGI service needs: a request that spends ~1/64 of
+# its time on the CPU (1.5 ms of 100 ms) saturates a core only at ~64 concurrent requests.
+IO_BOUND_REQUESTS_PER_CPU = 64
+# A mixed workload spends a real part of each request on the CPU: a few threads per worker cover
+# its waits (the articles' "2 threads" doubled, as 1-CPU runs of /api/io queued with 2).
+MIXED_THREADS = 4
+
+# Sanity bounds for the limits: anything outside is a typo, not a machine.
+MAX_CPUS = 1024.0
+MAX_MEMORY_BYTES = 64 * 1024 * 1024 * MIB  # 64 TiB
+
+# gunicorn's ASGI worker: the uvicorn-worker package or gunicorn's own `asgi`. One worker each,
+# wrk side by side on this machine (req/s): /healthz, 16 connections: starlette 23209 vs 13596,
+# fastapi 8236 vs 7634, django 665 vs 580; /api/io?ms=100, 64 connections: starlette 618 vs 615,
+# fastapi 619 vs 613, django 282 vs 387. uvicorn-worker (uvloop + httptools) wins where the
+# server's own cost shows; gunicorn's worker wins only Django's sleep-bound case.
+GUNICORN_ASGI_WORKER = "uvicorn_worker.UvicornWorker"
+
+
+class TuningError(ValueError):
+    """A value the model cannot work with; the message names the field, the value and what fits."""
+
+    def __init__(self, name: str, value: object, problem: str, accepted: str) -> None:
+        self.name, self.value, self.problem, self.accepted = name, value, problem, accepted
+        super().__init__(f"{name}: {value!r} {problem}; {accepted}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    framework: str
+    interface: str
+    server: str
+    workload: str
+    cpus: float
+    memory_limit_bytes: int | None
+    worker_class: str | None
+    workers: int
+    threads: int
+    worker_memory_bytes: int
+    memory_needed_bytes: int
+    fits_memory: bool
+    reasons: dict[str, str]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+# --- parsing limits --------------------------------------------------------------------------
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
+_UNIT_POWER = {"": 2, "k": 1, "m": 2, "g": 3, "t": 4}  # a bare number means MiB
+
+
+def parse_cpus(text: object, name: str = "cpu_limit") -> float:
+    """Cores as a float: "2", "0.5", or Kubernetes' "500m". Never rounds 0.5 down to 0."""
+    accepted = f"give cores as a number > 0 and <= {MAX_CPUS:g} (e.g. 0.5, 2 or 500m)"
+    raw = str(text).strip()
+    try:
+        cpus = float(raw[:-1]) / 1000 if raw.lower().endswith("m") else float(raw)
+    except ValueError:
+        raise TuningError(name, text, "is not a number", accepted) from None
+    if not math.isfinite(cpus) or cpus <= 0:
+        raise TuningError(name, text, "is not a finite number > 0", accepted)
+    if cpus > MAX_CPUS:
+        raise TuningError(name, text, "is larger than any machine", accepted)
+    return cpus
+
+
+def parse_memory(text: object, name: str = "memory_limit") -> int:
+    """Bytes from "512MiB", "2GiB", "1.5G", "768M" or a bare number of MiB.
+
+    K, M, G and T are binary (1.5G = 1536 MiB), as Docker reads them.
+    """
+    accepted = "give a size such as 512MiB, 2GiB, 1.5G, 768M, or a number of MiB"
+    match = _MEMORY.match(str(text))
+    if not match:
+        raise TuningError(name, text, "is not a memory size", accepted)
+    number, unit, binary, byte = match.groups()
+    if binary and not unit:
+        raise TuningError(name, text, "is not a memory size", accepted)
+    if byte and not unit and not binary:
+        bytes_ = float(number)  # "1024B"
+    else:
+        bytes_ = float(number) * 1024 ** _UNIT_POWER[unit.lower()]
+    if bytes_ < 1:
+        raise TuningError(name, text, "is not more than 0", accepted)
+    if bytes_ > MAX_MEMORY_BYTES:
+        raise TuningError(name, text, "is larger than any machine", accepted)
+    return int(bytes_)
+
+
+def format_memory(bytes_: int | None) -> str:
+    if bytes_ is None:
+        return "no limit"
+    mib = bytes_ / MIB
+    return f"{mib / 1024:g} GiB" if mib >= 1024 and mib % 128 == 0 else f"{mib:.0f} MiB"
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise TuningError(name, value, "is not known", "choose one of " + ", ".join(choices))
+    return value
+
+
+# --- the model -------------------------------------------------------------------------------
+
+
+def worker_class_for(server: str, interface: str, workload: str) -> tuple[str | None, str]:
+    """The worker class where the server has one, and why."""
+    if server == "gunicorn" and interface == "asgi":
+        return GUNICORN_ASGI_WORKER, "uvicorn-worker: uvloop + httptools, up to 1.7x gunicorn's asgi worker"
+    if server == "gunicorn" and workload == "cpu_bound":
+        return "sync", "sync: CPU-bound requests gain nothing from threads sharing one GIL"
+    if server == "gunicorn":
+        return "gthread", "gthread: threads overlap the waits on I/O inside each worker"
+    return None, f"{server} has one worker model for {interface.upper()}"
+
+
+def uses_threads(interface: str, workload: str) -> bool:
+    """Whether requests run on a pool of blocking threads (WSGI), not on an event loop."""
+    return interface == "wsgi" and workload != "cpu_bound"
+
+
+def plan(
+    cpus: float,
+    memory_limit_bytes: int | None,
+    framework: str,
+    interface: str,
+    server: str,
+    workload: str,
+    *,
+    worker_memory_bytes: int | None = None,
+    workers_override: int | None = None,
+    threads_override: int | None = None,
+) -> Plan:
+    """Workers and threads for one container. Pure: same inputs, same plan."""
+    _choice("framework", framework, FRAMEWORKS)
+    _choice("interface", interface, INTERFACES)
+    _choice("server", server, SERVERS)
+    _choice("workload", workload, WORKLOADS)
+    if not (math.isfinite(cpus) and 0 < cpus <= MAX_CPUS):
+        raise TuningError("cpus", cpus, "is out of range", f"a number > 0 and <= {MAX_CPUS:g}")
+    reasons: dict[str, str] = {}
+    worker_class, reasons["worker_class"] = worker_class_for(server, interface, workload)
+
+    # Workers from the CPU. ceil() so that 0.5 CPU is one core's worth, never zero.
+    if interface == "asgi":
+        workers = math.ceil(cpus)
+        reasons["workers"] = f"{workers} = one event loop per CPU (ceil {cpus:g})"
+    elif workload == "cpu_bound":
+        workers = math.ceil(cpus) + 1
+        reasons["workers"] = f"{workers} = one per CPU (ceil {cpus:g}) + 1 to cover a worker's network writes"
+    else:
+        workers = math.ceil(2 * cpus) + 1
+        reasons["workers"] = f"{workers} = 2 x CPU + 1 (ceil 2 x {cpus:g} + 1): blocking workers wait as often as they compute"
+
+    if uses_threads(interface, workload) and workload == "io_bound":
+        threads = math.ceil(IO_BOUND_REQUESTS_PER_CPU * cpus / workers)
+        threads = min(MAX_THREADS, max(MIXED_THREADS, threads))
+        reasons["threads"] = (
+            f"{threads} per worker: {workers} x {threads} >= {IO_BOUND_REQUESTS_PER_CPU} requests"
+            f" in flight per CPU, as I/O-bound requests wait most of the time"
+        )
+    elif uses_threads(interface, workload):
+        threads = MIXED_THREADS
+        reasons["threads"] = f"{threads} per worker: a few requests wait on I/O while one computes"
+    elif interface == "asgi":
+        threads = 1
+        reasons["threads"] = "1: an event loop runs many requests at once without threads"
+    else:
+        threads = 1
+        reasons["threads"] = "1: CPU-bound requests run one at a time per GIL"
+
+    if workers > MAX_WORKERS:
+        reasons["workers"] = f"{MAX_WORKERS}: capped from {workers}; past that, add replicas"
+        workers = MAX_WORKERS
+
+    # Memory: every worker pays its own RSS (spawned workers share nothing), the server its own.
+    per_worker = worker_memory_bytes or WORKER_MEMORY_MIB[framework] * MIB
+    overhead = SERVER_MEMORY_MIB[server] * MIB
+    fits_memory = True
+    if memory_limit_bytes is not None:
+        budget = memory_limit_bytes * (1 - MEMORY_HEADROOM) - overhead
+        fitting = int(budget // per_worker)
+        if fitting < 1:
+            fits_memory = False
+            reasons["workers"] = (
+                f"1: the memory limit {format_memory(memory_limit_bytes)} is below one worker"
+                f" ({format_memory(per_worker)} + {format_memory(overhead)} for {server}"
+                f" + {MEMORY_HEADROOM:.0%} headroom); expect OOM kills"
+            )
+            workers = 1
+        elif fitting < workers:
+            wanted = workers
+            workers = fitting
+            reasons["workers"] = (
+                f"{workers}: memory-capped from {wanted}; {format_memory(memory_limit_bytes)} less"
+                f" {MEMORY_HEADROOM:.0%} headroom and {format_memory(overhead)} for {server}"
+                f" fits {fitting} x {format_memory(per_worker)}"
+            )
+            if uses_threads(interface, workload):
+                kept = min(MAX_THREADS, math.ceil(threads * wanted / workers))
+                if kept != threads:
+                    reasons["threads"] = (
+                        f"{kept} per worker: raised from {threads} to keep {wanted} x {threads}"
+                        f" requests in flight with fewer workers (threads cost little memory)"
+                    )
+                    threads = kept
+
+    if workers_override is not None:
+        over = "" if fits_memory and workers_override * per_worker <= (memory_limit_bytes or math.inf) else (
+            "; more than the memory limit fits, expect OOM kills"
+        )
+        reasons["workers"] = f"{workers_override}: set by WEB_CONCURRENCY (the model said {workers}){over}"
+        workers = workers_override
+    if threads_override is not None:
+        reasons["threads"] = f"{threads_override}: set by WEB_THREADS (the model said {threads})"
+        threads = threads_override
+        if worker_class == "sync" and threads > 1:
+            worker_class = "gthread"
+            reasons["worker_class"] = "gthread: WEB_THREADS asks for threads, which sync workers lack"
+
+    needed = overhead + workers * per_worker
+    return Plan(
+        framework=framework,
+        interface=interface,
+        server=server,
+        workload=workload,
+        cpus=cpus,
+        memory_limit_bytes=memory_limit_bytes,
+        worker_class=worker_class,
+        workers=workers,
+        threads=threads,
+        worker_memory_bytes=per_worker,
+        memory_needed_bytes=needed,
+        fits_memory=fits_memory,
+        reasons=reasons,
+    )
+
+
+def minimum_memory_bytes(framework: str, server: str, worker_memory_bytes: int | None = None) -> int:
+    """The smallest memory limit that fits one worker, the server and the headroom."""
+    per_worker = worker_memory_bytes or WORKER_MEMORY_MIB[framework] * MIB
+    return math.ceil((per_worker + SERVER_MEMORY_MIB[server] * MIB) / (1 - MEMORY_HEADROOM))
+
+
+# --- the environment -------------------------------------------------------------------------
+
+STACK_FILE = Path(__file__).with_name("stack.toml")
+
+
+def load_stack(path: Path = STACK_FILE) -> dict[str, str]:
+    """The answers the project was generated with (deploy/stack.toml)."""
+    import tomllib
+
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    return {**data["stack"], **{f"{key}_limit": str(value) for key, value in data["limits"].items()}}
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise TuningError(name, raw, "is not a whole number >= 1", "unset it or give e.g. 4")
+    return int(raw)
+
+
+def plan_from_environment(env: Mapping[str, str] | None = None, stack: Mapping[str, str] | None = None) -> Plan:
+    """The plan for this container: the answers, overridden by the environment."""
+    env = os.environ if env is None else env
+    stack = load_stack() if stack is None else stack
+    sources = {}
+    if env.get("CPU_LIMIT", "").strip():
+        cpus, sources["cpus"] = parse_cpus(env["CPU_LIMIT"], "CPU_LIMIT"), "CPU_LIMIT"
+    else:
+        cpus, sources["cpus"] = parse_cpus(stack["cpu_limit"]), "stack.toml"
+    if env.get("MEMORY_LIMIT", "").strip():
+        memory, sources["memory"] = parse_memory(env["MEMORY_LIMIT"], "MEMORY_LIMIT"), "MEMORY_LIMIT"
+    elif stack.get("memory_limit"):
+        memory, sources["memory"] = parse_memory(stack["memory_limit"]), "stack.toml"
+    else:
+        memory, sources["memory"] = None, "none"
+    worker_memory = None
+    if env.get("WORKER_MEMORY", "").strip():
+        worker_memory = parse_memory(env["WORKER_MEMORY"], "WORKER_MEMORY")
+        sources["worker_memory"] = "WORKER_MEMORY"
+    result = plan(
+        cpus,
+        memory,
+        stack["framework"],
+        stack["interface"],
+        stack["server"],
+        stack["workload"],
+        worker_memory_bytes=worker_memory,
+        workers_override=_positive_int(env, "WEB_CONCURRENCY"),
+        threads_override=_positive_int(env, "WEB_THREADS"),
+    )
+    return Plan(**{**asdict(result), "sources": sources})
+
+
+def describe(p: Plan) -> str:
+    """The plan as a few lines a person reads at start-up or generation time."""
+    kind = f" ({p.worker_class})" if p.worker_class else ""
+    return "\n".join(
+        [
+            f"{p.server}{kind} for {p.framework} over {p.interface.upper()}, {p.workload} workload",
+            f"limits: {p.cpus:g} CPU, {format_memory(p.memory_limit_bytes)}",
+            f"workers x threads: {p.workers} x {p.threads}",
+            f"  workers  {p.reasons['workers']}",
+            f"  threads  {p.reasons['threads']}",
+            f"  memory   about {format_memory(p.memory_needed_bytes)} planned"
+            f" ({p.workers} x {format_memory(p.worker_memory_bytes)} + the server)",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print this service's worker and thread plan.")
+    parser.add_argument("--json", action="store_true", help="one JSON line, as the server logs it")
+    parser.add_argument("--stack", type=Path, default=STACK_FILE, help="the answers file (deploy/stack.toml)")
+    args = parser.parse_args(argv)
+    try:
+        result = plan_from_environment(stack=load_stack(args.stack))
+    except (TuningError, OSError, KeyError) as error:
+        print(f"tuning: {error}", file=sys.stderr)
+        return 2
+    print(result.as_json() if args.json else describe(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

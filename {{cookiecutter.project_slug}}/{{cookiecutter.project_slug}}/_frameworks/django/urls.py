@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.index),
+    path("healthz", views.healthz),
+    path("api/io", views.api_io),
+    path("api/cpu", views.api_cpu),
+]

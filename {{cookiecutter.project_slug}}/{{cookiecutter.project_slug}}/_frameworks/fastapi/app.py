@@ -1,0 +1,46 @@
+"""The sample FastAPI app (ASGI). Replace it with yours: APP_MODULE points the server at it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+
+from . import site
+
+app = FastAPI(title="sample", docs_url=None, redoc_url=None, openapi_url=None)
+
+MsQuery = Query(site.DEFAULT_MS, ge=0, le=site.MAX_MS)
+
+
+@app.get("/", response_class=HTMLResponse)
+async def index() -> str:
+    return site.index_html()
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/api/io")
+async def api_io(ms: int = MsQuery) -> dict[str, int]:
+    await asyncio.sleep(ms / 1000)  # stands for an awaited database or HTTP call
+    return {"waited_ms": ms}
+
+
+@app.get("/api/cpu")
+async def api_cpu(ms: int = MsQuery) -> dict[str, int]:
+    # CPU work holds the GIL wherever it runs; running it inline is honest about that.
+    if ms > site.MAX_MS:
+        raise HTTPException(400)
+    return site.burn_cpu(ms)
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+
+
+# static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
+from .static_files import serve_static  # noqa: E402
+
+app = serve_static(app)
+{%- endif %}

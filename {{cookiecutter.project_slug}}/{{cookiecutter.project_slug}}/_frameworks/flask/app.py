@@ -1,0 +1,49 @@
+"""The sample Flask app (WSGI). Replace it with yours: APP_MODULE points the server at it."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, abort, jsonify, request
+
+from . import site
+
+# Static files are not Flask's job here: nginx, WhiteNoise or a CDN serves /static/.
+app = Flask(__name__, static_folder=None)
+
+
+def requested_ms() -> int:
+    try:
+        return site.duration_ms(request.args.get("ms"))
+    except ValueError:
+        abort(400)
+
+
+@app.get("/")
+def index() -> Response:
+    return Response(site.index_html(), mimetype="text/html")
+
+
+@app.get("/healthz")
+def healthz() -> Response:
+    return jsonify(status="ok")
+
+
+@app.get("/api/io")
+def api_io() -> Response:
+    ms = requested_ms()
+    time.sleep(ms / 1000)  # stands for a database or HTTP call: blocks this thread, not the CPU
+    return jsonify(waited_ms=ms)
+
+
+@app.get("/api/cpu")
+def api_cpu() -> Response:
+    return jsonify(site.burn_cpu(requested_ms()))
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+
+
+# static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
+from .static_files import serve_static  # noqa: E402
+
+app.wsgi_app = serve_static(app.wsgi_app)
+{%- endif %}

@@ -1,0 +1,46 @@
+"""The sample Litestar app (ASGI). Replace it with yours: APP_MODULE points the server at it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from litestar import Litestar, MediaType, get
+from litestar.params import Parameter
+
+from . import site
+
+Ms = Annotated[int, Parameter(ge=0, le=site.MAX_MS)]
+
+
+@get("/", media_type=MediaType.HTML)
+async def index() -> str:
+    return site.index_html()
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/api/io")
+async def api_io(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
+    await asyncio.sleep(ms / 1000)  # stands for an awaited database or HTTP call
+    return {"waited_ms": ms}
+
+
+@get("/api/cpu")
+async def api_cpu(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
+    # CPU work holds the GIL wherever it runs; running it inline is honest about that.
+    return site.burn_cpu(ms)
+
+
+app = Litestar(route_handlers=[index, healthz, api_io, api_cpu], openapi_config=None)
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+
+
+# static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
+from .static_files import serve_static  # noqa: E402
+
+app = serve_static(app)
+{%- endif %}

@@ -1,0 +1,50 @@
+"""The sample Quart app (ASGI). Replace it with yours: APP_MODULE points the server at it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from quart import Quart, Response, abort, jsonify, request
+
+from . import site
+
+# Static files are not Quart's job here: nginx, ServeStatic or a CDN serves /static/.
+app = Quart(__name__, static_folder=None)
+
+
+def requested_ms() -> int:
+    try:
+        return site.duration_ms(request.args.get("ms"))
+    except ValueError:
+        abort(400)
+
+
+@app.get("/")
+async def index() -> Response:
+    return Response(site.index_html(), mimetype="text/html")
+
+
+@app.get("/healthz")
+async def healthz() -> Response:
+    return jsonify(status="ok")
+
+
+@app.get("/api/io")
+async def api_io() -> Response:
+    ms = requested_ms()
+    await asyncio.sleep(ms / 1000)  # stands for an awaited database or HTTP call
+    return jsonify(waited_ms=ms)
+
+
+@app.get("/api/cpu")
+async def api_cpu() -> Response:
+    # CPU work holds the GIL wherever it runs; running it inline is honest about that.
+    return jsonify(site.burn_cpu(requested_ms()))
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+
+
+# static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
+from .static_files import serve_static  # noqa: E402
+
+app = serve_static(app)
+{%- endif %}

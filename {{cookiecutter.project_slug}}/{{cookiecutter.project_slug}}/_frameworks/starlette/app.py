@@ -1,0 +1,57 @@
+"""The sample Starlette app (ASGI). Replace it with yours: APP_MODULE points the server at it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from . import site
+
+
+def requested_ms(request: Request) -> int:
+    try:
+        return site.duration_ms(request.query_params.get("ms"))
+    except ValueError:
+        raise HTTPException(400) from None
+
+
+async def index(request: Request) -> HTMLResponse:
+    return HTMLResponse(site.index_html())
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def api_io(request: Request) -> JSONResponse:
+    ms = requested_ms(request)
+    await asyncio.sleep(ms / 1000)  # stands for an awaited database or HTTP call
+    return JSONResponse({"waited_ms": ms})
+
+
+async def api_cpu(request: Request) -> JSONResponse:
+    # CPU work holds the GIL wherever it runs; running it inline is honest about that.
+    return JSONResponse(site.burn_cpu(requested_ms(request)))
+
+
+app = Starlette(
+    routes=[
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/api/io", api_io),
+        Route("/api/cpu", api_cpu),
+    ]
+)
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+
+
+# static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
+from .static_files import serve_static  # noqa: E402
+
+app = serve_static(app)
+{%- endif %}
