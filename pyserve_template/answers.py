@@ -18,8 +18,16 @@ from .compat import AnswerError
 
 # Names a generated package must not take: it would shadow what the project imports.
 _SHADOWED = frozenset(sys.stdlib_module_names) | {
-    *compat.FRAMEWORKS, *compat.SERVERS, "tests", "deploy", "site", "whitenoise", "servestatic",
-    "uvicorn_worker", "locust", "a2wsgi",
+    *compat.FRAMEWORKS,
+    *compat.SERVERS,
+    "tests",
+    "deploy",
+    "site",
+    "whitenoise",
+    "servestatic",
+    "uvicorn_worker",
+    "locust",
+    "a2wsgi",
 }
 _SLUG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -72,7 +80,9 @@ def _project_name(value: object) -> str:
     text = str(value).strip()
     if not text or len(text) > 100 or any(unicodedata.category(c).startswith("C") for c in text):
         raise AnswerError(
-            "project_name", value, "is not a usable name",
+            "project_name",
+            value,
+            "is not a usable name",
             "give 1 to 100 printable characters, e.g. My Service",
         )
     return text
@@ -125,7 +135,8 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     if not plan.fits_memory:
         least = tuning.minimum_memory_bytes(framework, server)
         raise AnswerError(
-            "memory_limit", raw.get("memory_limit"),
+            "memory_limit",
+            raw.get("memory_limit"),
             f"is too small for one {framework} worker under {server}",
             f"give at least {-(-least // tuning.MIB)}MiB"
             f" ({tuning.WORKER_MEMORY_MIB[framework]} MiB a worker + {tuning.SERVER_MEMORY_MIB[server]} MiB"

@@ -32,8 +32,7 @@ AUTO_SERVER: dict[str, tuple[str, str]] = {
     "wsgi": ("gunicorn", "the most proven WSGI server; its worker class follows the workload"),
     "asgi": (
         "uvicorn",
-        "the fastest ASGI server measured here (uvloop + httptools), and its supervisor"
-        " replaces dead or hung workers",
+        "the fastest ASGI server measured here (uvloop + httptools), and its supervisor replaces dead or hung workers",
     ),
 }
 
@@ -75,19 +74,11 @@ def supports(framework: str, interface: str, server: str) -> bool:
 
 def supported_stacks() -> list[Stack]:
     """Every framework x interface x server that works."""
-    return [
-        Stack(*combo)
-        for combo in itertools.product(FRAMEWORKS, INTERFACES, SERVERS)
-        if supports(*combo)
-    ]
+    return [Stack(*combo) for combo in itertools.product(FRAMEWORKS, INTERFACES, SERVERS) if supports(*combo)]
 
 
 def unsupported_stacks() -> list[Stack]:
-    return [
-        Stack(*combo)
-        for combo in itertools.product(FRAMEWORKS, INTERFACES, SERVERS)
-        if not supports(*combo)
-    ]
+    return [Stack(*combo) for combo in itertools.product(FRAMEWORKS, INTERFACES, SERVERS) if not supports(*combo)]
 
 
 def _servers_for(interface: str) -> str:
@@ -101,7 +92,9 @@ def resolve_interface(framework: str, interface: str, server: str) -> tuple[str,
         if interface not in spoken:
             only = " or ".join(i.upper() for i in spoken)
             raise AnswerError(
-                "interface", interface, f"is not spoken by {framework} ({only} only)",
+                "interface",
+                interface,
+                f"is not spoken by {framework} ({only} only)",
                 f"choose {' or '.join(spoken)} or auto",
             )
         return interface, "as asked"
@@ -112,7 +105,8 @@ def resolve_interface(framework: str, interface: str, server: str) -> tuple[str,
             why = "native interface" if candidate == spoken[0] else f"interface that {server} serves"
             return candidate, f"{framework}'s {why}"
     raise AnswerError(
-        "server", server,
+        "server",
+        server,
         f"cannot serve {framework} ({'/'.join(i.upper() for i in spoken)} only)",
         f"choose {_servers_for(spoken[0])}",
     )
@@ -124,7 +118,9 @@ def resolve_server(interface: str, server: str) -> tuple[str, str]:
         return AUTO_SERVER[interface]
     if interface not in SERVER_INTERFACES[server]:
         raise AnswerError(
-            "server", server, f"does not serve {interface.upper()}",
+            "server",
+            server,
+            f"does not serve {interface.upper()}",
             f"for {interface.upper()} choose {_servers_for(interface)}",
         )
     return server, "as asked"

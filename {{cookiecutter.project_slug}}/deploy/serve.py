@@ -38,7 +38,8 @@ def main() -> None:
     print(plan.as_json(), file=sys.stderr, flush=True)
     argv = server_command.argv(plan, app_module(), bind())
     # The project root on PYTHONPATH so that APP_MODULE imports as it does in tests.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(DEPLOY.parent), os.environ.get("PYTHONPATH")]))
+    paths = [str(DEPLOY.parent), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
     os.execvp(argv[0], argv)
 
 

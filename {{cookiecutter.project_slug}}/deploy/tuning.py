@@ -221,7 +221,9 @@ def plan(
         reasons["workers"] = f"{workers} = one per CPU (ceil {cpus:g}) + 1 to cover a worker's network writes"
     else:
         workers = math.ceil(2 * cpus) + 1
-        reasons["workers"] = f"{workers} = 2 x CPU + 1 (ceil 2 x {cpus:g} + 1): blocking workers wait as often as they compute"
+        reasons["workers"] = (
+            f"{workers} = 2 x CPU + 1 (ceil 2 x {cpus:g} + 1): blocking workers wait as often as they compute"
+        )
 
     if uses_threads(interface, workload) and workload == "io_bound":
         threads = math.ceil(IO_BOUND_REQUESTS_PER_CPU * cpus / workers)
@@ -336,7 +338,9 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def plan_from_environment(env: Mapping[str, str] | None = None, stack: Mapping[str, str] | None = None) -> Plan:
+def plan_from_environment(
+    env: Mapping[str, str] | None = None, stack: Mapping[str, str] | None = None
+) -> Plan:
     """The plan for this container: the answers, overridden by the environment."""
     env = os.environ if env is None else env
     stack = load_stack() if stack is None else stack

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-{% if cookiecutter.__interface == "asgi" -%}
-import asyncio
-{% else -%}
-import time
-{% endif %}
+import {{ "asyncio" if cookiecutter.__interface == "asgi" else "time" }}
+
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from . import site
-
-{% if cookiecutter.__interface == "asgi" -%}
+{% if cookiecutter.__interface == "asgi" %}
 # Under ASGI, Django runs a sync view through sync_to_async(thread_sensitive=True): one at a time
 # per worker. The views are async so that waiting on I/O does not queue every other request.
 
@@ -40,7 +36,8 @@ async def api_cpu(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(str(error))
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return JsonResponse(site.burn_cpu(ms))
-{%- else -%}
+{%- else %}
+
 def index(request: HttpRequest) -> HttpResponse:
     return HttpResponse(site.index_html())
 

@@ -1,0 +1,83 @@
+"""Shared pieces of the template's test suite: the baseline answers and one way to bake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+COOKIECUTTER_JSON = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
+ANSWER_KEYS = {key for key in COOKIECUTTER_JSON if not key.startswith("_")}
+
+# The defaults, spelled out: every variation below is "the baseline, but ...".
+BASELINE: dict[str, str] = {
+    "project_name": "My Service",
+    "framework": "fastapi",
+    "interface": "auto",
+    "server": "auto",
+    "workload": "io_bound",
+    "cpu_limit": "1",
+    "memory_limit": "512MiB",
+    "static_strategy": "nginx",
+    "python_version": "3.13",
+    "use_kubernetes": "no",
+}
+
+
+def context(**changes: str) -> dict[str, str]:
+    """The baseline with a few answers changed; refuses keys cookiecutter would silently ignore."""
+    unknown = set(changes) - ANSWER_KEYS
+    assert not unknown, f"not in cookiecutter.json (a typo would quietly test the defaults): {unknown}"
+    return {**BASELINE, **changes}
+
+
+def variation_id(changes: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in changes.items()) or "baseline"
+
+
+@dataclass
+class CookiecutterRun:
+    result: subprocess.CompletedProcess[str]
+    output_dir: Path
+    replay_dir: Path
+
+    @property
+    def left_behind(self) -> list[Path]:
+        return list(self.output_dir.iterdir())
+
+
+def run_cookiecutter(workdir: Path, answers: Mapping[str, str], *options: str) -> CookiecutterRun:
+    """The real command a user runs, so its output is what a user sees; its replay files stay in workdir."""
+    output_dir, replay_dir = workdir / "out", workdir / "replay"
+    output_dir.mkdir(exist_ok=True)
+    config = workdir / "cookiecutter-config.yaml"
+    config.write_text(f"replay_dir: {json.dumps(str(replay_dir))}\n")
+    args = [f"{key}={value}" for key, value in answers.items()]
+    command = [sys.executable, "-m", "cookiecutter", "--config-file", str(config), "-o", str(output_dir)]
+    result = subprocess.run(
+        [*command, *(options or ["--no-input"]), str(TEMPLATE_ROOT), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return CookiecutterRun(result, output_dir, replay_dir)
+
+
+@pytest.fixture
+def bake(cookies):  # noqa: ANN001, ANN201
+    """Bake the baseline with some answers changed; return the project's path, failing on any error."""
+
+    def _bake(**changes: str) -> Path:
+        result = cookies.bake(extra_context=context(**changes))
+        assert result.exit_code == 0, result.exception
+        assert result.exception is None
+        return result.project_path
+
+    return _bake

@@ -1,0 +1,162 @@
+"""Every supported combination bakes into a clean project that holds exactly what its answers chose."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pyserve_template import TUNING_FILE, compat, tuning
+
+from .conftest import context, variation_id
+
+# One- and two-key variations of the baseline, each named by what it changes.
+VARIATIONS: list[dict[str, str]] = [
+    {},
+    *({"framework": framework} for framework in compat.FRAMEWORKS),
+    {"framework": "django", "interface": "asgi"},
+    {"framework": "django", "server": "uvicorn"},  # interface=auto follows the server to ASGI
+    *({"server": server} for server in compat.SERVERS),
+    *({"workload": workload} for workload in compat.WORKLOADS),
+    *({"static_strategy": static} for static in compat.STATIC_STRATEGIES),
+    {"static_strategy": "whitenoise", "framework": "flask"},
+    {"static_strategy": "whitenoise", "framework": "django"},
+    {"static_strategy": "whitenoise", "framework": "django", "interface": "asgi"},
+    {"static_strategy": "cdn", "framework": "django"},
+    {"static_strategy": "none", "framework": "django"},
+    *({"python_version": version} for version in compat.PYTHON_VERSIONS),
+    {"use_kubernetes": "yes"},
+    {"use_kubernetes": "yes", "cpu_limit": "0.5"},
+    {"cpu_limit": "0.5", "memory_limit": "256MiB"},
+    {"cpu_limit": "2", "memory_limit": "1.5G"},
+    {"cpu_limit": "250m", "memory_limit": "768"},
+    {"cpu_limit": "64", "memory_limit": "2GiB", "framework": "flask"},
+    {"project_name": "Billing API v2", "project_slug": "billing"},
+    {"project_name": '2nd "Quoted" Service'},
+]
+
+PRODUCT = [
+    {"framework": stack.framework, "interface": stack.interface, "server": stack.server}
+    for stack in compat.supported_stacks()
+]
+
+UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+
+
+def project_files(project: Path) -> list[Path]:
+    return [path for path in project.rglob("*") if path.is_file()]
+
+
+def answers_of(project: Path) -> dict[str, dict[str, object]]:
+    return tomllib.loads((project / "deploy" / "stack.toml").read_text())
+
+
+def check_project(project: Path, changes: dict[str, str]) -> None:
+    asked = context(**changes)
+    stack = answers_of(project)
+    framework, interface, server = (stack["stack"][key] for key in ("framework", "interface", "server"))
+    static, slug = asked["static_strategy"], project.name
+    package, deploy = project / slug, project / "deploy"
+
+    for path in project_files(project):
+        text = path.read_text(encoding="utf-8")
+        assert not UNRENDERED.search(text), f"unrendered template syntax in {path.relative_to(project)}"
+        if path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+
+    assert compat.supports(framework, interface, server)
+    assert stack["stack"]["workload"] == asked["workload"]
+    assert (project / "deploy" / "tuning.py").read_bytes() == TUNING_FILE.read_bytes()
+
+    # What the answers chose is there, and nothing they did not.
+    assert not (package / "_frameworks").exists() and not (deploy / "_servers").exists()
+    assert (package / ("settings.py" if framework == "django" else "app.py")).is_file()
+    assert (project / "manage.py").exists() == (framework == "django")
+    assert (deploy / "server_command.py").is_file()
+    assert (deploy / "gunicorn.conf.py").exists() == (server == "gunicorn")
+    assert (deploy / "hypercorn_config.py").exists() == (server == "hypercorn")
+    assert (deploy / "nginx" / "locations" / "static.conf").exists() == (static == "nginx")
+    assert (package / "static_files.py").exists() == (static == "whitenoise")
+    assert (package / "static").exists() == (static != "none")
+    assert (deploy / "k8s").exists() == (asked["use_kubernetes"] == "yes")
+
+    requirements = (project / "requirements.txt").read_text()
+    assert f"\n{framework}==" in requirements and f"\n{server}" in requirements
+    if static == "whitenoise":
+        assert compat.STATIC_PACKAGE[interface] + "==" in requirements
+
+    # The README states the plan deploy/tuning.py computes for these answers.
+    plan = tuning.plan(
+        tuning.parse_cpus(asked["cpu_limit"]),
+        tuning.parse_memory(asked["memory_limit"]),
+        framework,
+        interface,
+        server,
+        asked["workload"],
+    )
+    readme = (project / "README.md").read_text()
+    assert f"workers x threads: {plan.workers} x {plan.threads}" in readme
+    assert plan.reasons["workers"] in readme and "<!-- plan -->" not in readme
+
+
+@pytest.mark.parametrize("changes", VARIATIONS, ids=variation_id)
+def test_variation_bakes(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    check_project(bake(**changes), changes)
+
+
+@pytest.mark.parametrize("changes", PRODUCT, ids=variation_id)
+def test_every_supported_stack_bakes(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    check_project(bake(**changes), changes)
+
+
+def test_auto_picks_are_explained(bake) -> None:  # noqa: ANN001
+    readme = (bake(framework="django", server="uvicorn") / "README.md").read_text()
+    assert "interface: ASGI (auto: django's interface that uvicorn serves)" in readme
+    readme = (bake(framework="flask") / "README.md").read_text()
+    assert "server: gunicorn (auto: the most proven WSGI server" in readme
+
+
+def test_generated_python_passes_ruff(tmp_path_factory: pytest.TempPathFactory, bake) -> None:  # noqa: ANN001
+    """Lint every generated variant in one ruff run, with each project's own settings."""
+    projects = [bake(**changes) for changes in [*VARIATIONS, *PRODUCT]]
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", *map(str, projects)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generated_project_tests_pass(bake) -> None:  # noqa: ANN001
+    project = bake()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_tuning_cli_in_a_generated_project_prints_the_plan(bake) -> None:  # noqa: ANN001
+    import json
+
+    project = bake(framework="django", interface="asgi", server="granian", cpu_limit="0.5", memory_limit="768MiB")
+    result = subprocess.run(
+        [sys.executable, "deploy/tuning.py", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    plan = json.loads(result.stdout)
+    assert (plan["cpus"], plan["memory_limit_bytes"], plan["workers"], plan["threads"]) == (0.5, 768 * tuning.MIB, 1, 1)
+    assert plan["reasons"]["workers"] == "1 = one event loop per CPU (ceil 0.5)"

@@ -1,0 +1,126 @@
+"""What cannot work is refused: one line naming the field, the value and what is accepted;
+a non-zero exit; no traceback from the template's code; nothing left on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyserve_template import compat
+
+from .conftest import context, run_cookiecutter, variation_id
+
+# What each refusal says is accepted.
+CPU = "give cores as a number > 0 and <= 1024 (e.g. 0.5, 2 or 500m)"
+MEMORY = "give a size such as 512MiB, 2GiB, 1.5G, 768M, or a number of MiB"
+SLUG = "give a Python identifier of ASCII letters, digits and _ (e.g. my_service)"
+
+# answers -> the one line the user reads
+REFUSALS: list[tuple[dict[str, str], str]] = [
+    (
+        {"framework": "flask", "interface": "asgi"},
+        "interface: 'asgi' is not spoken by flask (WSGI only); choose wsgi or auto",
+    ),
+    (
+        {"framework": "fastapi", "interface": "wsgi"},
+        "interface: 'wsgi' is not spoken by fastapi (ASGI only); choose asgi or auto",
+    ),
+    (
+        {"framework": "flask", "server": "uvicorn"},
+        "server: 'uvicorn' cannot serve flask (WSGI only); choose gunicorn, hypercorn, granian or auto",
+    ),
+    (
+        {"framework": "django", "interface": "wsgi", "server": "uvicorn"},
+        "server: 'uvicorn' does not serve WSGI; for WSGI choose gunicorn, hypercorn, granian or auto",
+    ),
+    ({"cpu_limit": "abc"}, "cpu_limit: 'abc' is not a number; " + CPU),
+    ({"cpu_limit": "0"}, "cpu_limit: '0' is not a finite number > 0; " + CPU),
+    ({"cpu_limit": "-2"}, "cpu_limit: '-2' is not a finite number > 0; " + CPU),
+    ({"cpu_limit": "nan"}, "cpu_limit: 'nan' is not a finite number > 0; " + CPU),
+    ({"cpu_limit": "inf"}, "cpu_limit: 'inf' is not a finite number > 0; " + CPU),
+    ({"cpu_limit": "100000"}, "cpu_limit: '100000' is larger than any machine; " + CPU),
+    ({"memory_limit": "lots"}, "memory_limit: 'lots' is not a memory size; " + MEMORY),
+    ({"memory_limit": "0"}, "memory_limit: '0' is not more than 0; " + MEMORY),
+    ({"memory_limit": "-512MiB"}, "memory_limit: '-512MiB' is not a memory size; " + MEMORY),
+    (
+        {"memory_limit": "64MiB"},
+        "memory_limit: '64MiB' is too small for one fastapi worker under uvicorn;"
+        " give at least 119MiB (55 MiB a worker + 40 MiB for uvicorn + 20% headroom)",
+    ),
+    (
+        {"framework": "django", "server": "gunicorn", "memory_limit": "99M"},
+        "memory_limit: '99M' is too small for one django worker under gunicorn;"
+        " give at least 100MiB (50 MiB a worker + 30 MiB for gunicorn + 20% headroom)",
+    ),
+    ({"project_slug": "my-service"}, "project_slug: 'my-service' is not a Python identifier; " + SLUG),
+    ({"project_slug": "2fast"}, "project_slug: '2fast' is not a Python identifier; " + SLUG),
+    ({"project_slug": "../escape"}, "project_slug: '../escape' is not a Python identifier; " + SLUG),
+    ({"project_slug": "class"}, "project_slug: 'class' is a Python keyword; " + SLUG),
+    ({"project_slug": "match"}, "project_slug: 'match' is a Python keyword; " + SLUG),
+    ({"project_slug": "flask"}, "project_slug: 'flask' would shadow a module the project imports; " + SLUG),
+    ({"project_slug": "json"}, "project_slug: 'json' would shadow a module the project imports; " + SLUG),
+    (
+        {"project_name": " "},
+        "project_name: ' ' is not a usable name; give 1 to 100 printable characters, e.g. My Service",
+    ),
+]
+
+
+def refusal_id(case: tuple[dict[str, str], str]) -> str:
+    return variation_id(case[0])
+
+
+def assert_refused(workdir: Path, answers: dict[str, str], message: str) -> None:
+    run = run_cookiecutter(workdir, answers)
+    assert run.result.returncode != 0
+    assert run.result.stderr.strip().splitlines() == [f"pyserve-template: {message}"]
+    assert "Traceback" not in run.result.stdout + run.result.stderr
+    assert run.left_behind == [], "a refused bake left files behind"
+
+
+@pytest.mark.parametrize(("changes", "message"), REFUSALS, ids=[refusal_id(case) for case in REFUSALS])
+def test_bad_answers_are_refused_in_one_line_before_anything_is_written(
+    tmp_path: Path, changes: dict[str, str], message: str
+) -> None:
+    assert_refused(tmp_path, context(**changes), message)
+
+
+@pytest.mark.parametrize("stack", compat.unsupported_stacks(), ids=lambda stack: stack.id)
+def test_every_unsupported_stack_is_refused(tmp_path: Path, stack: compat.Stack) -> None:
+    run = run_cookiecutter(tmp_path, context(framework=stack.framework, interface=stack.interface, server=stack.server))
+    assert run.result.returncode != 0
+    [line] = run.result.stderr.strip().splitlines()
+    assert line.startswith("pyserve-template: ")
+    assert f"'{stack.interface}'" in line or f"'{stack.server}'" in line
+    assert run.left_behind == []
+
+
+def test_a_choice_outside_the_list_is_refused_by_cookiecutter_itself(tmp_path: Path) -> None:
+    # cookiecutter checks choice values before any template code runs, and prints its own
+    # traceback doing so; its last line names the field, the value and the choices.
+    run = run_cookiecutter(tmp_path, context(framework="bottle"))
+    assert run.result.returncode != 0
+    assert run.result.stderr.strip().splitlines()[-1] == (
+        "ValueError: bottle provided for choice variable framework, but the choices are"
+        " ['fastapi', 'django', 'flask', 'quart', 'starlette', 'litestar']."
+    )
+    assert run.left_behind == []
+
+
+def test_the_pre_gen_hook_refuses_a_replayed_context_that_skipped_validation(tmp_path: Path) -> None:
+    # A replay file carries the already-resolved variables, so only the pre-gen hook sees its answers.
+    (tmp_path / "good").mkdir()
+    good = run_cookiecutter(tmp_path / "good", context())
+    assert good.result.returncode == 0, good.result.stderr
+    [replay_file] = good.replay_dir.iterdir()
+    replayed = json.loads(replay_file.read_text())
+    replayed["cookiecutter"]["cpu_limit"] = "0"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(replayed))
+    (tmp_path / "bad").mkdir()
+    bad = run_cookiecutter(tmp_path / "bad", {}, "--replay-file", str(tampered))
+    assert bad.result.returncode != 0
+    assert "pyserve-template: cpu_limit: '0' is not a finite number > 0" in bad.result.stderr
+    assert bad.left_behind == [], "the hook's refusal left the project directory behind"

@@ -1,0 +1,252 @@
+"""The tuning model, table by table: limits parsed, workers and threads planned, overrides obeyed."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pyserve_template import tuning
+
+MIB = tuning.MIB
+GIB = 1024 * MIB
+
+
+@pytest.mark.parametrize(
+    ("text", "cpus"),
+    [("1", 1.0), ("2", 2.0), ("0.5", 0.5), (" 1.5 ", 1.5), ("500m", 0.5), ("250m", 0.25), ("1024", 1024.0)],
+)
+def test_cpu_limits_parse_to_fractional_cores(text: str, cpus: float) -> None:
+    assert tuning.parse_cpus(text) == cpus
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is not a number"),
+        ("two", "is not a number"),
+        ("0", "is not a finite number > 0"),
+        ("-1", "is not a finite number > 0"),
+        ("0m", "is not a finite number > 0"),
+        ("nan", "is not a finite number > 0"),
+        ("inf", "is not a finite number > 0"),
+        ("1025", "is larger than any machine"),
+        ("1e9", "is larger than any machine"),
+    ],
+)
+def test_cpu_limits_that_cannot_be_refuse_with_field_value_and_accepted(text: str, problem: str) -> None:
+    with pytest.raises(tuning.TuningError) as caught:
+        tuning.parse_cpus(text, "cpu_limit")
+    accepted = "give cores as a number > 0 and <= 1024 (e.g. 0.5, 2 or 500m)"
+    assert str(caught.value) == f"cpu_limit: {text!r} {problem}; {accepted}"
+
+
+@pytest.mark.parametrize(
+    ("text", "bytes_"),
+    [
+        ("512MiB", 512 * MIB),
+        ("2GiB", 2 * GIB),
+        ("1.5G", 1536 * MIB),
+        ("768M", 768 * MIB),
+        ("1024", GIB),  # a bare number is MiB
+        ("512Mi", 512 * MIB),
+        ("512mib", 512 * MIB),
+        ("1T", 1024 * GIB),
+        ("524288K", 512 * MIB),
+        ("536870912B", 512 * MIB),
+    ],
+)
+def test_memory_limits_parse_to_bytes(text: str, bytes_: int) -> None:
+    assert tuning.parse_memory(text) == bytes_
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is not a memory size"),
+        ("lots", "is not a memory size"),
+        ("512XB", "is not a memory size"),
+        ("Mi", "is not a memory size"),
+        ("-5M", "is not a memory size"),
+        ("1e3M", "is not a memory size"),
+        ("0", "is not more than 0"),
+        ("0.0000001", "is not more than 0"),
+        ("65T", "is larger than any machine"),
+    ],
+)
+def test_memory_limits_that_cannot_be_refuse(text: str, problem: str) -> None:
+    with pytest.raises(tuning.TuningError) as caught:
+        tuning.parse_memory(text, "memory_limit")
+    assert str(caught.value).startswith(f"memory_limit: {text!r} {problem}; give a size such as 512MiB")
+
+
+# cpus, memory, framework, interface, server, workload -> workers, threads, worker class
+PLANS = {
+    "wsgi io 1 cpu: 2*CPU+1 workers, threads for 64 in flight": (
+        (1, None, "flask", "wsgi", "gunicorn", "io_bound"),
+        (3, 22, "gthread"),
+    ),
+    "wsgi io 0.5 cpu: never 0 workers": ((0.5, None, "flask", "wsgi", "gunicorn", "io_bound"), (2, 16, "gthread")),
+    "wsgi io 0.1 cpu: threads floor": ((0.1, None, "flask", "wsgi", "gunicorn", "io_bound"), (2, 4, "gthread")),
+    "wsgi mixed 2 cpu": ((2, None, "django", "wsgi", "gunicorn", "mixed"), (5, 4, "gthread")),
+    "wsgi mixed 1.5 cpu rounds up": ((1.5, None, "django", "wsgi", "gunicorn", "mixed"), (4, 4, "gthread")),
+    "wsgi cpu-bound 1 cpu: sync, one per core + 1": (
+        (1, None, "flask", "wsgi", "gunicorn", "cpu_bound"),
+        (2, 1, "sync"),
+    ),
+    "wsgi cpu-bound 0.5 cpu": ((0.5, None, "flask", "wsgi", "gunicorn", "cpu_bound"), (2, 1, "sync")),
+    "wsgi cpu-bound 4 cpu": ((4, None, "django", "wsgi", "gunicorn", "cpu_bound"), (5, 1, "sync")),
+    "granian wsgi: blocking threads, no worker class": (
+        (2, None, "flask", "wsgi", "granian", "io_bound"),
+        (5, 26, None),
+    ),
+    "hypercorn wsgi mixed": ((1, None, "django", "wsgi", "hypercorn", "mixed"), (3, 4, None)),
+    "asgi: one loop per cpu": ((2, None, "fastapi", "asgi", "uvicorn", "io_bound"), (2, 1, None)),
+    "asgi 0.5 cpu: one loop": ((0.5, None, "fastapi", "asgi", "uvicorn", "io_bound"), (1, 1, None)),
+    "asgi 1.5 cpu rounds up": ((1.5, None, "litestar", "asgi", "granian", "cpu_bound"), (2, 1, None)),
+    "gunicorn asgi: uvicorn-worker": (
+        (2, None, "django", "asgi", "gunicorn", "mixed"),
+        (2, 1, "uvicorn_worker.UvicornWorker"),
+    ),
+    "huge machine: capped at MAX_WORKERS": ((64, None, "flask", "wsgi", "gunicorn", "mixed"), (32, 4, "gthread")),
+    "huge asgi machine: capped": ((96, None, "starlette", "asgi", "hypercorn", "io_bound"), (32, 1, None)),
+    "huge memory changes nothing": ((2, 64 * 1024 * GIB, "flask", "wsgi", "gunicorn", "mixed"), (5, 4, "gthread")),
+    # 256 MiB * 0.8 - 30 MiB = 174.8 MiB fits 3 x 50 MiB django workers; threads keep 9 x 4 in flight.
+    "memory caps workers, threads make up": ((4, 256 * MIB, "django", "wsgi", "gunicorn", "mixed"), (3, 12, "gthread")),
+    # 200 MiB * 0.8 - 30 MiB = 130 MiB fits 2 x 55 MiB fastapi workers out of 4 cores.
+    "memory caps asgi workers": (
+        (4, 200 * MIB, "fastapi", "asgi", "gunicorn", "io_bound"),
+        (2, 1, "uvicorn_worker.UvicornWorker"),
+    ),
+    "tiny memory: one worker, flagged": ((1, 64 * MIB, "django", "wsgi", "gunicorn", "mixed"), (1, 4, "gthread")),
+}
+
+
+@pytest.mark.parametrize(("inputs", "expected"), PLANS.values(), ids=PLANS.keys())
+def test_plan(inputs: tuple, expected: tuple) -> None:
+    plan = tuning.plan(*inputs)
+    assert (plan.workers, plan.threads, plan.worker_class) == expected
+    assert set(plan.reasons) == {"workers", "threads", "worker_class"}
+    assert all(reason.strip() for reason in plan.reasons.values())
+
+
+def test_plan_says_why_in_numbers() -> None:
+    plan = tuning.plan(4, 256 * MIB, "django", "wsgi", "gunicorn", "mixed")
+    assert plan.reasons["workers"].startswith("3: memory-capped from 9")
+    assert plan.reasons["threads"].startswith("12 per worker: raised from 4")
+
+
+def test_memory_too_small_for_one_worker_is_flagged_not_zero() -> None:
+    plan = tuning.plan(1, 64 * MIB, "django", "wsgi", "gunicorn", "mixed")
+    assert plan.workers == 1 and not plan.fits_memory
+    assert "expect OOM kills" in plan.reasons["workers"]
+
+
+@pytest.mark.parametrize("framework", tuning.FRAMEWORKS)
+@pytest.mark.parametrize("server", tuning.SERVERS)
+def test_minimum_memory_is_exactly_where_one_worker_fits(framework: str, server: str) -> None:
+    least = tuning.minimum_memory_bytes(framework, server)
+    assert tuning.plan(1, least, framework, "asgi", server, "io_bound").fits_memory
+    assert not tuning.plan(1, least - MIB, framework, "asgi", server, "io_bound").fits_memory
+
+
+@pytest.mark.parametrize("cpus", [0.01, 0.1, 0.25, 0.5, 0.75, 1, 1.25, 3.3, 7, 12, 1024])
+@pytest.mark.parametrize("workload", tuning.WORKLOADS)
+@pytest.mark.parametrize("interface", tuning.INTERFACES)
+def test_every_plan_has_at_least_one_worker_and_respects_the_ceilings(
+    cpus: float, workload: str, interface: str
+) -> None:
+    plan = tuning.plan(cpus, None, "django", interface, "granian", workload)
+    assert 1 <= plan.workers <= tuning.MAX_WORKERS
+    assert 1 <= plan.threads <= tuning.MAX_THREADS
+    assert plan.workers >= min(math.ceil(cpus), tuning.MAX_WORKERS)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("framework", "bottle"), ("interface", "rsgi"), ("server", "waitress"), ("workload", "bursty")],
+)
+def test_plan_refuses_unknown_names(name: str, value: str) -> None:
+    inputs = {"framework": "flask", "interface": "wsgi", "server": "gunicorn", "workload": "mixed", name: value}
+    with pytest.raises(tuning.TuningError, match=f"^{name}: '{value}' is not known; choose one of "):
+        tuning.plan(1, None, **inputs)
+
+
+STACK = {
+    "framework": "flask",
+    "interface": "wsgi",
+    "server": "gunicorn",
+    "workload": "mixed",
+    "cpu_limit": "1",
+    "memory_limit": "512MiB",
+}
+
+# environment -> workers, threads, worker class, where the cpus and memory came from
+OVERRIDES = {
+    "answers only": ({}, (3, 4, "gthread"), ("stack.toml", "stack.toml")),
+    "CPU_LIMIT from the orchestrator": ({"CPU_LIMIT": "2"}, (5, 4, "gthread"), ("CPU_LIMIT", "stack.toml")),
+    "CPU_LIMIT in millicores": ({"CPU_LIMIT": "500m"}, (2, 4, "gthread"), ("CPU_LIMIT", "stack.toml")),
+    # 160 MiB * 0.8 - 30 = 98 MiB fits 2 x 45 MiB flask workers: threads go up to keep 3 x 4.
+    "MEMORY_LIMIT caps": ({"MEMORY_LIMIT": "160MiB"}, (2, 6, "gthread"), ("stack.toml", "MEMORY_LIMIT")),
+    "WORKER_MEMORY for a heavier app": ({"WORKER_MEMORY": "200MiB"}, (1, 12, "gthread"), ("stack.toml", "stack.toml")),
+    "WEB_CONCURRENCY wins": (
+        {"WEB_CONCURRENCY": "9", "CPU_LIMIT": "2"},
+        (9, 4, "gthread"),
+        ("CPU_LIMIT", "stack.toml"),
+    ),
+    "WEB_THREADS wins": ({"WEB_THREADS": "16"}, (3, 16, "gthread"), ("stack.toml", "stack.toml")),
+    "blank variables are unset": (
+        {"WEB_CONCURRENCY": " ", "CPU_LIMIT": ""},
+        (3, 4, "gthread"),
+        ("stack.toml", "stack.toml"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("env", "expected", "sources"), OVERRIDES.values(), ids=OVERRIDES.keys())
+def test_environment_overrides(env: dict[str, str], expected: tuple, sources: tuple) -> None:
+    plan = tuning.plan_from_environment(env=env, stack=STACK)
+    assert (plan.workers, plan.threads, plan.worker_class) == expected
+    assert (plan.sources["cpus"], plan.sources["memory"]) == sources
+
+
+def test_web_threads_turn_sync_workers_into_gthread() -> None:
+    plan = tuning.plan_from_environment(env={"WEB_THREADS": "4"}, stack={**STACK, "workload": "cpu_bound"})
+    assert (plan.threads, plan.worker_class) == (4, "gthread")
+
+
+def test_web_concurrency_past_the_memory_limit_warns() -> None:
+    plan = tuning.plan_from_environment(env={"WEB_CONCURRENCY": "40"}, stack=STACK)
+    assert plan.workers == 40
+    assert plan.reasons["workers"].endswith("expect OOM kills")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY: '0' is not a whole number >= 1"),
+        ({"WEB_CONCURRENCY": "four"}, "WEB_CONCURRENCY: 'four' is not a whole number >= 1"),
+        ({"WEB_THREADS": "-2"}, "WEB_THREADS: '-2' is not a whole number >= 1"),
+        ({"CPU_LIMIT": "max"}, "CPU_LIMIT: 'max' is not a number"),
+        ({"MEMORY_LIMIT": "big"}, "MEMORY_LIMIT: 'big' is not a memory size"),
+        ({"WORKER_MEMORY": "0"}, "WORKER_MEMORY: '0' is not more than 0"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(tuning.TuningError) as caught:
+        tuning.plan_from_environment(env=env, stack=STACK)
+    assert str(caught.value).startswith(message)
+
+
+def test_plan_json_has_what_operators_read() -> None:
+    import json
+
+    plan = json.loads(tuning.plan_from_environment(env={}, stack=STACK).as_json())
+    assert {"cpus", "memory_limit_bytes", "workers", "threads", "reasons", "sources"} <= set(plan)
+    assert plan["memory_limit_bytes"] == 512 * MIB
+
+
+def test_describe_shows_each_number() -> None:
+    text = tuning.describe(tuning.plan(1, 512 * MIB, "flask", "wsgi", "gunicorn", "io_bound"))
+    assert "workers x threads: 3 x 22" in text
+    assert "1 CPU, 512 MiB" in text
