@@ -128,13 +128,16 @@ def resolve_server(interface: str, server: str) -> tuple[str, str]:
 
 def matrix_markdown() -> str:
     """The README's compatibility matrix, generated from the table above."""
-    header = "| framework | interface | " + " | ".join(SERVERS) + " |"
-    lines = [header, "|" + "---|" * (len(SERVERS) + 2)]
+    lines = [
+        "| framework | interface | " + " | ".join(SERVERS) + " | static_strategy=whitenoise uses |",
+        "|" + "---|" * (len(SERVERS) + 3),
+    ]
     for framework, spoken in FRAMEWORK_INTERFACES.items():
-        for interface in INTERFACES:
+        for interface in spoken:
             native = " (native)" if interface == spoken[0] else ""
-            cells = ["yes" if supports(framework, interface, s) else "-" for s in SERVERS]
-            lines.append(f"| {framework} | {interface}{native} | " + " | ".join(cells) + " |")
+            cells = ["yes" if supports(framework, interface, server) else "-" for server in SERVERS]
+            row = [framework, interface + native, *cells, STATIC_PACKAGE[interface]]
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

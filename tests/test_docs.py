@@ -1,0 +1,85 @@
+"""The README and cookiecutter.json say what the code does: checked, not trusted."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from pyserve_template import compat
+
+from .conftest import ANSWER_KEYS, COOKIECUTTER_JSON, TEMPLATE_ROOT, run_cookiecutter
+
+README = (TEMPLATE_ROOT / "README.md").read_text()
+
+
+def fenced_after(heading: str) -> str:
+    """The first ```text block after a line that contains `heading`."""
+    rest = README[README.index(heading) :]
+    return re.search(r"```text\n(.*?)\n```", rest, re.DOTALL).group(1)
+
+
+def test_readme_matrix_is_the_compatibility_table() -> None:
+    assert compat.matrix_markdown() in README
+
+
+@pytest.mark.parametrize(
+    ("key", "choices"),
+    [
+        ("framework", compat.FRAMEWORKS),
+        ("interface", ("auto", *compat.INTERFACES)),
+        ("server", ("auto", *compat.SERVERS)),
+        ("workload", compat.WORKLOADS),
+        ("static_strategy", compat.STATIC_STRATEGIES),
+        ("python_version", compat.PYTHON_VERSIONS),
+    ],
+)
+def test_cookiecutter_choices_are_the_tables(key: str, choices: tuple[str, ...]) -> None:
+    assert tuple(COOKIECUTTER_JSON[key]) == choices
+
+
+def test_every_question_has_a_human_prompt_and_a_readme_row() -> None:
+    assert set(COOKIECUTTER_JSON["__prompts__"]) == ANSWER_KEYS
+    for key in ANSWER_KEYS:
+        assert f"| `{key}` |" in README
+
+
+def test_the_issue_s_keys_and_no_others() -> None:
+    expected = {
+        "project_name", "project_slug", "framework", "interface", "server", "workload",
+        "cpu_limit", "memory_limit", "static_strategy", "python_version", "use_kubernetes",
+    }  # fmt: skip
+    assert ANSWER_KEYS == expected
+    assert COOKIECUTTER_JSON["use_kubernetes"] is False
+
+
+@pytest.mark.parametrize(
+    ("heading", "answers"),
+    [
+        ("A sample run, `cookiecutter --no-input .`:", {}),
+        (
+            "and `cookiecutter --no-input . framework=django interface=asgi server=granian",
+            {
+                "framework": "django",
+                "interface": "asgi",
+                "server": "granian",
+                "cpu_limit": "0.5",
+                "memory_limit": "768MiB",
+            },
+        ),
+    ],
+)
+def test_readme_sample_runs_are_what_cookiecutter_prints(tmp_path: Path, heading: str, answers: dict) -> None:
+    run = run_cookiecutter(tmp_path, answers)
+    assert run.result.returncode == 0, run.result.stderr
+    printed = "\n".join(line for line in run.result.stdout.splitlines() if line.strip())
+    assert printed == fenced_after(heading)
+
+
+@pytest.mark.parametrize("example", re.findall(r"^\$ cookiecutter --no-input \. (.+)\n(.+)$", README, re.MULTILINE))
+def test_readme_refusal_examples_are_what_cookiecutter_says(tmp_path: Path, example: tuple[str, str]) -> None:
+    args, line = example
+    run = run_cookiecutter(tmp_path, dict(arg.split("=", 1) for arg in args.split()))
+    assert run.result.returncode != 0
+    assert run.result.stderr.strip() == line
