@@ -66,11 +66,12 @@ MAX_THREADS = 64
 # pool and warm caches, and one host's accept queue is a single point of failure.
 MAX_WORKERS = 32
 
-# Requests in flight per CPU that an I/O-bound WSGI service needs: a request that spends ~1/64 of
-# its time on the CPU (1.5 ms of 100 ms) saturates a core only at ~64 concurrent requests.
+# Requests in flight per CPU that an I/O-bound WSGI service needs (Little's law): a request that
+# spends ~1/64 of its time on the CPU (1.5 ms of 100 ms) saturates a core only at ~64 in flight.
+# The articles' "2 threads" would hold a 1-CPU gunicorn to 3 x 2 = 6 in flight: 60 req/s at 100 ms.
 IO_BOUND_REQUESTS_PER_CPU = 64
-# A mixed workload spends a real part of each request on the CPU: a few threads per worker cover
-# its waits (the articles' "2 threads" doubled, as 1-CPU runs of /api/io queued with 2).
+# A mixed workload spends a real part of each request on the CPU, so a few threads per worker cover
+# its waits. 4 is the articles' 2 with room for a slow call; a policy until the benchmark measures it.
 MIXED_THREADS = 4
 
 # Sanity bounds for the limits: anything outside is a typo, not a machine.
