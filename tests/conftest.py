@@ -70,14 +70,28 @@ def run_cookiecutter(workdir: Path, answers: Mapping[str, str], *options: str) -
     return CookiecutterRun(result, output_dir, replay_dir)
 
 
-@pytest.fixture
-def bake(cookies):  # noqa: ANN001, ANN201
-    """Bake the baseline with some answers changed; return the project's path, failing on any error."""
+def bake_with(cookies, changes: Mapping[str, str]) -> Path:  # noqa: ANN001
+    result = cookies.bake(extra_context=context(**changes))
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    return result.project_path
+
+
+@pytest.fixture(scope="session")
+def bake(cookies_session):  # noqa: ANN001, ANN201
+    """Bake the baseline with some answers changed, once per session: tests only read the result."""
+    baked: dict[tuple[tuple[str, str], ...], Path] = {}
 
     def _bake(**changes: str) -> Path:
-        result = cookies.bake(extra_context=context(**changes))
-        assert result.exit_code == 0, result.exception
-        assert result.exception is None
-        return result.project_path
+        key = tuple(sorted(changes.items()))
+        if key not in baked:
+            baked[key] = bake_with(cookies_session, changes)
+        return baked[key]
 
     return _bake
+
+
+@pytest.fixture
+def fresh_bake(cookies):  # noqa: ANN001, ANN201
+    """A project of its own, for tests that run code inside it."""
+    return lambda **changes: bake_with(cookies, changes)

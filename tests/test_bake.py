@@ -121,7 +121,7 @@ def test_auto_picks_are_explained(bake) -> None:  # noqa: ANN001
     assert "server: gunicorn (auto: the most proven WSGI server" in readme
 
 
-def test_generated_python_passes_ruff(tmp_path_factory: pytest.TempPathFactory, bake) -> None:  # noqa: ANN001
+def test_generated_python_passes_ruff(bake) -> None:  # noqa: ANN001
     """Lint every generated variant in one ruff run, with each project's own settings."""
     projects = [bake(**changes) for changes in [*VARIATIONS, *PRODUCT]]
     result = subprocess.run(
@@ -133,8 +133,8 @@ def test_generated_python_passes_ruff(tmp_path_factory: pytest.TempPathFactory, 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_generated_project_tests_pass(bake) -> None:  # noqa: ANN001
-    project = bake()
+def test_generated_project_tests_pass(fresh_bake) -> None:  # noqa: ANN001
+    project = fresh_bake()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=project,
@@ -145,10 +145,10 @@ def test_generated_project_tests_pass(bake) -> None:  # noqa: ANN001
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_tuning_cli_in_a_generated_project_prints_the_plan(bake) -> None:  # noqa: ANN001
+def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:  # noqa: ANN001
     import json
 
-    project = bake(framework="django", interface="asgi", server="granian", cpu_limit="0.5", memory_limit="768MiB")
+    project = fresh_bake(framework="django", interface="asgi", server="granian", cpu_limit="0.5", memory_limit="768MiB")
     result = subprocess.run(
         [sys.executable, "deploy/tuning.py", "--json"],
         cwd=project,
