@@ -1,6 +1,7 @@
 """Turn the raw cookiecutter answers into a resolved, validated stack and its tuning plan.
 
-Every refusal is an AnswerError whose message is the one line the user sees.
+Every refusal is a TuningError (AnswerError for what only the template checks) whose message is the
+one line the user sees.
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ class Answers:
         return self.memory_limit_bytes // tuning.MIB
 
     @property
-    def worker_class(self) -> str | None:
-        return self.plan.worker_class
+    def app_module(self) -> str:
+        """The sample app's WSGI/ASGI callable: what APP_MODULE defaults to."""
+        if self.framework == "django":
+            return f"{self.project_slug}.{self.interface}:application"
+        return f"{self.project_slug}.app:app"
 
 
 def derive_slug(project_name: object) -> str:
@@ -112,7 +116,7 @@ def _boolean(name: str, value: object) -> bool:
 
 
 def resolve(raw: Mapping[str, Any]) -> Answers:
-    """Validate every answer and resolve `auto`; raise AnswerError on the first that cannot work."""
+    """Validate every answer and resolve `auto`; raise TuningError (or its AnswerError) on the first that cannot."""
     framework = _choice("framework", raw.get("framework"), compat.FRAMEWORKS)
     asked_interface = _choice("interface", raw.get("interface"), ("auto", *compat.INTERFACES))
     asked_server = _choice("server", raw.get("server"), ("auto", *compat.SERVERS))
@@ -122,11 +126,8 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     project_name = _project_name(raw.get("project_name", ""))
     project_slug = _project_slug(raw.get("project_slug", ""))
     use_kubernetes = _boolean("use_kubernetes", raw.get("use_kubernetes", False))
-    try:
-        cpus = tuning.parse_cpus(raw.get("cpu_limit", ""), "cpu_limit")
-        memory = tuning.parse_memory(raw.get("memory_limit", ""), "memory_limit")
-    except tuning.TuningError as error:
-        raise AnswerError(error.name, error.value, error.problem, error.accepted) from None
+    cpus = tuning.parse_cpus(raw.get("cpu_limit", ""), "cpu_limit")
+    memory = tuning.parse_memory(raw.get("memory_limit", ""), "memory_limit")
 
     interface, interface_reason = compat.resolve_interface(framework, asked_interface, asked_server)
     server, server_reason = compat.resolve_server(interface, asked_server)
@@ -161,7 +162,7 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     )
 
 
-def refuse(error: AnswerError) -> NoReturn:
+def refuse(error: tuning.TuningError) -> NoReturn:
     """Stop cookiecutter with the one-line message: no traceback, and (early enough) no directory."""
     print(f"pyserve-template: {error}", file=sys.stderr)
     raise SystemExit(1)
@@ -170,5 +171,5 @@ def refuse(error: AnswerError) -> NoReturn:
 def resolve_or_refuse(raw: Mapping[str, Any]) -> Answers:
     try:
         return resolve(raw)
-    except AnswerError as error:
+    except tuning.TuningError as error:
         refuse(error)

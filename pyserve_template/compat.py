@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from . import tuning
+
 # The interfaces each framework speaks; the first is its native one, which `interface=auto` picks.
 FRAMEWORK_INTERFACES: dict[str, tuple[str, ...]] = {
     "fastapi": ("asgi",),
@@ -49,12 +51,8 @@ WORKLOADS = ("io_bound", "mixed", "cpu_bound")
 PYTHON_VERSIONS = ("3.13", "3.12", "3.14")
 
 
-class AnswerError(ValueError):
+class AnswerError(tuning.TuningError):
     """An answer that cannot work; the message names the field, the value and what is accepted."""
-
-    def __init__(self, name: str, value: object, problem: str, accepted: str) -> None:
-        self.name, self.value = name, value
-        super().__init__(f"{name}: {value!r} {problem}; {accepted}")
 
 
 @dataclass(frozen=True)
