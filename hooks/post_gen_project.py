@@ -43,8 +43,9 @@ def install_server() -> None:
 
 
 def remove_nginx_static_files() -> None:
-    if CHOSEN.static_strategy != "nginx":
-        (DEPLOY / "nginx" / "locations" / "static.conf").unlink()
+    """nginx serves /static/ for the nginx strategy and, as the CDN's origin, for cdn."""
+    if CHOSEN.static_strategy not in {"nginx", "cdn"}:
+        shutil.rmtree(DEPLOY / "nginx" / "templates" / "locations")
 
 
 def remove_app_static_serving() -> None:
@@ -55,6 +56,7 @@ def remove_app_static_serving() -> None:
 def remove_static_assets() -> None:
     if CHOSEN.static_strategy == "none":
         shutil.rmtree(PACKAGE / "static")
+        (DEPLOY / "collect_static.py").unlink()
 
 
 def remove_kubernetes() -> None:

@@ -56,6 +56,11 @@ class Answers:
         return self.memory_limit_bytes // tuning.MIB
 
     @property
+    def cpu_cores(self) -> str:
+        """The CPU limit as compose and Docker write it: 0.5, not 500m."""
+        return f"{self.cpus:g}"
+
+    @property
     def app_module(self) -> str:
         """The sample app's WSGI/ASGI callable: what APP_MODULE defaults to."""
         if self.framework == "django":

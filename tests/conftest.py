@@ -30,6 +30,20 @@ BASELINE: dict[str, str] = {
 }
 
 
+# Each static strategy on WSGI and ASGI, Django and not: with the 26 stacks (static=nginx), what the
+# validators and the end-to-end tests run.
+STATIC_VARIATIONS: list[dict[str, str]] = [
+    {"static_strategy": "whitenoise", "framework": "flask"},
+    {"static_strategy": "whitenoise"},
+    {"static_strategy": "whitenoise", "framework": "django"},
+    {"static_strategy": "whitenoise", "framework": "django", "interface": "asgi"},
+    {"static_strategy": "cdn"},
+    {"static_strategy": "cdn", "framework": "django"},
+    {"static_strategy": "none"},
+    {"static_strategy": "none", "framework": "django"},
+]
+
+
 def context(**changes: str) -> dict[str, str]:
     """The baseline with a few answers changed; refuses keys cookiecutter would silently ignore."""
     unknown = set(changes) - ANSWER_KEYS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 
 from pyserve_template import TUNING_FILE, compat, tuning
 
-from .conftest import context, variation_id
+from .conftest import STATIC_VARIATIONS, context, variation_id
+from .stack import project_venv
 
 # One- and two-key variations of the baseline, each named by what it changes.
 VARIATIONS: list[dict[str, str]] = [
@@ -80,7 +82,9 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     assert (deploy / "server_command.py").is_file()
     assert (deploy / "gunicorn.conf.py").exists() == (server == "gunicorn")
     assert (deploy / "hypercorn_config.py").exists() == (server == "hypercorn")
-    assert (deploy / "nginx" / "locations" / "static.conf").exists() == (static == "nginx")
+    nginx_serves_static = static in {"nginx", "cdn"}
+    assert (deploy / "nginx" / "templates" / "locations" / "static.conf.template").exists() == nginx_serves_static
+    assert (deploy / "collect_static.py").exists() == (static != "none")
     assert (package / "static_files.py").exists() == (static == "whitenoise")
     assert (package / "static").exists() == (static != "none")
     assert (deploy / "k8s").exists() == (asked["use_kubernetes"] == "yes")
@@ -121,11 +125,12 @@ def test_auto_picks_are_explained(bake) -> None:  # noqa: ANN001
     assert "server: gunicorn (auto: the most proven WSGI server" in readme
 
 
-def test_generated_python_passes_ruff(bake) -> None:  # noqa: ANN001
-    """Lint every generated variant in one ruff run, with each project's own settings."""
-    projects = [bake(**changes) for changes in [*VARIATIONS, *PRODUCT]]
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=" ".join)
+def test_generated_python_passes_ruff(bake, command: list[str]) -> None:  # noqa: ANN001
+    """`make lint` on every generated variant, in one ruff run with each project's own settings."""
+    projects = [bake(**changes) for changes in [*VARIATIONS, *PRODUCT, *STATIC_VARIATIONS]]
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", *map(str, projects)],
+        [sys.executable, "-m", "ruff", *command, "--no-cache", *map(str, projects)],
         capture_output=True,
         text=True,
         check=False,
@@ -133,16 +138,25 @@ def test_generated_python_passes_ruff(bake) -> None:  # noqa: ANN001
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_generated_project_tests_pass(fresh_bake) -> None:  # noqa: ANN001
-    project = fresh_bake()
+@pytest.mark.parametrize(
+    "changes",
+    [*({"framework": framework} for framework in compat.FRAMEWORKS), *STATIC_VARIATIONS],
+    ids=variation_id,
+)
+def test_generated_project_tests_pass(fresh_bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    """`make test` in the project, with its requirements-dev.txt installed."""
+    project = fresh_bake(**changes)
+    venv = project_venv(project, "requirements-dev.txt")
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        ["make", "test", f"PYTHON={venv / 'bin' / 'python'}"],
         cwd=project,
         capture_output=True,
         text=True,
         check=False,
+        env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
 
 
 def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:  # noqa: ANN001

@@ -8,6 +8,7 @@ server process (exec), so the server is PID 1's direct child and gets SIGTERM it
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tomllib
@@ -26,6 +27,15 @@ def app_module() -> str:
     return os.environ.get("APP_MODULE", default)
 
 
+def load_app(spec: str) -> object:
+    """Import "package.module:attribute" as every server does."""
+    module_name, _, attribute = spec.partition(":")
+    target: object = importlib.import_module(module_name)
+    for name in (attribute or "app").split("."):
+        target = getattr(target, name)
+    return target
+
+
 def bind() -> str:
     return os.environ.get("BIND") or f"127.0.0.1:{os.environ.get('APP_PORT', '8000')}"
 
@@ -37,8 +47,9 @@ def main() -> None:
         sys.exit(f"serve: {error}")
     print(plan.as_json(), file=sys.stderr, flush=True)
     argv = server_command.argv(plan, app_module(), bind())
-    # The project root on PYTHONPATH so that APP_MODULE imports as it does in tests.
-    paths = [str(DEPLOY.parent), os.environ.get("PYTHONPATH", "")]
+    # The project root on PYTHONPATH so that APP_MODULE imports as it does in tests; deploy/ for
+    # the server's own config modules.
+    paths = [str(DEPLOY.parent), str(DEPLOY), os.environ.get("PYTHONPATH", "")]
     os.environ["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
     os.execvp(argv[0], argv)
 

@@ -148,10 +148,8 @@ def parse_memory(text: object, name: str = "memory_limit") -> int:
     number, unit, binary, byte = match.groups()
     if binary and not unit:
         raise TuningError(name, text, "is not a memory size", accepted)
-    if byte and not unit and not binary:
-        bytes_ = float(number)  # "1024B"
-    else:
-        bytes_ = float(number) * 1024 ** _UNIT_POWER[unit.lower()]
+    scale = 1 if byte and not unit and not binary else 1024 ** _UNIT_POWER[unit.lower()]  # "1024B": bytes
+    bytes_ = float(number) * scale
     if bytes_ < 1:
         raise TuningError(name, text, "is not more than 0", accepted)
     if bytes_ > MAX_MEMORY_BYTES:
@@ -280,8 +278,10 @@ def plan(
                     threads = kept
 
     if workers_override is not None:
-        over = "" if fits_memory and workers_override * per_worker <= (memory_limit_bytes or math.inf) else (
-            "; more than the memory limit fits, expect OOM kills"
+        over = (
+            ""
+            if fits_memory and workers_override * per_worker <= (memory_limit_bytes or math.inf)
+            else ("; more than the memory limit fits, expect OOM kills")
         )
         reasons["workers"] = f"{workers_override}: set by WEB_CONCURRENCY (the model said {workers}){over}"
         workers = workers_override
@@ -339,9 +339,7 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def plan_from_environment(
-    env: Mapping[str, str] | None = None, stack: Mapping[str, str] | None = None
-) -> Plan:
+def plan_from_environment(env: Mapping[str, str] | None = None, stack: Mapping[str, str] | None = None) -> Plan:
     """The plan for this container: the answers, overridden by the environment."""
     env = os.environ if env is None else env
     stack = load_stack() if stack is None else stack

@@ -11,7 +11,10 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 def run_tuning(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(DEPLOY / "tuning.py"), *args],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **env}, check=False,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+        check=False,
     )
 
 

@@ -5,18 +5,27 @@ Kept free of any framework so that swapping the framework (or deleting the sampl
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
 STATIC_DIR = PACKAGE_DIR / "static"
+# Where deploy/collect_static.py writes the files as served: hashed copies and the manifest.
+MANIFEST_NAME = "staticfiles.json"
 
 # /api/io and /api/cpu take ?ms=N. The ceiling keeps one request from holding a worker longer
 # than the server's timeout: a load test asking for more gets 400, not a killed worker.
 DEFAULT_MS = 100
 MAX_MS = 10_000
+
+# In templates/index.html, "@static/css/site.css" stands for that asset's URL.
+ASSET_REFERENCE = re.compile(r"@static/([\w./-]+)")
 
 
 def static_url() -> str:
@@ -25,10 +34,29 @@ def static_url() -> str:
     return base if base.endswith("/") else base + "/"
 
 
+def static_root() -> Path:
+    """The collected static files (deploy/collect_static.py writes them; nginx or the app serves them)."""
+    return Path(os.environ.get("STATIC_ROOT") or PROJECT_DIR / "build" / "static")
+
+
 @lru_cache(maxsize=1)
-def index_html() -> str:
+def hashed_names() -> dict[str, str]:
+    """css/site.css -> css/site.0123456789ab.css, from the manifest; empty before collection."""
+    try:
+        return json.loads((static_root() / MANIFEST_NAME).read_text(encoding="utf-8"))["paths"]
+    except FileNotFoundError:
+        return {}
+
+
+def asset_url(path: str) -> str:
+    """The URL of a static asset: its hashed name once collected, so it can be cached for a year."""
+    return static_url() + hashed_names().get(path, path)
+
+
+@lru_cache(maxsize=4)
+def index_html(url_for: Callable[[str], str] = asset_url) -> str:
     page = (PACKAGE_DIR / "templates" / "index.html").read_text(encoding="utf-8")
-    return page.replace("__STATIC_URL__", static_url())
+    return ASSET_REFERENCE.sub(lambda match: url_for(match.group(1)), page)
 
 
 def duration_ms(raw: str | None) -> int:

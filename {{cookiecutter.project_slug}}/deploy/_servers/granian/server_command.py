@@ -10,7 +10,7 @@ def argv(plan, app_module: str, bind: str) -> list[str]:  # noqa: ANN001
     host, _, port = bind.rpartition(":")
     threads = ["--blocking-threads", str(plan.threads)] if plan.interface == "wsgi" else []
     return [
-        sys.executable, "-m", "granian", app_module,
+        sys.executable, "-m", "granian",
         "--interface", plan.interface,  # granian's default is its own RSGI
         "--host", host, "--port", port,
         "--workers", str(plan.workers), *threads,
@@ -21,5 +21,7 @@ def argv(plan, app_module: str, bind: str) -> list[str]:  # noqa: ANN001
         # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
         "--workers-kill-timeout", "20",
         "--no-ws" if plan.interface == "wsgi" else "--ws",
+        # deploy/served_app.py: APP_MODULE (from the environment) behind a proxy-header check.
+        "served_app:app",
         "--log-level", os.environ.get("LOG_LEVEL", "info").lower(),
-    ]
+    ]  # fmt: skip

@@ -1,4 +1,7 @@
-"""hypercorn's command line: the numbers live in deploy/hypercorn_config.py, which asks tuning."""
+"""hypercorn's command line: the numbers live in deploy/hypercorn_config.py, which asks tuning.
+
+The app is deploy/served_app.py: APP_MODULE behind a proxy-header check (and a sized thread pool for WSGI).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,6 @@ CONFIG = Path(__file__).resolve().with_name("hypercorn_config.py")
 
 
 def argv(plan, app_module: str, bind: str) -> list[str]:  # noqa: ANN001
-    # "asgi:" / "wsgi:" tells hypercorn what the app is instead of letting it guess.
-    return [sys.executable, "-m", "hypercorn", "--config", f"file:{CONFIG}", "--bind", bind,
-            f"{plan.interface}:{app_module}"]
+    # deploy/served_app.py wraps APP_MODULE (read from the environment there) as an ASGI app;
+    # "asgi:" tells hypercorn so instead of letting it guess.
+    return [sys.executable, "-m", "hypercorn", "--config", f"file:{CONFIG}", "--bind", bind, "asgi:served_app:app"]

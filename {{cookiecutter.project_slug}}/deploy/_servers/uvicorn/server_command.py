@@ -22,4 +22,4 @@ def argv(plan, app_module: str, bind: str) -> list[str]:  # noqa: ANN001
         "--limit-max-requests", "2000", "--limit-max-requests-jitter", "200",
         "--proxy-headers", "--forwarded-allow-ips", os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         "--no-access-log", "--log-level", os.environ.get("LOG_LEVEL", "info").lower(),
-    ]
+    ]  # fmt: skip

@@ -18,14 +18,15 @@ DEBUG = os.environ.get("DEBUG", "").lower() in {"1", "true", "yes", "on"}
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or ("insecure-debug-only" if DEBUG else "")
 if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY is not set (or set DEBUG=1 for a local run)")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
+# nginx already drops unknown hosts; 127.0.0.1 stays allowed for the container's healthcheck.
+ALLOWED_HOSTS = [*env_list("ALLOWED_HOSTS", "localhost"), "127.0.0.1"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 ROOT_URLCONF = f"{__package__}.urls"
 WSGI_APPLICATION = f"{__package__}.wsgi.application"
 ASGI_APPLICATION = f"{__package__}.asgi.application"
 
-INSTALLED_APPS = ["django.contrib.staticfiles"]
+INSTALLED_APPS = [{% if cookiecutter.static_strategy != "none" %}"django.contrib.staticfiles"{% endif %}]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
 {%- if cookiecutter.static_strategy == "whitenoise" %}
@@ -41,16 +42,31 @@ TEMPLATES: list[dict[str, object]] = []
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = False
 
+{%- if cookiecutter.static_strategy != "none" %}
 STATIC_URL = site.static_url()
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# deploy/collect_static.py runs collectstatic at image build and before `make local`.
+STATIC_ROOT = site.static_root()
 STATICFILES_DIRS = [site.STATIC_DIR]
-{%- if cookiecutter.static_strategy == "whitenoise" %}
+{%- endif %}
+{%- if cookiecutter.static_strategy == "nginx" %}
+# Hashed copies (css/site.0123456789ab.css): nginx caches them for a year, as a changed file gets a new name.
+STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}
+{%- elif cookiecutter.static_strategy == "whitenoise" %}
 # Hashed, compressed copies: safe to cache for a year, because a changed file gets a new name.
-STORAGES = {
-    "staticfiles": {
-        "BACKEND": "{{ cookiecutter.__static_package }}.storage.CompressedManifestStaticFilesStorage"
-    }
-}
+STORAGES = {"staticfiles": {"BACKEND": "{{ cookiecutter.__static_package }}.storage.CompressedManifestStaticFilesStorage"}}
+{%- elif cookiecutter.static_strategy == "cdn" %}
+# With a bucket configured, collectstatic uploads hashed copies to S3 (django-storages) and pages link
+# to AWS_S3_CUSTOM_DOMAIN (the CDN in front of the bucket). Without one, files are collected locally
+# and nginx serves /static/ as the origin of a pull CDN whose URL is STATIC_URL.
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_CUSTOM_DOMAIN = os.environ.get("AWS_S3_CUSTOM_DOMAIN") or None
+    AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+    AWS_LOCATION = "static"
+    AWS_S3_OBJECT_PARAMETERS = {"CacheControl": "public, max-age=31536000, immutable"}
+    STORAGES = {"staticfiles": {"BACKEND": "storages.backends.s3.S3ManifestStaticStorage"}}
+else:
+    STORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}
 {%- endif %}
 
 USE_TZ = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import {{ "asyncio" if cookiecutter.__interface == "asgi" else "time" }}
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.templatetags.static import static
 
 from . import site
 {% if cookiecutter.__interface == "asgi" %}
@@ -13,7 +14,7 @@ from . import site
 
 
 async def index(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(site.index_html())
+    return HttpResponse(site.index_html(static))  # static(): the hashed name from the manifest
 
 
 async def healthz(request: HttpRequest) -> HttpResponse:
@@ -39,7 +40,7 @@ async def api_cpu(request: HttpRequest) -> HttpResponse:
 {%- else %}
 
 def index(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(site.index_html())
+    return HttpResponse(site.index_html(static))  # static(): the hashed name from the manifest
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,176 @@
+"""The end-to-end harness: a baked project's venv, and its stack started with `make local`, probed, stopped.
+
+Every e2e test goes through `running_stack`, so they all start and stop a stack the same way a user
+does, and all share the checks that nothing is left running or listening afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
+VENV_CACHE = Path(os.environ.get("PYSERVE_VENV_CACHE", TEMPLATE_ROOT / ".cache" / "venvs"))
+TOOLS = Path(sys.executable).parent
+START_TIMEOUT = 90
+STOP_TIMEOUT = 40
+
+
+def project_venv(project: Path, requirements: str = "requirements.txt") -> Path:
+    """A venv with one of the project's requirements files, shared by every project with the same pins."""
+    pins = b"".join((project / name).read_bytes() for name in sorted({"requirements.txt", requirements}))
+    key = hashlib.sha256(pins + sys.version.encode()).hexdigest()[:16]
+    venv = VENV_CACHE / key
+    VENV_CACHE.mkdir(parents=True, exist_ok=True)
+    with (VENV_CACHE / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs build each venv once
+        if not (venv / ".complete").exists():  # a build cut short leaves no marker and is redone
+            shutil.rmtree(venv, ignore_errors=True)
+            uv = [str(TOOLS / "uv"), "--quiet"]
+            subprocess.run([*uv, "venv", "--python", sys.executable, str(venv)], check=True)
+            install = [*uv, "pip", "install", "--python", str(venv / "bin" / "python")]
+            subprocess.run([*install, "-r", str(project / requirements)], check=True, cwd=project)
+            (venv / ".complete").touch()
+    return venv
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def is_listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass
+class Stack:
+    project: Path
+    http_port: int
+    app_port: int
+    log: Path
+
+    def get(self, path: str, host: str = "localhost", headers: Mapping[str, str] | None = None) -> Response:
+        """One request through nginx, as a browser addressing `host` sends it."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
+        started = time.monotonic()
+        try:
+            connection.request("GET", path, headers={"Host": host, **(headers or {})})
+            response = connection.getresponse()
+            body = response.read()
+            return Response(response.status, response.headers, body, time.monotonic() - started)
+        finally:
+            connection.close()
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        if "local: ready on" in text:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"make local exited with {process.returncode}:\n{text[-6000:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"make local was not ready in {START_TIMEOUT} s:\n{log.read_text()[-6000:]}")
+
+
+@contextlib.contextmanager
+def running_stack(project: Path, venv: Path, env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """`make local` on free ports with the venv's python first on PATH; stopped by SIGTERM to its group.
+
+    On the way out it checks what a user's Ctrl-C relies on: make exits 0, the server group
+    (.local/stack.pgid) is gone, and neither port is listening. Anything still alive is killed by
+    process group and the test fails.
+    """
+    stack = Stack(project, free_port(), free_port(), project / "make-local.log")
+    environment = {
+        **os.environ,
+        **(env or {}),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "HTTP_PORT": str(stack.http_port),
+        "APP_PORT": str(stack.app_port),
+        "VIRTUAL_ENV": str(venv),
+    }
+    environment.pop("PYTHONPATH", None)
+    with stack.log.open("wb") as log:
+        process = subprocess.Popen(
+            ["make", "local"],
+            cwd=project,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    servers: int | None = None
+    try:
+        wait_for_ready(process, stack.log)
+        servers = int((project / ".local" / "stack.pgid").read_text())
+        yield stack
+    finally:
+        leftovers = stop_stack(process, servers)
+        listening = [port for port in (stack.http_port, stack.app_port) if is_listening(port)]
+    assert not leftovers, f"still running after stop: {leftovers}\n{stack.output()[-4000:]}"
+    assert not listening, f"still listening after stop: {listening}"
+    # make itself dies of the SIGTERM it was sent (-15); deploy/local.py says whether the stack stopped cleanly.
+    assert process.returncode in {0, -signal.SIGTERM}, f"make local exited {process.returncode}"
+    assert stack.output().rstrip().endswith("local: stopped"), stack.output()[-4000:]
+
+
+def stop_stack(process: subprocess.Popen[bytes], servers: int | None) -> list[str]:
+    """SIGTERM to make's group (make, local.py); return which process groups had to be killed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_TIMEOUT)
+    leftovers = []
+    for name, group in (("make local", process.pid), ("app server and nginx", servers)):
+        if group is None:
+            continue
+        deadline = time.monotonic() + 5
+        while group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if group_alive(group):
+            leftovers.append(name)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+    process.wait(timeout=10)
+    return leftovers

@@ -1,0 +1,144 @@
+"""End to end: every supported stack and each static strategy is baked, installed, started with
+`make local` and used through the real nginx, as a browser and as the generated load test use it."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import re
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from .conftest import STATIC_VARIATIONS, context, variation_id
+from .stack import TOOLS, Response, Stack, free_port, project_venv, running_stack
+from .test_bake import PRODUCT
+
+pytestmark = pytest.mark.e2e
+
+CDN_URL = "https://cdn.example.test/static/"
+ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
+HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
+ONE_YEAR = 365 * 24 * 3600
+
+# The article's scenario: 3 slow requests and 15 fast ones, fired at once.
+SLOW_MS = 1000
+SLOW_REQUESTS, FAST_REQUESTS = 3, 15
+
+
+@pytest.mark.parametrize("changes", [*PRODUCT, *STATIC_VARIATIONS], ids=variation_id)
+def test_stack_serves_through_nginx(fresh_bake, tmp_path: Path, changes: dict[str, str]) -> None:  # noqa: ANN001
+    project = fresh_bake(**changes)
+    static = context(**changes)["static_strategy"]
+    env = {"STATIC_URL": CDN_URL} if static == "cdn" else {}
+    venv = project_venv(project)
+    with running_stack(project, venv, env) as stack:
+        check_page_and_assets(stack, static)
+        check_endpoints(stack)
+        check_container_healthcheck(stack, venv)
+        check_nginx_guards(stack)
+        check_slow_requests_do_not_hold_up_fast_ones(stack)
+        check_load_test_passes(stack, tmp_path, static)
+
+
+def max_age(response: Response) -> int:
+    match = re.search(r"max-age=(\d+)", response.headers.get("Cache-Control", ""))
+    return int(match.group(1)) if match else 0
+
+
+def check_page_and_assets(stack: Stack, static: str) -> None:
+    page = stack.get("/")
+    assert page.status == 200 and page.headers.get_content_type() == "text/html"
+    # Security headers are set once, whoever else sets them.
+    assert page.headers.get_all("X-Content-Type-Options") == ["nosniff"]
+    assert len(page.headers.get_all("X-Frame-Options") or []) == 1
+    assets = ASSET.findall(page.text)
+    if static == "none":
+        assert assets == [] and stack.get("/static/css/site.css").status == 404
+        return
+    assert {Path(url).suffix for url in assets} == {".css", ".js", ".svg"}, assets
+    for url in assets:
+        base = CDN_URL if static == "cdn" else "/static/"
+        assert url.startswith(base), f"{url} is not under {base}"
+        path = "/static/" + url.removeprefix(base)  # the CDN's origin is nginx's /static/
+        assert HASHED.search(path), f"{path}: not a content-hashed name, so it cannot be cached for long"
+        asset = stack.get(path, headers={"Accept-Encoding": "gzip"})
+        assert asset.status == 200, f"{path}: {asset.status}"
+        assert max_age(asset) >= ONE_YEAR, f"{path}: Cache-Control {asset.headers.get('Cache-Control')}"
+        if path.endswith(".js"):
+            assert asset.headers.get("Content-Encoding") == "gzip", f"{path} not compressed"
+
+
+def check_endpoints(stack: Stack) -> None:
+    assert stack.get("/healthz").status == 200
+    io = stack.get("/api/io?ms=50")
+    assert io.status == 200 and '"waited_ms"' in io.text and io.seconds >= 0.05
+    cpu = stack.get("/api/cpu?ms=20")
+    assert cpu.status == 200 and '"cpu_ms"' in cpu.text
+    assert stack.get("/api/io?ms=999999").status in {400, 422}  # refused, not a 10-minute wait
+
+
+def check_container_healthcheck(stack: Stack, venv: Path) -> None:
+    """The Dockerfile's HEALTHCHECK command, run against the app server as the container runs it."""
+    command = [str(venv / "bin" / "python"), "deploy/healthcheck.py"]
+    env = {"PATH": "/usr/bin:/bin", "BIND": f"127.0.0.1:{stack.app_port}"}
+    assert subprocess.run(command, cwd=stack.project, env=env, timeout=10, check=False).returncode == 0
+    env["BIND"] = f"127.0.0.1:{free_port()}"  # and it fails where nothing answers
+    assert subprocess.run(command, cwd=stack.project, env=env, timeout=10, capture_output=True).returncode != 0
+
+
+def check_nginx_guards(stack: Stack) -> None:
+    assert stack.get("/.env").status == 404
+    assert stack.get("/static/.gitignore").status == 404
+    traversal = stack.get("/static/../deploy/local.py")
+    assert traversal.status in {400, 404} and b"def main" not in traversal.body
+    # A Host nginx does not serve gets no answer at all (444), and never reaches the app.
+    with pytest.raises(http.client.RemoteDisconnected):
+        stack.get("/", host="unknown.example")
+
+
+def fire_at_once(stack: Stack, paths: list[str]) -> list[Response]:
+    barrier = threading.Barrier(len(paths))
+
+    def fire(path: str) -> Response:
+        barrier.wait()
+        return stack.get(path)
+
+    with ThreadPoolExecutor(len(paths)) as pool:
+        return list(pool.map(fire, paths))
+
+
+def check_slow_requests_do_not_hold_up_fast_ones(stack: Stack) -> None:
+    slow, fast = [f"/api/io?ms={SLOW_MS}"] * SLOW_REQUESTS, ["/healthz"] * FAST_REQUESTS
+    started = time.monotonic()
+    responses = fire_at_once(stack, slow + fast)
+    elapsed = time.monotonic() - started
+    assert [response.status for response in responses] == [200] * len(responses)
+    # One after another the slow ones alone would take 3 s; together, about one slow request.
+    assert elapsed < SLOW_MS / 1000 * 1.6, f"18 requests took {elapsed:.2f} s"
+    slowest_fast = max(response.seconds for response in responses[SLOW_REQUESTS:])
+    assert slowest_fast < 0.5, f"a fast request waited {slowest_fast:.2f} s behind the slow ones"
+
+
+def check_load_test_passes(stack: Stack, reports: Path, static: str) -> None:
+    """A short headless run of the generated locustfile with the generated locust.conf."""
+    command = [
+        str(TOOLS / "python"), "-m", "locust", "--config", "loadtest/locust.conf",
+        "--host", f"http://127.0.0.1:{stack.http_port}",
+        "--users", "5", "--spawn-rate", "5", "--run-time", "5s",
+        "--csv", str(reports / "run"), "--html", str(reports / "report.html"),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=stack.project, capture_output=True, text=True, timeout=90, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "loadtest: passed" in output
+    with (reports / "run_stats.csv").open() as handle:
+        requests = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(handle)}
+    assert requests.get("/", 0) >= 5, requests  # every user opens the page first
+    if static in {"nginx", "whitenoise"}:
+        assert requests.get("static asset (first visit)", 0) >= 3 * 5, requests
+    assert (reports / "report.html").stat().st_size > 0

