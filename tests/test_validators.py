@@ -18,6 +18,8 @@ from types import ModuleType
 
 import pytest
 
+from pyserve_template import tuning
+
 from .conftest import STATIC_VARIATIONS, variation_id
 from .stack import TOOLS, project_venv
 from .test_bake import PRODUCT, answers_of
@@ -79,9 +81,7 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
     services = json.loads(parsed.stdout)["services"]
     limits = services["app"]["deploy"]["resources"]["limits"]
     stack = answers_of(project)
-    assert float(limits["cpus"]) == float(stack["limits"]["cpu"].removesuffix("m")) / (
-        1000 if stack["limits"]["cpu"].endswith("m") else 1
-    )
+    assert float(limits["cpus"]) == tuning.parse_cpus(stack["limits"]["cpu"])
     assert services["nginx"]["depends_on"]["app"]["condition"] == "service_healthy"
     for service in services.values():
         assert service["init"] is True and service["read_only"] is True
