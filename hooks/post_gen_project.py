@@ -65,8 +65,8 @@ def remove_kubernetes() -> None:
 
 
 def shipped_plan():  # noqa: ANN201 - a tuning.Plan
-    """The plan computed from the project's own deploy/stack.toml (as deploy/tuning.py does at start)."""
-    return tuning.plan_from_environment(env={}, stack=tuning.load_stack(DEPLOY / "stack.toml"))
+    """The plan in a container with exactly the answered limits (not this machine's: it is not the container)."""
+    return tuning.plan_from_environment({}, tuning.load_stack(DEPLOY / "stack.toml"))
 
 
 def choice_line(name: str, value: str, reason: str) -> str:

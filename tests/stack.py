@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -84,6 +85,25 @@ class Stack:
     http_port: int
     app_port: int
     log: Path
+    server_pid: int = 0  # the app server's master: serve.py execs into it, it leads the group
+
+    def plan(self) -> dict:
+        """The plan the server started with: the JSON line deploy/serve.py logs."""
+        for line in self.output().splitlines():
+            if line.startswith("{") and '"workers"' in line:
+                return json.loads(line)
+        raise AssertionError(f"no plan line in the log:\n{self.output()[-4000:]}")
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the master's children (not multiprocessing's resource
+        tracker), or the master itself where it has none (uvicorn with one worker serves in-process)."""
+        workers = [pid for pid in children(self.server_pid) if "resource_tracker" not in command_line(pid)]
+        return workers or [self.server_pid]
+
+    def helper_pids(self) -> list[int]:
+        """What runs beside the workers: the master and its resource tracker, if any."""
+        workers = self.worker_pids()
+        return [pid for pid in [self.server_pid, *children(self.server_pid)] if pid not in workers]
 
     def get(self, path: str, host: str = "localhost", headers: Mapping[str, str] | None = None) -> Response:
         """One request through nginx, as a browser addressing `host` sends it."""
@@ -101,6 +121,31 @@ class Stack:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
+def children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            # the command name in field 2 may hold spaces and parentheses: split after the last ")"
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def resident_memory(pid: int) -> int:
+    """RSS in bytes, from /proc/PID/status (VmRSS, in kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"process {pid} has no VmRSS")
+
+
 def wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -114,8 +159,11 @@ def wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(project: Path, venv: Path, env: Mapping[str, str] | None = None) -> Iterator[Stack]:
-    """`make local` on free ports with the venv's python first on PATH; stopped by SIGTERM to its group.
+def running_stack(
+    project: Path, venv: Path, env: Mapping[str, str] | None = None, make_args: tuple[str, ...] = ()
+) -> Iterator[Stack]:
+    """`make local` (with `make_args`, e.g. CONFINE=1) on free ports with the venv's python first on
+    PATH; stopped by SIGTERM to its group.
 
     On the way out it checks what a user's Ctrl-C relies on: make exits 0, the server group
     (.local/stack.pgid) is gone, and neither port is listening. Anything still alive is killed by
@@ -133,7 +181,7 @@ def running_stack(project: Path, venv: Path, env: Mapping[str, str] | None = Non
     environment.pop("PYTHONPATH", None)
     with stack.log.open("wb") as log:
         process = subprocess.Popen(
-            ["make", "local"],
+            ["make", "local", *make_args],
             cwd=project,
             env=environment,
             stdout=log,
@@ -144,6 +192,7 @@ def running_stack(project: Path, venv: Path, env: Mapping[str, str] | None = Non
     try:
         wait_for_ready(process, stack.log)
         servers = int((project / ".local" / "stack.pgid").read_text())
+        stack.server_pid = servers
         yield stack
     finally:
         leftovers = stop_stack(process, servers)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import STATIC_VARIATIONS, context, variation_id
-from .stack import TOOLS, Response, Stack, free_port, project_venv, running_stack
+from .stack import TOOLS, Response, Stack, free_port, project_venv, resident_memory, running_stack
 from .test_bake import PRODUCT
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +25,9 @@ CDN_URL = "https://cdn.example.test/static/"
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
 ONE_YEAR = 365 * 24 * 3600
+
+LOAD_USERS = 32
+LOAD = {"LOCUST_USERS": str(LOAD_USERS), "LOCUST_SPAWN_RATE": "32", "LOCUST_RUN_TIME": "5s", "LOCUST_THINK_TIME": "0"}
 
 # The article's scenario: 3 slow requests and 15 fast ones, fired at once.
 SLOW_MS = 1000
@@ -44,6 +47,7 @@ def test_stack_serves_through_nginx(fresh_bake, changes: dict[str, str]) -> None
         check_nginx_guards(stack)
         check_slow_requests_do_not_hold_up_fast_ones(stack)
         check_load_test_passes(stack, static)
+        check_workers_fit_the_memory_model(stack)
 
 
 def max_age(response: Response) -> int:
@@ -126,8 +130,9 @@ def check_slow_requests_do_not_hold_up_fast_ones(stack: Stack) -> None:
 
 
 def check_load_test_passes(stack: Stack, static: str) -> None:
-    """`make loadtest`, shortened through Locust's environment variables (they beat locust.conf)."""
-    env = {**os.environ, "LOCUST_USERS": "5", "LOCUST_SPAWN_RATE": "5", "LOCUST_RUN_TIME": "5s"}
+    """`make loadtest`, shortened through Locust's environment variables (they beat locust.conf), and
+    without think time: 32 users asking back to back keep every worker (and its threads) busy."""
+    env = {**os.environ, **LOAD}
     command = ["make", "loadtest", f"PYTHON={TOOLS / 'python'}", f"HOST=http://127.0.0.1:{stack.http_port}"]
     result = subprocess.run(
         command, cwd=stack.project, env=env, capture_output=True, text=True, timeout=90, check=False
@@ -138,10 +143,29 @@ def check_load_test_passes(stack: Stack, static: str) -> None:
     reports = stack.project / "loadtest" / "reports"
     with (reports / "run_stats.csv").open() as handle:
         requests = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(handle)}
-    assert requests.get("/", 0) >= 5, requests  # every user opens the page first
+    assert requests.get("/", 0) >= LOAD_USERS, requests  # every user opens the page first
     if static in {"nginx", "whitenoise"}:
-        assert requests.get("static asset (first visit)", 0) >= 3 * 5, requests
+        assert requests.get("static asset (first visit)", 0) >= 3 * LOAD_USERS, requests
     assert (reports / "report.html").stat().st_size > 0
+
+
+def check_workers_fit_the_memory_model(stack: Stack) -> None:
+    """After the load: no worker is bigger than the model's per-worker figure, and what runs beside
+    the workers (the master, a resource tracker) no bigger than its figure for the server."""
+    plan = stack.plan()
+    workers = stack.worker_pids()
+    assert len(workers) == plan["workers"], (workers, plan["workers"])
+    worker_rss = [resident_memory(pid) for pid in workers]
+    helpers_rss = sum(resident_memory(pid) for pid in stack.helper_pids())
+    server_figure = plan["memory_needed_bytes"] - plan["workers"] * plan["worker_memory_bytes"]
+    mib = 1024 * 1024
+    print(
+        f"memory {plan['framework']}/{plan['interface']}/{plan['server']}: workers"
+        f" {', '.join(f'{rss / mib:.1f}' for rss in worker_rss)} MiB (model {plan['worker_memory_bytes'] / mib:.0f}),"
+        f" server {helpers_rss / mib:.1f} MiB (model {server_figure / mib:.0f})"
+    )
+    assert max(worker_rss) <= plan["worker_memory_bytes"], "a worker outgrew the model's figure: raise it"
+    assert helpers_rss <= server_figure, "the server's own processes outgrew the model's figure: raise it"
 
 
 def test_load_test_fails_when_the_service_does(fresh_bake) -> None:  # noqa: ANN001

@@ -47,12 +47,12 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
     (
         {"memory_limit": "64MiB"},
         "memory_limit: '64MiB' is too small for one fastapi worker under uvicorn;"
-        " give at least 119MiB (55 MiB a worker + 40 MiB for uvicorn + 20% headroom)",
+        " give at least 132MiB (60 MiB a worker + 45 MiB for uvicorn + 20% headroom)",
     ),
     (
-        {"framework": "django", "server": "gunicorn", "memory_limit": "99M"},
-        "memory_limit: '99M' is too small for one django worker under gunicorn;"
-        " give at least 100MiB (50 MiB a worker + 30 MiB for gunicorn + 20% headroom)",
+        {"framework": "django", "server": "gunicorn", "memory_limit": "118M"},
+        "memory_limit: '118M' is too small for one django worker under gunicorn;"
+        " give at least 119MiB (55 MiB a worker + 40 MiB for gunicorn + 20% headroom)",
     ),
     ({"project_slug": "my-service"}, "project_slug: 'my-service' is not a Python identifier; " + SLUG),
     ({"project_slug": "2fast"}, "project_slug: '2fast' is not a Python identifier; " + SLUG),

@@ -4,6 +4,11 @@ The app server starts through deploy/serve.py, the command the Dockerfile runs, 
 with the generated config (upstream and static root pointed at this checkout). Ports come from
 HTTP_PORT (nginx, default 8080) and APP_PORT (app server, default 8000).
 
+`--confine` (`make local CONFINE=1`) runs the app server in a cgroup with the container's CPU and
+memory limits (CPU_LIMIT / MEMORY_LIMIT, else the answers), so that it sizes itself from the cgroup
+and behaves as it will in its container. It needs a writable cgroup tree (root on Linux); see
+deploy/confine.py. At the stop it reports the cgroup's peak memory and any OOM kill.
+
 Ctrl-C or SIGTERM stops both gracefully: nginx finishes the responses it is sending, the app server
 the requests it is serving. nginx and the app server run in a process group of their own, written to
 .local/stack.pgid, so a terminal's Ctrl-C reaches only this script, which then stops them in order.
@@ -11,6 +16,7 @@ the requests it is serving. nginx and the app server run in a process group of t
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -28,6 +34,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent
+sys.path.insert(0, str(DEPLOY))
+
+import tuning  # noqa: E402
+from confine import CannotConfine, Confinement  # noqa: E402
+
 PROJECT = DEPLOY.parent
 RUN_DIR = PROJECT / ".local"
 NGINX_DIR = DEPLOY / "nginx"
@@ -138,13 +149,26 @@ def stop(processes: list[subprocess.Popen[bytes]], group: int) -> None:
         os.killpg(group, signal.SIGKILL)  # workers of a server that did not stop in time
 
 
-def main() -> int:
+def confine(env: dict[str, str]) -> Confinement:
+    """A cgroup with the limits the container gets: CPU_LIMIT / MEMORY_LIMIT, else the answers."""
+    limits = tuning.plan_from_environment(env, tuning.load_stack())
+    try:
+        confinement = Confinement.create(limits.cpus, limits.memory_limit_bytes)
+    except (CannotConfine, tuning.TuningError) as error:
+        raise SystemExit(f"local: --confine: {error}") from None
+    print(f"local: the app server runs confined to {confinement.describe()}", flush=True)
+    return confinement
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="The production stack on this machine (app server + nginx).")
+    parser.add_argument("--confine", action="store_true", help="run the app server under the container's limits")
+    args = parser.parse_args(argv)
     env = dict(os.environ)
 {%- if cookiecutter.framework == "django" %}
     # Django refuses to start without a secret key; a fresh one per run is never written down anywhere.
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
 {%- endif %}
-    http_port, app_port = ports(env)
     nginx = find_nginx(env)
     values = nginx_values(env)
     if Path(values["STATIC_PARENT"], "static") != static_root(env):
@@ -163,28 +187,50 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    app_env = {**env, "BIND": f"127.0.0.1:{app_port}"}
-    app = subprocess.Popen([sys.executable, str(DEPLOY / "serve.py")], env=app_env, process_group=0)
-    group = app.pid
-    (RUN_DIR / "stack.pgid").write_text(f"{group}\n", encoding="utf-8")
-    processes = [app]
-    server = None
-    # nginx once the app answers, so that its first requests find an upstream.
-    if wait_until_ready(app_port, processes, lambda: stopping):
-        server = subprocess.Popen(nginx_argv(nginx, RUN_DIR / "nginx", config), env=env, process_group=group)
-        processes.append(server)
-    if server and wait_until_ready(http_port, processes, lambda: stopping):
-        print(f"local: ready on http://localhost:{http_port}/ (app server on 127.0.0.1:{app_port})", flush=True)
-        while not stopping and all(process.poll() is None for process in processes):
-            time.sleep(0.2)
-    failed = not stopping
-    stop(processes, group)
-    (RUN_DIR / "stack.pgid").unlink(missing_ok=True)
+    confinement = confine(env) if args.confine else None
+    if confinement:
+        # The cgroup now carries the limits: the server finds them there, as in its container.
+        env = {name: value for name, value in env.items() if name not in ("CPU_LIMIT", "MEMORY_LIMIT")}
+    try:
+        failed = run_stack(env, nginx, config, confinement, lambda: stopping)
+    finally:
+        if confinement:
+            print(f"local: confined app server: {confinement.usage()}", flush=True)
+            confinement.remove()
     if failed:
         print("local: the stack did not come up or a server exited on its own; stopped both", file=sys.stderr)
         return 1
     print("local: stopped", flush=True)
     return 0
+
+
+def run_stack(
+    env: dict[str, str], nginx: str, config: Path, confinement: Confinement | None, stopping: Callable[[], bool]
+) -> bool:
+    """App server, then nginx, until a stop is asked or one exits; True if it did not stop as asked."""
+    http_port, app_port = ports(env)
+    app = subprocess.Popen(
+        [sys.executable, str(DEPLOY / "serve.py")],
+        env={**env, "BIND": f"127.0.0.1:{app_port}"},
+        process_group=0,
+        preexec_fn=confinement.enter if confinement else None,  # noqa: PLW1509 - no threads run here
+    )
+    group = app.pid
+    (RUN_DIR / "stack.pgid").write_text(f"{group}\n", encoding="utf-8")
+    processes = [app]
+    server = None
+    # nginx once the app answers, so that its first requests find an upstream.
+    if wait_until_ready(app_port, processes, stopping):
+        server = subprocess.Popen(nginx_argv(nginx, RUN_DIR / "nginx", config), env=env, process_group=group)
+        processes.append(server)
+    if server and wait_until_ready(http_port, processes, stopping):
+        print(f"local: ready on http://localhost:{http_port}/ (app server on 127.0.0.1:{app_port})", flush=True)
+        while not stopping() and all(process.poll() is None for process in processes):
+            time.sleep(0.2)
+    failed = not stopping()
+    stop(processes, group)
+    (RUN_DIR / "stack.pgid").unlink(missing_ok=True)
+    return failed
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def bind() -> str:
 
 def main() -> None:
     try:
-        plan = tuning.plan_from_environment()
+        plan = tuning.start_up_plan()
     except tuning.TuningError as error:
         sys.exit(f"serve: {error}")
     print(plan.as_json(), file=sys.stderr, flush=True)

@@ -8,11 +8,17 @@ start-up. It is pure Python with no dependencies: `plan()` is a pure function of
     python deploy/tuning.py            # the plan, explained
     python deploy/tuning.py --json     # the same as one JSON line (what the server logs)
 
+    python deploy/tuning.py --cgroup-root DIR   # as if DIR were /sys/fs/cgroup
+
+The limits are the smallest of those set for this container: the cgroup's CPU quota and memory
+limit (v1 or v2, this cgroup or a parent) and CPU_LIMIT / MEMORY_LIMIT from the environment. Where
+none is set, the answers in deploy/stack.toml stand in. Either way, never more than the CPUs the
+process may run on (cpuset, affinity) or the machine's memory. Fractions stay: 1.5 CPU is 1.5.
+
 Environment, strongest first:
     WEB_CONCURRENCY, WEB_THREADS   workers and threads, taken as given
     WORKER_MEMORY                  your app's measured memory per worker (e.g. 180MiB)
     CPU_LIMIT, MEMORY_LIMIT        the container's limits, as an orchestrator passes them in
-                                   (fall back to the answers in deploy/stack.toml)
 """
 
 from __future__ import annotations
@@ -35,24 +41,25 @@ SERVERS = ("gunicorn", "uvicorn", "hypercorn", "granian")
 WORKLOADS = ("io_bound", "mixed", "cpu_bound")
 
 # Resident memory (RSS) of one worker running the framework's sample app, the largest seen under
-# any server, after 400 requests (/, /healthz, /api/io, /api/cpu; 16 at a time) with 2 workers,
-# read from /proc/PID/smaps_rollup; Python 3.11, November 2026, rounded up by about 10%:
-#   flask 40 (granian WSGI; gunicorn 30), django 46 (WSGI and ASGI), fastapi 50, starlette 33,
-#   quart 45, litestar 51.
+# any server right after a load run (32 users back to back for 5 s through nginx; 64 in the cgroup
+# test), read from /proc/PID/status by the template's e2e tests, which fail when a worker outgrows
+# its figure here. Python 3.11, November 2026, in MiB, +10% and rounded up to 5:
+#   flask 43 (hypercorn; gunicorn 35), django 50, fastapi 52.5, starlette 37, quart 46, litestar 48.
 # These are floors: your own app imports more. Measure a worker of it and set WORKER_MEMORY.
 WORKER_MEMORY_MIB = {
-    "flask": 45,
-    "django": 50,
-    "fastapi": 55,
-    "starlette": 40,
-    "quart": 50,
+    "flask": 50,
+    "django": 55,
+    "fastapi": 60,
+    "starlette": 45,
+    "quart": 55,
     "litestar": 55,
 }
 
-# Memory of what runs beside the workers, measured the same way: gunicorn's arbiter 24-29 MiB;
-# uvicorn's and hypercorn's supervisor 26-27 MiB plus multiprocessing's resource tracker 12 MiB;
-# granian's Rust main process 30 MiB.
-SERVER_MEMORY_MIB = {"gunicorn": 30, "uvicorn": 40, "hypercorn": 40, "granian": 35}
+# Memory of what runs beside the workers, measured the same way (+10%, rounded up to 5): gunicorn's
+# arbiter 27 MiB with WSGI workers, 33 with uvicorn-worker imported; uvicorn's supervisor with its
+# multiprocessing resource tracker 40.5 (none with one worker: it serves in-process); hypercorn's
+# 42.7 with its tracker; granian's 31.5.
+SERVER_MEMORY_MIB = {"gunicorn": 40, "uvicorn": 45, "hypercorn": 50, "granian": 35}
 
 # Part of the limit no worker may plan on: page cache, heap growth between worker recycles, and a
 # burst of large request bodies. The kernel OOM-kills at the limit, not near it.
@@ -109,7 +116,7 @@ class Plan:
     memory_needed_bytes: int
     fits_memory: bool
     reasons: dict[str, str]
-    sources: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, dict] = field(default_factory=dict)
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -316,6 +323,204 @@ def minimum_memory_bytes(framework: str, server: str, worker_memory_bytes: int |
     return math.ceil((per_worker + SERVER_MEMORY_MIB[server] * MIB) / (1 - MEMORY_HEADROOM))
 
 
+# --- the container's real limits ------------------------------------------------------------
+# Containers lie to os.cpu_count(): it counts the host's cores and ignores the CPU quota. The truth
+# is in this process's cgroup, found through /proc/self/cgroup and /proc/self/mountinfo, so that a
+# container (where the own cgroup is the root) and a nested cgroup on a host both read right.
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC = Path("/proc")
+# cgroup v1 writes "no memory limit" as the largest page-aligned counter (9223372036854771712 with
+# 4 KiB pages, other values with other page sizes): anything past 2^62 bytes is no limit.
+V1_NO_LIMIT = 2**62
+CONTROLLERS = ("cpu", "cpuset", "memory")
+
+
+@dataclass(frozen=True)
+class Found:
+    """One limit read from the system or the environment.
+
+    kind "limit": set for this container (a cgroup quota or memory limit, CPU_LIMIT, MEMORY_LIMIT);
+    kind "ceiling": what the process can use anyway (cpuset, CPU affinity, the machine's memory).
+    """
+
+    resource: str  # "cpus" or "memory"
+    value: float  # cores or bytes
+    source: str
+    kind: str = "limit"
+
+
+@dataclass(frozen=True)
+class Cgroup:
+    """Where one controller's files for this process are: `directory`, inside the mount at `top`."""
+
+    version: int
+    directory: Path
+    top: Path
+
+    def chain(self) -> list[Path]:
+        """The own directory, then each parent up to the mount: a parent's limit binds its children."""
+        chain = [self.directory]
+        while chain[-1] != self.top and self.top in chain[-1].parents:
+            chain.append(chain[-1].parent)
+        return chain
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _inside(mount_point: Path, mount_root: str, cgroup_path: str) -> Path:
+    """The directory of `cgroup_path` under a mount of the hierarchy's `mount_root`.
+
+    Inside a container the mount root is the container's own cgroup (/docker/<id>, or / with a
+    cgroup namespace), so the path relative to it is "."; a path outside the mount (a cgroup the
+    container cannot see) reads as the mount point itself.
+    """
+    relative = Path(cgroup_path).relative_to("/") if mount_root == "/" else None
+    if relative is None and (cgroup_path == mount_root or cgroup_path.startswith(mount_root.rstrip("/") + "/")):
+        relative = Path(cgroup_path[len(mount_root) :].lstrip("/"))
+    return mount_point / relative if relative is not None else mount_point
+
+
+def cgroups_of_this_process(proc: Path = PROC) -> dict[str, Cgroup]:
+    """For cpu, cpuset and memory: this process's cgroup directory, from /proc/self/{cgroup,mountinfo}."""
+    v1_paths: dict[str, str] = {}  # controller -> cgroup path
+    v2_path = None
+    for line in (_read(proc / "self" / "cgroup") or "").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers:
+            v1_paths.update(dict.fromkeys(controllers.split(","), path))
+        else:
+            v2_path = path
+    v1: dict[str, Cgroup] = {}
+    v2 = None
+    for line in (_read(proc / "self" / "mountinfo") or "").splitlines():
+        mount, _, filesystem = line.partition(" - ")
+        mount_fields, filesystem_fields = mount.split(), filesystem.split()
+        mount_root, mount_point = mount_fields[3], Path(mount_fields[4].replace("\\040", " "))
+        fstype, super_options = filesystem_fields[0], filesystem_fields[-1].split(",")
+        if fstype == "cgroup2" and v2_path is not None:
+            v2 = Cgroup(2, _inside(mount_point, mount_root, v2_path), mount_point)
+        elif fstype == "cgroup":
+            for controller in set(super_options) & set(CONTROLLERS) & v1_paths.keys():
+                v1[controller] = Cgroup(1, _inside(mount_point, mount_root, v1_paths[controller]), mount_point)
+    return {name: v1.get(name) or v2 for name in CONTROLLERS if v1.get(name) or v2}
+
+
+def cgroups_under(root: Path) -> dict[str, Cgroup]:
+    """For --cgroup-root: read `root` as /sys/fs/cgroup, with this process in the root cgroup.
+
+    v1 mounts a directory per controller (cpu/ or cpu,cpuacct/, cpuset/, memory/); v2 is one tree
+    with cgroup.controllers at the top, at the root itself or, on a hybrid host, in unified/.
+    """
+    found: dict[str, Cgroup] = {}
+    v2_top = next((top for top in (root, root / "unified") if (top / "cgroup.controllers").exists()), None)
+    for controller in CONTROLLERS:
+        mounts = [path for path in root.glob("*") if controller in path.name.split(",") and path.is_dir()]
+        if mounts:
+            found[controller] = Cgroup(1, mounts[0], mounts[0])
+        elif v2_top is not None:
+            found[controller] = Cgroup(2, v2_top, v2_top)
+    return found
+
+
+def _cpu_quota(cgroup: Cgroup) -> Found | None:
+    """The smallest CPU quota on the way up, in cores (fractions kept: 50000/100000 is 0.5)."""
+    quotas = []
+    for directory in cgroup.chain():
+        if cgroup.version == 2:
+            quota, _, period = (_read(directory / "cpu.max") or "max").partition(" ")
+            name = "cpu.max"
+        else:
+            quota, period = _read(directory / "cpu.cfs_quota_us") or "-1", _read(directory / "cpu.cfs_period_us") or ""
+            name = "cpu.cfs_quota_us / cpu.cfs_period_us"
+        if quota.isdigit() and period.isdigit() and int(quota) > 0 and int(period) > 0:
+            quotas.append(Found("cpus", int(quota) / int(period), f"cgroup v{cgroup.version} {name} in {directory}"))
+    return min(quotas, key=lambda found: found.value, default=None)
+
+
+def count_cpus(cpu_list: str) -> int:
+    """CPUs in a kernel CPU list such as "0-3,8,10-11" (12 -> 1, "" -> 0)."""
+    count = 0
+    for part in filter(None, cpu_list.strip().split(",")):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
+
+
+def _cpuset(cgroup: Cgroup) -> Found | None:
+    """The CPUs the cgroup may run on: its effective set, which already has the ancestors' in it."""
+    names = (
+        ("cpuset.cpus.effective", "cpuset.cpus") if cgroup.version == 2 else ("cpuset.effective_cpus", "cpuset.cpus")
+    )
+    for directory in cgroup.chain():
+        for name in names:
+            text = _read(directory / name)
+            if text and count_cpus(text) > 0:
+                return Found("cpus", count_cpus(text), f"cgroup v{cgroup.version} {name} in {directory}", "ceiling")
+    return None
+
+
+def _memory_limit(cgroup: Cgroup) -> Found | None:
+    """The smallest memory limit on the way up; "max" (v2) and the v1 sentinel are no limit."""
+    name = "memory.max" if cgroup.version == 2 else "memory.limit_in_bytes"
+    limits = []
+    for directory in cgroup.chain():
+        text = _read(directory / name) or ""
+        if text.isdigit() and 0 < int(text) < V1_NO_LIMIT:
+            limits.append(Found("memory", int(text), f"cgroup v{cgroup.version} {name} in {directory}"))
+    return min(limits, key=lambda found: found.value, default=None)
+
+
+def _physical_memory(proc: Path) -> Found | None:
+    for line in (_read(proc / "meminfo") or "").splitlines():
+        name, _, value = line.partition(":")
+        if name == "MemTotal" and value.split()[0].isdigit():
+            return Found("memory", int(value.split()[0]) * 1024, f"MemTotal in {proc / 'meminfo'}", "ceiling")
+    return None
+
+
+def _affinity() -> Found | None:
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    return Found("cpus", len(os.sched_getaffinity(0)), "the process's CPU affinity (sched_getaffinity)", "ceiling")
+
+
+def read_system_limits(cgroup_root: Path | None = None, proc: Path = PROC, *, affinity: bool = True) -> list[Found]:
+    """Every CPU and memory limit this process is under: cgroup v1 or v2 (or both, on a hybrid
+    host), the affinity mask and the machine's memory. `cgroup_root` reads a directory as if it
+    were /sys/fs/cgroup with the process in its root cgroup (for tests and for inspecting a host).
+    """
+    cgroups = cgroups_under(cgroup_root) if cgroup_root else cgroups_of_this_process(proc)
+    readings = [
+        _cpu_quota(cgroups["cpu"]) if "cpu" in cgroups else None,
+        _cpuset(cgroups["cpuset"]) if "cpuset" in cgroups else None,
+        _affinity() if affinity else None,
+        _memory_limit(cgroups["memory"]) if "memory" in cgroups else None,
+        _physical_memory(proc),
+    ]
+    return [found for found in readings if found is not None]
+
+
+def choose_limit(resource: str, found: list[Found], answer: Found | None) -> tuple[float | None, str]:
+    """The limit the plan uses, and where from: the smallest limit set for this container; the
+    generation-time answer when none is (a laptop, a VM, a pod without limits), since nothing else
+    says how much of the machine the service should plan on; never more than a ceiling.
+    """
+    mine = [item for item in found if item.resource == resource]
+    limits = [item for item in mine if item.kind == "limit"] or ([answer] if answer else [])
+    ceilings = [item for item in mine if item.kind == "ceiling"]
+    chosen = min(limits, key=lambda item: item.value, default=None)
+    ceiling = min(ceilings, key=lambda item: item.value, default=None)
+    if ceiling is not None and (chosen is None or ceiling.value < chosen.value):
+        chosen = ceiling
+    return (chosen.value, chosen.source) if chosen else (None, "none")
+
+
 # --- the environment -------------------------------------------------------------------------
 
 STACK_FILE = Path(__file__).with_name("stack.toml")
@@ -339,28 +544,45 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def plan_from_environment(env: Mapping[str, str] | None = None, stack: Mapping[str, str] | None = None) -> Plan:
-    """The plan for this container: the answers, overridden by the environment."""
-    env = os.environ if env is None else env
-    stack = load_stack() if stack is None else stack
-    sources = {}
+def limits_from_environment(env: Mapping[str, str]) -> list[Found]:
+    """CPU_LIMIT and MEMORY_LIMIT: the limits an orchestrator passes in (the Downward API)."""
+    found = []
     if env.get("CPU_LIMIT", "").strip():
-        cpus, sources["cpus"] = parse_cpus(env["CPU_LIMIT"], "CPU_LIMIT"), "CPU_LIMIT"
-    else:
-        cpus, sources["cpus"] = parse_cpus(stack["cpu_limit"]), "stack.toml"
+        found.append(Found("cpus", parse_cpus(env["CPU_LIMIT"], "CPU_LIMIT"), "CPU_LIMIT"))
     if env.get("MEMORY_LIMIT", "").strip():
-        memory, sources["memory"] = parse_memory(env["MEMORY_LIMIT"], "MEMORY_LIMIT"), "MEMORY_LIMIT"
-    elif stack.get("memory_limit"):
-        memory, sources["memory"] = parse_memory(stack["memory_limit"]), "stack.toml"
-    else:
-        memory, sources["memory"] = None, "none"
+        found.append(Found("memory", parse_memory(env["MEMORY_LIMIT"], "MEMORY_LIMIT"), "MEMORY_LIMIT"))
+    return found
+
+
+def plan_from_environment(
+    env: Mapping[str, str], stack: Mapping[str, str], system: list[Found] | tuple[Found, ...] = ()
+) -> Plan:
+    """The plan from the answers (stack), the environment and the limits read from the system."""
+    found = [*system, *limits_from_environment(env)]
+    cpu_answer = Found("cpus", parse_cpus(stack["cpu_limit"]), "stack.toml (the answer at generation)")
+    memory_answer = (
+        Found("memory", parse_memory(stack["memory_limit"]), "stack.toml (the answer at generation)")
+        if stack.get("memory_limit")
+        else None
+    )
+    cpus, cpus_from = choose_limit("cpus", found, cpu_answer)
+    memory, memory_from = choose_limit("memory", found, memory_answer)
+    limits = {
+        "cpus": {"from": cpus_from, "found": {item.source: item.value for item in found if item.resource == "cpus"}},
+        "memory": {
+            "from": memory_from,
+            "found": {item.source: int(item.value) for item in found if item.resource == "memory"},
+        },
+    }
+    for resource, answer in (("cpus", cpu_answer), ("memory", memory_answer)):
+        if answer is not None:
+            limits[resource]["found"].setdefault(answer.source, answer.value)
     worker_memory = None
     if env.get("WORKER_MEMORY", "").strip():
         worker_memory = parse_memory(env["WORKER_MEMORY"], "WORKER_MEMORY")
-        sources["worker_memory"] = "WORKER_MEMORY"
     result = plan(
-        cpus,
-        memory,
+        float(cpus or cpu_answer.value),
+        int(memory) if memory else None,
         stack["framework"],
         stack["interface"],
         stack["server"],
@@ -369,16 +591,31 @@ def plan_from_environment(env: Mapping[str, str] | None = None, stack: Mapping[s
         workers_override=_positive_int(env, "WEB_CONCURRENCY"),
         threads_override=_positive_int(env, "WEB_THREADS"),
     )
-    return Plan(**{**asdict(result), "sources": sources})
+    return Plan(**{**asdict(result), "limits": limits})
+
+
+def start_up_plan(cgroup_root: Path | None = None) -> Plan:
+    """The plan for this container, now: what every server's start-up calls."""
+    return plan_from_environment(os.environ, load_stack(), read_system_limits(cgroup_root))
 
 
 def describe(p: Plan) -> str:
     """The plan as a few lines a person reads at start-up or generation time."""
     kind = f" ({p.worker_class})" if p.worker_class else ""
+    lines = [
+        f"{p.server}{kind} for {p.framework} over {p.interface.upper()}, {p.workload} workload",
+        f"limits: {p.cpus:g} CPU, {format_memory(p.memory_limit_bytes)}",
+    ]
+    for resource, limit in p.limits.items():
+        if list(limit["found"]) == [limit["from"]]:
+            continue  # only the answers: nothing to compare them with
+        lines.append(f"  {resource:<8} from {limit['from']}")
+        for source, value in limit["found"].items():
+            shown = format_memory(int(value)) if resource == "memory" else f"{value:g}"
+            lines.append(f"             {shown:>9}  {source}")
     return "\n".join(
         [
-            f"{p.server}{kind} for {p.framework} over {p.interface.upper()}, {p.workload} workload",
-            f"limits: {p.cpus:g} CPU, {format_memory(p.memory_limit_bytes)}",
+            *lines,
             f"workers x threads: {p.workers} x {p.threads}",
             f"  workers  {p.reasons['workers']}",
             f"  threads  {p.reasons['threads']}",
@@ -392,9 +629,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print this service's worker and thread plan.")
     parser.add_argument("--json", action="store_true", help="one JSON line, as the server logs it")
     parser.add_argument("--stack", type=Path, default=STACK_FILE, help="the answers file (deploy/stack.toml)")
+    parser.add_argument(
+        "--cgroup-root",
+        type=Path,
+        metavar="DIR",
+        help="read DIR as if it were /sys/fs/cgroup, with this process in its root cgroup",
+    )
+    parser.add_argument("--answers-only", action="store_true", help="ignore this machine: the plan from the answers")
     args = parser.parse_args(argv)
     try:
-        result = plan_from_environment(stack=load_stack(args.stack))
+        system = [] if args.answers_only else read_system_limits(args.cgroup_root)
+        result = plan_from_environment(os.environ, load_stack(args.stack), system)
     except (TuningError, OSError, KeyError) as error:
         print(f"tuning: {error}", file=sys.stderr)
         return 2

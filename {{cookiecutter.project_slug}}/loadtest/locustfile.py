@@ -1,8 +1,9 @@
 """A starter load test: people using {{ cookiecutter.project_name }} with a browser.
 
 Each simulated user
-- waits 3 to 5 s between actions, as a person reads before clicking: N users make about N/4
-  requests a second, so size N from your real concurrent users, not from requests per second;
+- waits 3 to 5 s between actions (--think-time), as a person reads before clicking: N users make
+  about N/4 requests a second, so size N from your real concurrent users, not from requests per
+  second. `make tune` sets --think-time 0: every user then asks again at once, to find capacity;
 - opens the page {%- if cookiecutter.static_strategy != "none" %} and fetches the stylesheets, scripts and images it references the first time
   only, as a browser with a cache does; page views outweigh API calls{% else %}; page views outweigh API calls{% endif %};
 - calls /api/io, which stands for a request that waits on a database.
@@ -14,10 +15,11 @@ own app's paths: `make loadtest` runs whatever is here.
 
 from __future__ import annotations
 
+import random
 import re
 from urllib.parse import urlsplit
 
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, events, task
 
 # The page's own assets: what a browser fetches after the HTML.
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|mjs|svg|png|jpe?g|gif|webp|ico|woff2?))"')
@@ -25,8 +27,28 @@ ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|mjs|svg|png|jpe?g|gif|webp|
 
 @events.init_command_line_parser.add_listener
 def add_thresholds(parser) -> None:  # noqa: ANN001
-    parser.add_argument("--max-fail-ratio", type=float, default=0.01, help="fail the run above this failure ratio")
-    parser.add_argument("--max-p95-ms", type=float, default=1000, help="fail the run above this p95 (ms)")
+    # env_var: LOCUST_* variables set these as they set Locust's own options.
+    parser.add_argument(
+        "--max-fail-ratio",
+        type=float,
+        default=0.01,
+        env_var="LOCUST_MAX_FAIL_RATIO",
+        help="fail the run above this failure ratio",
+    )
+    parser.add_argument(
+        "--max-p95-ms", type=float, default=1000, env_var="LOCUST_MAX_P95_MS", help="fail the run above this p95 (ms)"
+    )
+    parser.add_argument(
+        "--think-time",
+        default="3-5",
+        env_var="LOCUST_THINK_TIME",
+        help="seconds each user waits between actions: 3-5, 1 or 0",
+    )
+
+
+def think_time(text: str) -> tuple[float, float]:
+    low, _, high = text.partition("-")
+    return float(low), float(high or low)
 
 
 @events.quitting.add_listener
@@ -49,7 +71,8 @@ def apply_thresholds(environment, **kwargs) -> None:  # noqa: ANN001, ANN003
 
 
 class Visitor(FastHttpUser):
-    wait_time = between(3, 5)
+    def wait_time(self) -> float:
+        return random.uniform(*think_time(self.environment.parsed_options.think_time))
 
     def on_start(self) -> None:
         self.cached: set[str] = set()

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tuning  # noqa: E402
 
-_plan = tuning.plan_from_environment()
+_plan = tuning.start_up_plan()
 
 # --- How many, and of what kind ------------------------------------------------------------
 workers = _plan.workers
@@ -51,5 +51,6 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
-def on_starting(server):  # noqa: ANN001, ANN201
-    server.log.info("plan %s", _plan.as_json())
+def on_reload(server):  # noqa: ANN001, ANN201
+    # deploy/serve.py logged the plan at start; a reload (SIGHUP) re-reads this file and the limits.
+    print(_plan.as_json(), file=sys.stderr, flush=True)

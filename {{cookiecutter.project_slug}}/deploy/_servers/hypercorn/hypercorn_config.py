@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import tuning  # noqa: E402
 
-_plan = tuning.plan_from_environment()
+_plan = tuning.start_up_plan()
 
 workers = _plan.workers
 worker_class = "uvloop"

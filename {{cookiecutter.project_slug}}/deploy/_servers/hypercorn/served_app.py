@@ -43,7 +43,7 @@ class TrustedProxyFix:
         await target(scope, receive, send)
 
 {% if cookiecutter.__interface == "wsgi" %}
-inner = WSGIMiddleware(load_app(app_module()), workers=tuning.plan_from_environment().threads)
+inner = WSGIMiddleware(load_app(app_module()), workers=tuning.start_up_plan().threads)
 {%- else %}
 inner = load_app(app_module())
 {%- endif %}
