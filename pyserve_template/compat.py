@@ -34,7 +34,8 @@ AUTO_SERVER: dict[str, tuple[str, str]] = {
     "wsgi": ("gunicorn", "the most proven WSGI server; its worker class follows the workload"),
     "asgi": (
         "uvicorn",
-        "the fastest ASGI server measured here (uvloop + httptools), and its supervisor replaces dead or hung workers",
+        "the fastest ASGI server measured here (uvloop + httptools);"
+        " with 2 or more workers its supervisor replaces dead or hung ones",
     ),
 }
 

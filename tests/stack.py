@@ -179,7 +179,9 @@ def running_stack(
         "VIRTUAL_ENV": str(venv),
     }
     environment.pop("PYTHONPATH", None)
-    with stack.log.open("wb") as log:
+    stack.log.write_bytes(b"")
+    # Append mode: nginx reopens /dev/stderr with an offset of its own, which would overwrite the log.
+    with stack.log.open("ab") as log:
         process = subprocess.Popen(
             ["make", "local", *make_args],
             cwd=project,

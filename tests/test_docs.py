@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import compat
+from pyserve_template import compat, tuning
 
 from .conftest import ANSWER_KEYS, COOKIECUTTER_JSON, TEMPLATE_ROOT, run_cookiecutter
 
@@ -83,3 +83,23 @@ def test_readme_refusal_examples_are_what_cookiecutter_says(tmp_path: Path, exam
     run = run_cookiecutter(tmp_path, dict(arg.split("=", 1) for arg in args.split()))
     assert run.result.returncode != 0
     assert run.result.stderr.strip() == line
+
+
+def memory_table(header: str) -> dict[str, tuple[float, int]]:
+    """README rows `| name | <measured> MiB ... | <figure> MiB |` under the header that starts `header`."""
+    table = README[README.index(header) :].split("\n\n")[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        name, measured, figure = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        rows[name] = (float(measured.split()[0]), int(figure.split()[0]))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("header", "figures"),
+    [("| framework | worker RSS", tuning.WORKER_MEMORY_MIB), ("| server | beside", tuning.SERVER_MEMORY_MIB)],
+)
+def test_readme_memory_figures_are_the_models_and_above_what_was_measured(header: str, figures: dict) -> None:
+    rows = memory_table(header)
+    assert {name: figure for name, (_, figure) in rows.items()} == figures
+    assert all(measured <= figure for measured, figure in rows.values())

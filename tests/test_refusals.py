@@ -50,9 +50,9 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
         " give at least 132MiB (60 MiB a worker + 45 MiB for uvicorn + 20% headroom)",
     ),
     (
-        {"framework": "django", "server": "gunicorn", "memory_limit": "118M"},
-        "memory_limit: '118M' is too small for one django worker under gunicorn;"
-        " give at least 119MiB (55 MiB a worker + 40 MiB for gunicorn + 20% headroom)",
+        {"framework": "django", "server": "gunicorn", "memory_limit": "124M"},
+        "memory_limit: '124M' is too small for one django worker under gunicorn;"
+        " give at least 125MiB (60 MiB a worker + 40 MiB for gunicorn + 20% headroom)",
     ),
     ({"project_slug": "my-service"}, "project_slug: 'my-service' is not a Python identifier; " + SLUG),
     ({"project_slug": "2fast"}, "project_slug: '2fast' is not a Python identifier; " + SLUG),

@@ -112,7 +112,7 @@ PLANS = {
     "huge asgi machine: capped": ((96, None, "starlette", "asgi", "hypercorn", "io_bound"), (32, 1, None)),
     "huge memory changes nothing": ((2, 64 * 1024 * GIB, "flask", "wsgi", "gunicorn", "mixed"), (5, 4, "gthread")),
     # 256 MiB * 0.8 - 30 MiB = 174.8 MiB fits 3 x 50 MiB django workers; threads keep 9 x 4 in flight.
-    # 300 MiB * 0.8 - 40 MiB = 200 MiB fits 3 x 55 MiB django workers of the 9 that 4 cores want.
+    # 300 MiB * 0.8 - 40 MiB = 200 MiB fits 3 x 60 MiB django workers of the 9 that 4 cores want.
     "memory caps workers, threads make up": ((4, 300 * MIB, "django", "wsgi", "gunicorn", "mixed"), (3, 12, "gthread")),
     # 200 MiB * 0.8 - 40 MiB = 120 MiB fits 2 x 60 MiB fastapi workers out of 4 cores.
     "memory caps asgi workers": (

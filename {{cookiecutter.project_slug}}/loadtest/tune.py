@@ -122,7 +122,9 @@ def start_stack(setting: Setting, confine: bool, log: Path) -> tuple[subprocess.
     if setting.worker_class in {"sync", "gthread"}:
         env["GUNICORN_CMD_ARGS"] = f"--worker-class {setting.worker_class}"  # beats gunicorn.conf.py
     command = [sys.executable, str(PROJECT / "deploy" / "local.py"), *(["--confine"] if confine else [])]
-    with log.open("w") as output:
+    log.write_text("")
+    # Append mode: nginx reopens /dev/stderr with an offset of its own, which would overwrite the log.
+    with log.open("a") as output:
         process = subprocess.Popen(
             command, cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
@@ -268,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tune: not under the container's {plan.cpus:g} CPU, {tuning.format_memory(plan.memory_limit_bytes)}")
 
     settings = sweep(plan, args.workers, args.threads)
-    print(f"tune: the plan is {plan.workers} workers x {plan.threads} threads; {len(settings)} runs of {args.duration} s")
+    runs = f"{len(settings)} runs of {args.duration} s"
+    print(f"tune: the plan is {plan.workers} workers x {plan.threads} threads; {runs}")
     (REPORTS / "tune").mkdir(parents=True, exist_ok=True)
     results = []
     for number, setting in enumerate(settings, 1):

@@ -33,3 +33,25 @@ def test_a_bad_limit_is_one_line_and_exit_2() -> None:
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("tuning: CPU_LIMIT: 'lots' is not a number; give cores as a number > 0")
+
+
+def test_a_cgroup_root_is_read_as_the_container(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory\n")
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    (tmp_path / "memory.max").write_text(f"{1024 * 1024 * 1024}\n")
+    plan = json.loads(run_tuning("--json", "--cgroup-root", str(tmp_path)).stdout)
+    assert (plan["cpus"], plan["memory_limit_bytes"]) == (0.5, 1024 * 1024 * 1024)
+    assert plan["limits"]["cpus"]["from"] == f"cgroup v2 cpu.max in {tmp_path}"
+
+
+def test_make_tune_sweeps_around_the_plan() -> None:
+    sys.path.insert(0, str(DEPLOY.parent / "loadtest"))
+    import tune
+    import tuning
+
+    plan = tuning.plan_from_environment({}, tuning.load_stack())
+    settings = tune.sweep(plan)
+    assert (plan.workers, plan.threads) in {(setting.workers, setting.threads) for setting in settings}
+    assert {setting.workers for setting in settings} >= {plan.workers, min(tuning.MAX_WORKERS, 2 * plan.workers)}
+    given = tune.sweep(plan, workers=[1, 4], threads=[8])
+    assert [(setting.workers, setting.threads) for setting in given][:2] == [(1, 8), (4, 8)]
