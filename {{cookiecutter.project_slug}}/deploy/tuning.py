@@ -382,10 +382,8 @@ def _inside(mount_point: Path, mount_root: str, cgroup_path: str) -> Path:
     cgroup namespace), so the path relative to it is "."; a path outside the mount (a cgroup the
     container cannot see) reads as the mount point itself.
     """
-    relative = Path(cgroup_path).relative_to("/") if mount_root == "/" else None
-    if relative is None and (cgroup_path == mount_root or cgroup_path.startswith(mount_root.rstrip("/") + "/")):
-        relative = Path(cgroup_path[len(mount_root) :].lstrip("/"))
-    return mount_point / relative if relative is not None else mount_point
+    path, root = Path(cgroup_path), Path(mount_root)
+    return mount_point / path.relative_to(root) if path.is_relative_to(root) else mount_point
 
 
 def cgroups_of_this_process(proc: Path = PROC) -> dict[str, Cgroup]:
