@@ -1,0 +1,104 @@
+"""The Kubernetes manifests (use_kubernetes=yes): valid under `kubernetes-validate --strict` for the
+oldest and newest Kubernetes it bundles, and coupled to the rest of the project as their comments say."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from pyserve_template import tuning
+
+from .conftest import TEMPLATE_ROOT, variation_id
+from .stack import TOOLS
+
+SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+BUNDLED = sorted(
+    (tuple(int(part) for part in path.name[1:].split("-")[0].split(".")) for path in SCHEMAS.glob("v*-local-strict")),
+)
+OLDEST, NEWEST = (".".join(map(str, version)) for version in (BUNDLED[0], BUNDLED[-1]))
+RESOURCES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
+PRESTOP_SECONDS = 5
+# The app server's graceful timeout, as each server's config spells it.
+GRACEFUL = re.compile(
+    r'graceful_timeout = (\d+)|"--timeout-graceful-shutdown", "(\d+)"|"--workers-kill-timeout", "(\d+)"'
+)
+
+# Every server, both interfaces, Django's secret, a fractional CPU and a large memory limit.
+CASES = [
+    {"use_kubernetes": "yes"},
+    {"use_kubernetes": "yes", "framework": "django", "cpu_limit": "0.5"},
+    {"use_kubernetes": "yes", "framework": "flask", "memory_limit": "2GiB"},
+    {"use_kubernetes": "yes", "server": "hypercorn", "cpu_limit": "1.5"},
+    {"use_kubernetes": "yes", "server": "granian", "static_strategy": "none"},
+    {"use_kubernetes": "yes", "server": "gunicorn", "framework": "quart"},
+]
+
+
+def manifests(project: Path) -> dict[str, dict]:
+    return {name: yaml.safe_load((project / "deploy" / "k8s" / name).read_text()) for name in RESOURCES}
+
+
+@pytest.mark.parametrize("version", sorted({OLDEST, NEWEST}))
+@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+def test_manifests_pass_kubernetes_validate_strict(bake, changes: dict[str, str], version: str) -> None:  # noqa: ANN001
+    k8s = bake(**changes) / "deploy" / "k8s"
+    command = [str(TOOLS / "kubernetes-validate"), "--strict", "--kubernetes-version", version, *RESOURCES]
+    result = subprocess.run(command, cwd=k8s, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" passed for resource ") == len(RESOURCES)
+
+
+def test_the_readme_names_the_versions_validated() -> None:
+    readme = (TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / "README.md").read_text()
+    assert f"Kubernetes {OLDEST.rsplit('.', 1)[0]} to {NEWEST.rsplit('.', 1)[0]}" in readme
+
+
+@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+    project = bake(**changes)
+    stack = tuning.load_stack(project / "deploy" / "stack.toml")
+    found = manifests(project)
+    pod = found["deployment.yaml"]["spec"]["template"]["spec"]
+    containers = {container["name"]: container for container in pod["containers"]}
+    app = containers["app"]
+
+    # Requests and limits are the answers; CPU_LIMIT and MEMORY_LIMIT come from them (Downward API).
+    cpus = tuning.parse_cpus(app["resources"]["limits"]["cpu"])
+    memory = tuning.parse_memory(app["resources"]["limits"]["memory"].removesuffix("i"))
+    assert (cpus, memory) == (tuning.parse_cpus(stack["cpu_limit"]), tuning.parse_memory(stack["memory_limit"]))
+    assert app["resources"]["requests"] == app["resources"]["limits"]
+    env = {item["name"]: item for item in app["env"]}
+    assert env["CPU_MILLICORES"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu"
+    assert env["MEMORY_MIB"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
+
+    # Stopping: the grace period outlasts preStop plus the app server's own graceful timeout.
+    server_files = "\n".join(path.read_text() for path in (project / "deploy").glob("*.py"))
+    graceful = max(int(next(filter(None, match))) for match in GRACEFUL.findall(server_files))
+    assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(PRESTOP_SECONDS)]
+    assert pod["terminationGracePeriodSeconds"] > PRESTOP_SECONDS + graceful
+
+    # Restricted: non-root with numeric IDs, read-only root, no privilege escalation, no capabilities.
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    for container in containers.values():
+        context = container["securityContext"]
+        assert isinstance(context["runAsUser"], int) and context["runAsUser"] > 0
+        assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert {"readinessProbe", "livenessProbe"} <= set(container)
+    assert "startupProbe" in app
+
+    # The Service, the autoscaler and the budget all point at these pods.
+    selector = found["deployment.yaml"]["spec"]["selector"]["matchLabels"]
+    assert found["service.yaml"]["spec"]["selector"] == selector
+    assert found["pdb.yaml"]["spec"]["selector"]["matchLabels"] == selector
+    assert found["hpa.yaml"]["spec"]["scaleTargetRef"]["name"] == found["deployment.yaml"]["metadata"]["name"]
+    assert found["service.yaml"]["spec"]["ports"][0]["targetPort"] == containers["nginx"]["ports"][0]["name"]
+    assert found["pdb.yaml"]["spec"]["minAvailable"] < found["hpa.yaml"]["spec"]["minReplicas"]
+    kustomization = yaml.safe_load((project / "deploy" / "k8s" / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(RESOURCES)
