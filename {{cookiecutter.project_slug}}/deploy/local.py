@@ -43,7 +43,7 @@ PROJECT = DEPLOY.parent
 RUN_DIR = PROJECT / ".local"
 NGINX_DIR = DEPLOY / "nginx"
 # The placeholders of nginx/templates/; the Dockerfile gives the nginx image the same list.
-NGINX_VARIABLES = ("APP_UPSTREAM", "LISTEN_ADDRESS", "SERVER_NAMES", "STATIC_PARENT")
+NGINX_VARIABLES = ("APP_UPSTREAM", "APP_TARGET", "RESOLVER", "LISTEN_ADDRESS", "SERVER_NAMES", "STATIC_PARENT")
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # serve.py's graceful timeout is 20 s; past this, whatever is left is killed.
 STOP_TIMEOUT = 30
@@ -64,6 +64,9 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
     names = dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])
     return {
         "APP_UPSTREAM": f"127.0.0.1:{app_port}",
+        # One app server at a fixed address: the upstream block, nothing to look up.
+        "APP_TARGET": "app_pool",
+        "RESOLVER": "127.0.0.1",
         "LISTEN_ADDRESS": f"127.0.0.1:{http_port}",
         "SERVER_NAMES": " ".join(names),
         "STATIC_PARENT": str(static_root(env).parent),
