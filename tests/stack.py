@@ -126,7 +126,8 @@ def children(parent: int) -> list[int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
             # the command name in field 2 may hold spaces and parentheses: split after the last ")"
-            if int(stat.read_text().rpartition(")")[2].split()[1]) == parent:
+            state, parent_pid = stat.read_text().rpartition(")")[2].split()[:2]
+            if int(parent_pid) == parent and state != "Z":  # a recycled worker not yet reaped
                 found.append(int(stat.parent.name))
     return sorted(found)
 
