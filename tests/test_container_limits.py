@@ -17,18 +17,11 @@ import pytest
 
 from pyserve_template import tuning
 
+from .test_tuning_model import STACK  # flask, WSGI, gunicorn, mixed; answers 1 CPU, 512 MiB
+
 MIB = tuning.MIB
 V1_NO_LIMIT = "9223372036854771712"  # what cgroup v1 writes for "no limit" on 4 KiB pages
 MEMINFO = "MemTotal:       16384000 kB\nMemFree:        8000000 kB\n"
-
-STACK = {
-    "framework": "flask",
-    "interface": "wsgi",
-    "server": "gunicorn",
-    "workload": "mixed",
-    "cpu_limit": "1",
-    "memory_limit": "512MiB",
-}
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
