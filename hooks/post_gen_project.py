@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, {{ template_root | tojson }})
 
-from pyserve_template import answers, tuning  # noqa: E402
+from pyserve_template import answers, compat, tuning  # noqa: E402
 
 CHOSEN = answers.resolve_or_refuse(json.loads({{ cookiecutter | tojson | tojson }}))
 PACKAGE = Path(CHOSEN.project_slug)
@@ -84,10 +84,26 @@ def summary(plan) -> str:  # noqa: ANN001
     )
 
 
-def write_plan_into_readme(plan) -> None:  # noqa: ANN001
+def faults_markdown() -> str:
+    behaviour = compat.fault_behaviour(CHOSEN.server, CHOSEN.interface)
+    return "\n".join(f"- **{compat.FAULT_NAMES[fault]}**: {text}." for fault, (text, _) in behaviour.items())
+
+
+def caveats() -> str:
+    """What this server does not survive: said when the project is generated, as well as in its README."""
+    behaviour = compat.fault_behaviour(CHOSEN.server, CHOSEN.interface)
+    lines = [f"  {compat.FAULT_NAMES[fault]}: {text}." for fault, (text, survived) in behaviour.items() if not survived]
+    if not lines:
+        return ""
+    heading = f"note: {CHOSEN.server} does not survive every fault (README.md, When things go wrong):"
+    return "\n".join([heading, *lines, ""])
+
+
+def write_into_readme(plan) -> None:  # noqa: ANN001
     readme = Path("README.md")
     text = readme.read_text(encoding="utf-8")
-    readme.write_text(text.replace("<!-- plan -->", "```text\n" + summary(plan) + "\n```"), encoding="utf-8")
+    text = text.replace("<!-- plan -->", "```text\n" + summary(plan) + "\n```")
+    readme.write_text(text.replace("<!-- faults -->", faults_markdown()), encoding="utf-8")
 
 
 def main() -> None:
@@ -99,8 +115,8 @@ def main() -> None:
     remove_static_assets()
     remove_kubernetes()
     plan = shipped_plan()
-    write_plan_into_readme(plan)
-    print(f"\n{CHOSEN.project_name} -> ./{CHOSEN.project_slug}\n" + summary(plan) + "\n")
+    write_into_readme(plan)
+    print(f"\n{CHOSEN.project_name} -> ./{CHOSEN.project_slug}\n" + summary(plan) + "\n" + caveats())
 
 
 if __name__ == "__main__":

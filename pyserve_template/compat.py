@@ -35,9 +35,57 @@ AUTO_SERVER: dict[str, tuple[str, str]] = {
     "asgi": (
         "uvicorn",
         "the fastest ASGI server measured here (uvloop + httptools);"
-        " with 2 or more workers its supervisor replaces dead or hung ones",
+        " its supervisor replaces dead or hung workers and reloads them one at a time on SIGHUP",
     ),
 }
+
+# What the stack does when things go wrong, in the words the user reads: printed when a project is
+# generated (the caveats), written into its README (all of it), and held true by tests/test_faults.py.
+FAULTS: dict[str, str] = {
+    "killed_worker": "the server starts a new worker; only the requests the dead one held fail",
+    "sigterm": "requests in flight finish (up to 20 s), then the server exits",
+    "reload": "SIGHUP replaces the workers (new ones serving before old ones stop) without a failed request",
+    "slow_clients": "nginx holds slow clients and their bodies; the app sees only whole requests",
+    "large_body": "a body over 10 MiB gets 413 from nginx; the app never sees it",
+    "traversal": "nginx serves only files under the static root, never a dotfile",
+}
+FAULT_NAMES: dict[str, str] = {
+    "killed_worker": "A worker killed (SIGKILL, the OOM killer)",
+    "sigterm": "SIGTERM (docker stop, a rolling update)",
+    "reload": "A reload",
+    "hung_request": "A request that hangs past REQUEST_TIMEOUT (30 s)",
+    "slow_clients": "Slow clients",
+    "large_body": "A huge request body",
+    "traversal": "Path traversal and dotfile probes",
+}
+# What a server does not survive (measured with hypercorn 0.18: it cancels the requests in flight
+# when its workers stop, instead of letting them finish).
+FAULT_CAVEATS: dict[str, dict[str, str]] = {
+    "hypercorn": {
+        "killed_worker": (
+            "hypercorn stops all its workers and exits; the container's restart policy (compose:"
+            " unless-stopped; Kubernetes: the pod's) starts it again, and nginx answers 502 until then"
+        ),
+        "sigterm": "hypercorn cancels the requests in flight (nginx answers 502) and exits",
+        "reload": "SIGHUP restarts all workers at once and cancels the requests in flight (nginx answers 502)",
+    },
+}
+
+
+def hung_request_behaviour(server: str, interface: str) -> str:
+    if server == "gunicorn" and interface == "wsgi":
+        return "nginx answers 504; the worker holding it retires and a new one takes its place"
+    if interface == "wsgi":
+        return "nginx answers 504; it holds one of the worker's threads until it ends, the others keep serving"
+    return "nginx answers 504; it holds one coroutine, not the worker, which keeps serving"
+
+
+def fault_behaviour(server: str, interface: str) -> dict[str, tuple[str, bool]]:
+    """Fault -> (what happens, whether the stack survives it), for this server and interface."""
+    texts = {**FAULTS, "hung_request": hung_request_behaviour(server, interface)}
+    caveats = FAULT_CAVEATS.get(server, {})
+    return {fault: (caveats.get(fault, texts[fault]), fault not in caveats) for fault in FAULT_NAMES}
+
 
 STATIC_STRATEGIES = ("nginx", "whitenoise", "cdn", "none")
 

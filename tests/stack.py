@@ -86,6 +86,12 @@ class Stack:
     app_port: int
     log: Path
     server_pid: int = 0  # the app server's master: serve.py execs into it, it leads the group
+    make: subprocess.Popen[bytes] | None = None  # `make local`, leader of its own process group
+
+    def stop(self) -> None:
+        """What Ctrl-C or `docker stop` does: SIGTERM to make's group (make and deploy/local.py)."""
+        assert self.make is not None
+        os.killpg(self.make.pid, signal.SIGTERM)
 
     def plan(self) -> dict:
         """The plan the server started with: the JSON line deploy/serve.py logs."""
@@ -96,7 +102,7 @@ class Stack:
 
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the master's children (not multiprocessing's resource
-        tracker), or the master itself where it has none (uvicorn with one worker serves in-process)."""
+        tracker), or the master itself where it has none."""
         workers = [pid for pid in children(self.server_pid) if "resource_tracker" not in command_line(pid)]
         return workers or [self.server_pid]
 
@@ -161,14 +167,20 @@ def wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> None:
 
 @contextlib.contextmanager
 def running_stack(
-    project: Path, venv: Path, env: Mapping[str, str] | None = None, make_args: tuple[str, ...] = ()
+    project: Path,
+    venv: Path,
+    env: Mapping[str, str] | None = None,
+    make_args: tuple[str, ...] = (),
+    *,
+    server_exits: bool = False,
 ) -> Iterator[Stack]:
     """`make local` (with `make_args`, e.g. CONFINE=1) on free ports with the venv's python first on
     PATH; stopped by SIGTERM to its group.
 
     On the way out it checks what a user's Ctrl-C relies on: make exits 0, the server group
     (.local/stack.pgid) is gone, and neither port is listening. Anything still alive is killed by
-    process group and the test fails.
+    process group and the test fails. With `server_exits`, the test expects the app server to exit
+    by itself: then `make local` must say so and exit non-zero instead.
     """
     stack = Stack(project, free_port(), free_port(), project / "make-local.log")
     environment = {
@@ -196,12 +208,17 @@ def running_stack(
         wait_for_ready(process, stack.log)
         servers = int((project / ".local" / "stack.pgid").read_text())
         stack.server_pid = servers
+        stack.make = process
         yield stack
     finally:
         leftovers = stop_stack(process, servers)
         listening = [port for port in (stack.http_port, stack.app_port) if is_listening(port)]
     assert not leftovers, f"still running after stop: {leftovers}\n{stack.output()[-4000:]}"
     assert not listening, f"still listening after stop: {listening}"
+    if server_exits:
+        assert process.returncode not in {0, -signal.SIGTERM}, "make local reported success"
+        assert "a server exited on its own; stopped both" in stack.output(), stack.output()[-4000:]
+        return
     # make itself dies of the SIGTERM it was sent (-15); deploy/local.py says whether the stack stopped cleanly.
     assert process.returncode in {0, -signal.SIGTERM}, f"make local exited {process.returncode}"
     assert stack.output().rstrip().endswith("local: stopped"), stack.output()[-4000:]

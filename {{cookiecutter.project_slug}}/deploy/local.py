@@ -43,7 +43,9 @@ PROJECT = DEPLOY.parent
 RUN_DIR = PROJECT / ".local"
 NGINX_DIR = DEPLOY / "nginx"
 # The placeholders of nginx/templates/; the Dockerfile gives the nginx image the same list.
-NGINX_VARIABLES = ("APP_UPSTREAM", "APP_TARGET", "RESOLVER", "LISTEN_ADDRESS", "SERVER_NAMES", "STATIC_PARENT")
+NGINX_VARIABLES = (
+    "APP_UPSTREAM", "APP_TARGET", "RESOLVER", "LISTEN_ADDRESS", "REQUEST_TIMEOUT", "SERVER_NAMES", "STATIC_PARENT"
+)  # fmt: skip
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # serve.py's graceful timeout is 20 s; past this, whatever is left is killed.
 STOP_TIMEOUT = 30
@@ -58,6 +60,14 @@ def static_root(env: dict[str, str]) -> Path:
     return Path(env.get("STATIC_ROOT") or PROJECT / "build" / "static").resolve()
 
 
+def request_timeout(env: dict[str, str]) -> str:
+    """Seconds nginx waits for the app (and the app server for a request): REQUEST_TIMEOUT, else 30."""
+    value = env.get("REQUEST_TIMEOUT", "30")
+    if not value.isdigit() or int(value) == 0:
+        raise SystemExit(f"local: REQUEST_TIMEOUT: {value!r} is not a whole number of seconds > 0")
+    return value
+
+
 def nginx_values(env: dict[str, str]) -> dict[str, str]:
     """What the nginx templates are rendered with on this machine: loopback only."""
     http_port, app_port = ports(env)
@@ -68,6 +78,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "APP_TARGET": "app_pool",
         "RESOLVER": "127.0.0.1",
         "LISTEN_ADDRESS": f"127.0.0.1:{http_port}",
+        "REQUEST_TIMEOUT": request_timeout(env),
         "SERVER_NAMES": " ".join(names),
         "STATIC_PARENT": str(static_root(env).parent),
     }

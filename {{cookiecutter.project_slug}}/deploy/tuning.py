@@ -59,7 +59,7 @@ WORKER_MEMORY_MIB = {
 
 # Memory of what runs beside the workers, measured the same way: gunicorn's arbiter 26.6 MiB with
 # WSGI workers, 32.9 with uvicorn-worker imported; uvicorn's supervisor with its multiprocessing
-# resource tracker 40.5 (with one worker uvicorn serves in-process: nothing beside it); hypercorn's
+# resource tracker 40.5 (deploy/uvicorn_server.py runs it for one worker too); hypercorn's
 # 42.8 with its tracker; granian's 31.4.
 SERVER_MEMORY_MIB = {"gunicorn": 40, "uvicorn": 45, "hypercorn": 50, "granian": 35}
 

@@ -6,6 +6,8 @@ limits and the environment. Run `python deploy/tuning.py` to see them and the re
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,8 +25,10 @@ worker_class = _plan.worker_class
 bind = os.environ.get("BIND") or f"127.0.0.1:{os.environ.get('APP_PORT', '8000')}"
 
 # --- Timeouts, coupled across layers -----------------------------------------------------------
-# A worker silent this long is killed and replaced; above the slowest legitimate request.
-timeout = 30
+# REQUEST_TIMEOUT is nginx's proxy_read_timeout too: when nginx gives up on a request (504), the
+# app gives up on it as well. A worker silent this long is killed and replaced, and one whose
+# request runs this long retires (see "A request that hangs" below).
+timeout = int(os.environ.get("REQUEST_TIMEOUT", "30"))
 # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
 graceful_timeout = 20
 # Keep idle connections from nginx open longer than nginx's upstream keepalive_timeout (60 s), so
@@ -51,6 +55,39 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-" if os.environ.get("ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"} else None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+# --- A request that hangs ------------------------------------------------------------------------
+# `timeout` catches a sync worker stuck in one request: it stops answering the arbiter. A gthread
+# worker's main loop keeps answering while one of its threads hangs, so that thread would stay taken
+# for good. Each worker therefore watches its own requests: one running past `timeout` makes the
+# worker retire. It takes no new connection, its other requests get graceful_timeout to finish, and
+# the arbiter starts a fresh worker (killing this one if the hung thread keeps it from exiting).
+def post_worker_init(worker):  # noqa: ANN001, ANN201
+    worker.requests_running = {}
+    threading.Thread(target=_retire_when_a_request_hangs, args=(worker,), daemon=True).start()
+
+
+def pre_request(worker, req):  # noqa: ANN001, ANN201
+    worker.requests_running[threading.get_ident()] = (time.monotonic(), f"{req.method} {req.path}")
+
+
+def post_request(worker, req, environ, resp):  # noqa: ANN001, ANN201
+    worker.requests_running.pop(threading.get_ident(), None)
+
+
+def _retire_when_a_request_hangs(worker) -> None:  # noqa: ANN001
+    while worker.alive:
+        time.sleep(1)
+        now = time.monotonic()
+        for started, request in list(worker.requests_running.values()):
+            if now - started > timeout:
+                worker.log.error(
+                    "worker %s: %s has run %.0f s, over the %d s timeout; retiring this worker",
+                    worker.pid, request, now - started, timeout,
+                )  # fmt: skip
+                worker.alive = False
+                return
 
 
 def on_reload(server):  # noqa: ANN001, ANN201

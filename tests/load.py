@@ -1,0 +1,151 @@
+"""Clients for the fault tests: steady load that records every request, and hostile clients.
+
+All of them talk to 127.0.0.1 only, are bounded in requests and time, and close what they open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+REQUEST_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Outcome:
+    started: float  # time.monotonic()
+    ended: float
+    status: int | None  # None: the connection failed (reset, closed without an answer)
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status != 200
+
+
+@dataclass
+class SteadyLoad:
+    """`users` threads asking for `path` back to back on keep-alive connections, until stopped."""
+
+    port: int
+    path: str
+    users: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _user(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT_S)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                connection.request("GET", self.path, headers={"Host": "localhost"})
+                response = connection.getresponse()
+                response.read()
+                outcome = Outcome(started, time.monotonic(), response.status)
+                if response.status != 200 or response.will_close:
+                    connection.close()
+            except (OSError, http.client.HTTPException) as error:
+                outcome = Outcome(started, time.monotonic(), None, repr(error))
+                connection.close()
+            with self._lock:
+                self.outcomes.append(outcome)
+        connection.close()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[SteadyLoad]:
+        threads = [threading.Thread(target=self._user, daemon=True) for _ in range(self.users)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            for thread in threads:
+                thread.join(timeout=REQUEST_TIMEOUT_S + 5)
+
+    def failures(self) -> list[Outcome]:
+        with self._lock:
+            return [outcome for outcome in self.outcomes if outcome.failed]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.outcomes)
+
+
+def slow_clients(port: int, count: int) -> list[socket.socket]:
+    """`count` connections that each send the start of a request and then stall, as slowloris does:
+    half stop inside the headers, half inside a declared body."""
+    opened = []
+    for index in range(count):
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if index % 2:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        else:
+            client.sendall(b"POST /api/io HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\nx")
+        opened.append(client)
+    return opened
+
+
+def trickle(clients: list[socket.socket]) -> int:
+    """One more byte on each slow connection; returns how many nginx still holds open."""
+    alive = 0
+    for client in clients:
+        with contextlib.suppress(OSError):
+            client.sendall(b"x")
+            alive += 1
+    return alive
+
+
+def send_large_body(port: int, size: int, chunked: bool) -> tuple[int | None, int]:
+    """POST `size` bytes of body (declared, or chunked without a length) until nginx answers or closes.
+
+    Returns the status nginx answered (None if it only closed) and how many body bytes went out.
+    """
+    head = "POST /api/io HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    head += "Transfer-Encoding: chunked\r\n\r\n" if chunked else f"Content-Length: {size}\r\n\r\n"
+    piece = b"x" * (1024 * 1024)
+    chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(head.encode())
+        client.setblocking(False)
+        answer = b""
+        while sent < size:
+            with contextlib.suppress(BlockingIOError):
+                answer += client.recv(65536)
+            if answer:
+                break
+            try:
+                client.setblocking(True)
+                client.settimeout(10)
+                client.sendall(chunk)
+                client.setblocking(False)
+            except OSError:  # nginx closed the connection after answering
+                break
+            sent += len(piece)
+        client.setblocking(True)
+        client.settimeout(10)
+        with contextlib.suppress(OSError):
+            while not answer.endswith(b"</html>\r\n") and (data := client.recv(65536)):
+                answer += data
+    status = int(answer.split()[1]) if answer.startswith(b"HTTP/1.1 ") else None
+    return status, sent
+
+
+def raw_get(port: int, target: str) -> tuple[int | None, bytes]:
+    """GET with the request target sent byte for byte (no client-side normalisation of ../ or %2e)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(f"GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                answer += data
+    if not answer.startswith(b"HTTP/1.1 "):
+        return None, answer  # nginx's 444: the connection closed without an answer
+    return int(answer.split()[1]), answer.partition(b"\r\n\r\n")[2]
