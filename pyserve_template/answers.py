@@ -79,6 +79,23 @@ def derive_slug(project_name: object) -> str:
     return slug
 
 
+# cookiecutter renders an answer given with --no-input as a Jinja template: "{%" alone crashes it.
+TEMPLATE_SYNTAX = ("{{", "{%", "{#")
+
+
+def refuse_template_syntax(name: str, value: object) -> None:
+    if isinstance(value, str) and any(marker in value for marker in TEMPLATE_SYNTAX):
+        raise AnswerError(name, value, "holds template syntax", "give plain text, without {{, {% or {#")
+
+
+def refuse_raw_answers_cookiecutter_would_render(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Before cookiecutter renders the answers: any that is not the template's own default and holds
+    {{, {% or {# is refused, as cookiecutter would otherwise run it (or crash on it) as Jinja."""
+    for name, value in raw.items():
+        if not name.startswith("_") and value != defaults.get(name):
+            refuse_template_syntax(name, value)
+
+
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise AnswerError(name, value, "is not a choice", "choose one of " + ", ".join(choices))
@@ -86,6 +103,7 @@ def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
 
 
 def _project_name(value: object) -> str:
+    refuse_template_syntax("project_name", value)
     text = str(value).strip()
     if not text or len(text) > 100 or any(unicodedata.category(c).startswith("C") for c in text):
         raise AnswerError(

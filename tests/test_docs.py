@@ -35,8 +35,14 @@ def test_readme_matrix_is_the_compatibility_table() -> None:
         ("python_version", compat.PYTHON_VERSIONS),
     ],
 )
-def test_cookiecutter_choices_are_the_tables(key: str, choices: tuple[str, ...]) -> None:
-    assert tuple(COOKIECUTTER_JSON[key]) == choices
+def test_cookiecutter_prompts_list_the_tables_choices_with_the_first_as_default(
+    key: str, choices: tuple[str, ...]
+) -> None:
+    # Typed answers, not cookiecutter's menus: a value outside a menu's list, given on the command
+    # line or in a config file, makes cookiecutter itself crash with a traceback.
+    listing = ", ".join(choices[:-1]) + " or " + choices[-1]
+    assert COOKIECUTTER_JSON["__prompts__"][key].endswith(": " + listing)
+    assert COOKIECUTTER_JSON[key] == choices[0]
 
 
 def test_every_question_has_a_human_prompt_and_a_readme_row() -> None:
@@ -51,7 +57,7 @@ def test_the_issue_s_keys_and_no_others() -> None:
         "cpu_limit", "memory_limit", "static_strategy", "python_version", "use_kubernetes",
     }  # fmt: skip
     assert ANSWER_KEYS == expected
-    assert COOKIECUTTER_JSON["use_kubernetes"] is False
+    assert COOKIECUTTER_JSON["use_kubernetes"] == "no"
 
 
 @pytest.mark.parametrize(
