@@ -106,6 +106,10 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     readme = (project / "README.md").read_text()
     assert f"workers x threads: {plan.workers} x {plan.threads}" in readme
     assert plan.reasons["workers"] in readme and "<!-- plan -->" not in readme
+    # ... and what the stack does when things go wrong, with this server's caveats.
+    for fault, (text, _) in compat.fault_behaviour(server, interface).items():
+        assert f"- **{compat.FAULT_NAMES[fault]}**: {text}." in readme
+    assert "<!-- faults -->" not in readme
 
 
 @pytest.mark.parametrize("changes", VARIATIONS, ids=variation_id)
