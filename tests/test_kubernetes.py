@@ -25,7 +25,7 @@ RESOURCES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
 PRESTOP_SECONDS = 5
 # The app server's graceful timeout, as each server's config spells it.
 GRACEFUL = re.compile(
-    r'graceful_timeout = (\d+)|"--timeout-graceful-shutdown", "(\d+)"|"--workers-kill-timeout", "(\d+)"'
+    r'graceful_timeout = (\d+)|timeout_graceful_shutdown=(\d+)|"--workers-kill-timeout", "(\d+)"'
 )
 
 # Every server, both interfaces, Django's secret, a fractional CPU and a large memory limit.
