@@ -24,9 +24,7 @@ OLDEST, NEWEST = (".".join(map(str, version)) for version in (BUNDLED[0], BUNDLE
 RESOURCES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
 PRESTOP_SECONDS = 5
 # The app server's graceful timeout, as each server's config spells it.
-GRACEFUL = re.compile(
-    r'graceful_timeout = (\d+)|timeout_graceful_shutdown=(\d+)|"--workers-kill-timeout", "(\d+)"'
-)
+GRACEFUL = re.compile(r'graceful_timeout = (\d+)|timeout_graceful_shutdown=(\d+)|"--workers-kill-timeout", "(\d+)"')
 
 # Every server, both interfaces, Django's secret, a fractional CPU and a large memory limit.
 CASES = [
