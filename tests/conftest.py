@@ -66,8 +66,13 @@ class CookiecutterRun:
         return list(self.output_dir.iterdir())
 
 
-def run_cookiecutter(workdir: Path, answers: Mapping[str, str], *options: str) -> CookiecutterRun:
-    """The real command a user runs, so its output is what a user sees; its replay files stay in workdir."""
+def run_cookiecutter(
+    workdir: Path, answers: Mapping[str, str], *options: str, typed: str | None = None
+) -> CookiecutterRun:
+    """The real command a user runs, so its output is what a user sees; its replay files stay in workdir.
+
+    With `typed`, the answers are typed at the prompts (one line each) instead of given with --no-input.
+    """
     output_dir, replay_dir = workdir / "out", workdir / "replay"
     output_dir.mkdir(exist_ok=True)
     config = workdir / "cookiecutter-config.yaml"
@@ -75,7 +80,8 @@ def run_cookiecutter(workdir: Path, answers: Mapping[str, str], *options: str) -
     args = [f"{key}={value}" for key, value in answers.items()]
     command = [sys.executable, "-m", "cookiecutter", "--config-file", str(config), "-o", str(output_dir)]
     result = subprocess.run(
-        [*command, *(options or ["--no-input"]), str(TEMPLATE_ROOT), *args],
+        [*command, *(options or ([] if typed is not None else ["--no-input"])), str(TEMPLATE_ROOT), *args],
+        input=typed,
         capture_output=True,
         text=True,
         timeout=120,

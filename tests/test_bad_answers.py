@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 
 from pyserve_template import compat
 
-from .conftest import ANSWER_KEYS, BASELINE, COOKIECUTTER_JSON, TEMPLATE_ROOT, run_cookiecutter
+from .conftest import ANSWER_KEYS, BASELINE, COOKIECUTTER_JSON, run_cookiecutter
 
 # Answers that can be right, so that a bake with random answers sometimes succeeds.
 PLAUSIBLE: dict[str, list[str]] = {
@@ -104,17 +103,7 @@ def test_random_answers_typed_at_the_prompts_bake_or_are_refused_in_one_line(
     typed: dict[str, str],  # noqa: ANN001
 ) -> None:
     # An empty line takes the default, as Enter does.
-    workdir = tmp_path_factory.mktemp("typed")
-    output_dir = workdir / "out"
-    output_dir.mkdir()
-    config = workdir / "cookiecutter-config.yaml"
-    config.write_text(f'replay_dir: "{workdir / "replay"}"\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--config-file", str(config), "-o", str(output_dir), str(TEMPLATE_ROOT)],
-        input="".join(f"{typed[key]}\n" for key in PROMPT_ORDER),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    run = run_cookiecutter(
+        tmp_path_factory.mktemp("typed"), {}, typed="".join(f"{typed[key]}\n" for key in PROMPT_ORDER)
     )
-    check_outcome(result, output_dir, typed)
+    check_outcome(run.result, run.output_dir, typed)
