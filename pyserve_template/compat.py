@@ -67,7 +67,11 @@ FAULT_CAVEATS: dict[str, dict[str, str]] = {
             " unless-stopped; Kubernetes: the pod's) starts it again, and nginx answers 502 until then"
         ),
         "sigterm": "hypercorn cancels the requests in flight (nginx answers 502) and exits",
-        "reload": "SIGHUP restarts all workers at once and cancels the requests in flight (nginx answers 502)",
+        "reload": (
+            "SIGHUP restarts all workers at once and cancels the requests in flight; nginx retries a GET"
+            " once on the new workers, and answers 502 to the rest (measured: 2 of 16 users' requests"
+            " in flight lost in one run, none in another)"
+        ),
     },
 }
 

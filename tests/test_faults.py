@@ -136,8 +136,9 @@ def test_a_reload_under_load_fails_no_request(project: tuple[Path, Path], server
             time.sleep(1.5)
         assert load.count() > 200
         if caveat(server, "reload"):
-            # All workers stop at once: what they held fails, at most one request per user.
-            assert 0 < len(load.failures()) <= LOAD_USERS, "the caveat no longer holds: update compat.FAULT_CAVEATS"
+            # All workers stop at once: what they held may fail (nginx's one retry saves some or all),
+            # at most one request per user.
+            assert len(load.failures()) <= LOAD_USERS
             return
         assert load.failures() == []
 
