@@ -177,4 +177,4 @@ def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None: 
     )
     plan = json.loads(result.stdout)
     assert (plan["cpus"], plan["memory_limit_bytes"], plan["workers"], plan["threads"]) == (0.5, 768 * tuning.MIB, 1, 1)
-    assert plan["reasons"]["workers"] == "1 = one event loop per CPU (ceil 0.5)"
+    assert plan["reasons"]["workers"].startswith("1 = 2 event loops per CPU (ceil 2 x 0.5)")

@@ -60,38 +60,38 @@ ANSWER = "stack.toml (the answer at generation)"
 TREES: dict[str, tuple[dict[str, str], tuple]] = {
     "v2 half a CPU": (
         v2("50000 100000", memory="268435456"),
-        (0.5, 256 * MIB, "cgroup v2 cpu.max", "cgroup v2 memory.max", (2, 4)),
+        (0.5, 256 * MIB, "cgroup v2 cpu.max", "cgroup v2 memory.max", (2, 16)),
     ),
-    "v2 unlimited falls back to the answers": (v2(), (1.0, 512 * MIB, ANSWER, ANSWER, (3, 4))),
+    "v2 unlimited falls back to the answers": (v2(), (1.0, 512 * MIB, ANSWER, ANSWER, (3, 32))),
     "v1 one and a half CPUs": (
         v1("150000", memory=str(1024 * MIB)),
-        (1.5, 1024 * MIB, "cgroup v1 cpu.cfs_quota_us", "cgroup v1 memory.limit_in_bytes", (4, 4)),
+        (1.5, 1024 * MIB, "cgroup v1 cpu.cfs_quota_us", "cgroup v1 memory.limit_in_bytes", (4, 48)),
     ),
     "v1 with cpu/ on its own": (
         v1("200000", cpu_dir="cpu"),
-        (2.0, 512 * MIB, "cgroup v1 cpu.cfs_quota_us", ANSWER, (5, 4)),
+        (2.0, 512 * MIB, "cgroup v1 cpu.cfs_quota_us", ANSWER, (5, 64)),
     ),
-    "v1 unlimited (-1 and the page-counter maximum)": (v1(), (1.0, 512 * MIB, ANSWER, ANSWER, (3, 4))),
+    "v1 unlimited (-1 and the page-counter maximum)": (v1(), (1.0, 512 * MIB, ANSWER, ANSWER, (3, 32))),
     "hybrid: limits on v1, an empty unified tree": (
         hybrid(quota="50000", memory=str(256 * MIB)),
-        (0.5, 256 * MIB, "cgroup v1 cpu.cfs_quota_us", "cgroup v1 memory.limit_in_bytes", (2, 4)),
+        (0.5, 256 * MIB, "cgroup v1 cpu.cfs_quota_us", "cgroup v1 memory.limit_in_bytes", (2, 16)),
     ),
     "cpuset smaller than the quota": (
         v2("400000 100000", cpus="3"),
-        (1.0, 512 * MIB, "cgroup v2 cpuset.cpus.effective", ANSWER, (3, 4)),
+        (1.0, 512 * MIB, "cgroup v2 cpuset.cpus.effective", ANSWER, (3, 32)),
     ),
     "v1 cpuset smaller than the quota": (
         v1("400000", cpus="0-1"),
-        (2.0, 512 * MIB, "cgroup v1 cpuset.cpus", ANSWER, (5, 4)),
+        (2.0, 512 * MIB, "cgroup v1 cpuset.cpus", ANSWER, (5, 64)),
     ),
-    # 4 CPUs want 9 workers; 200 MiB * 0.8 - 40 MiB fits 2 x 50 MiB: threads rise to keep 9 x 4.
+    # 4 CPUs want 9 workers; 200 MiB * 0.8 - 40 MiB fits 2 x 50 MiB, each with threads for 128 in flight (capped at 64).
     "memory too small for the CPU-based worker count": (
         v2("400000 100000", memory=str(200 * MIB)),
-        (4.0, 200 * MIB, "cgroup v2 cpu.max", "cgroup v2 memory.max", (2, 18)),
+        (4.0, 200 * MIB, "cgroup v2 cpu.max", "cgroup v2 memory.max", (2, 64)),
     ),
     "the machine's memory is a ceiling for the answer": (
         {**v2(), "meminfo": "MemTotal:         262144 kB"},
-        (1.0, 256 * MIB, ANSWER, "MemTotal", (3, 4)),
+        (1.0, 256 * MIB, ANSWER, "MemTotal", (3, 32)),
     ),
 }
 

@@ -109,3 +109,12 @@ def test_readme_memory_figures_are_the_models_and_above_what_was_measured(header
     rows = memory_table(header)
     assert {name: figure for name, (_, figure) in rows.items()} == figures
     assert all(measured <= figure for measured, figure in rows.values())
+
+
+def test_readme_benchmark_figures_are_the_latest_report() -> None:
+    """The README quotes bench/results/results.md, the report bench/run wrote, and its command."""
+    report = (TEMPLATE_ROOT / "bench" / "results" / "results.md").read_text()
+    summary = re.search(r"^\| stack \| contender \|.*?(?=\n\n)", report, re.DOTALL | re.MULTILINE).group(0)
+    assert summary in README
+    command = re.search(r"^`(bench/run[^`]*)`", report, re.MULTILINE).group(1)
+    assert f"The latest figures, from `{command}`" in README

@@ -82,14 +82,14 @@ def test_memory_limits_that_cannot_be_refuse(text: str, problem: str) -> None:
 
 # cpus, memory, framework, interface, server, workload -> workers, threads, worker class
 PLANS = {
-    "wsgi io 1 cpu: 2*CPU+1 workers, threads for 64 in flight": (
+    "wsgi io 1 cpu: 2*CPU+1 workers, each with threads for all 64 in flight": (
         (1, None, "flask", "wsgi", "gunicorn", "io_bound"),
-        (3, 22, "gthread"),
+        (3, 64, "gthread"),
     ),
-    "wsgi io 0.5 cpu: never 0 workers": ((0.5, None, "flask", "wsgi", "gunicorn", "io_bound"), (2, 16, "gthread")),
-    "wsgi io 0.1 cpu: threads floor": ((0.1, None, "flask", "wsgi", "gunicorn", "io_bound"), (2, 4, "gthread")),
-    "wsgi mixed 2 cpu": ((2, None, "django", "wsgi", "gunicorn", "mixed"), (5, 4, "gthread")),
-    "wsgi mixed 1.5 cpu rounds up": ((1.5, None, "django", "wsgi", "gunicorn", "mixed"), (4, 4, "gthread")),
+    "wsgi io 0.5 cpu: never 0 workers": ((0.5, None, "flask", "wsgi", "gunicorn", "io_bound"), (2, 32, "gthread")),
+    "wsgi io 0.03 cpu: threads floor": ((0.03, None, "flask", "wsgi", "gunicorn", "io_bound"), (2, 4, "gthread")),
+    "wsgi mixed 2 cpu: 32 in flight per cpu": ((2, None, "django", "wsgi", "gunicorn", "mixed"), (5, 64, "gthread")),
+    "wsgi mixed 1.5 cpu rounds up": ((1.5, None, "django", "wsgi", "gunicorn", "mixed"), (4, 48, "gthread")),
     "wsgi cpu-bound 1 cpu: sync, one per core + 1": (
         (1, None, "flask", "wsgi", "gunicorn", "cpu_bound"),
         (2, 1, "sync"),
@@ -98,28 +98,34 @@ PLANS = {
     "wsgi cpu-bound 4 cpu": ((4, None, "django", "wsgi", "gunicorn", "cpu_bound"), (5, 1, "sync")),
     "granian wsgi: blocking threads, no worker class": (
         (2, None, "flask", "wsgi", "granian", "io_bound"),
-        (5, 26, None),
+        (5, 64, None),
     ),
-    "hypercorn wsgi mixed": ((1, None, "django", "wsgi", "hypercorn", "mixed"), (3, 4, None)),
-    "asgi: one loop per cpu": ((2, None, "fastapi", "asgi", "uvicorn", "io_bound"), (2, 1, None)),
+    "hypercorn wsgi mixed": ((1, None, "django", "wsgi", "hypercorn", "mixed"), (3, 32, None)),
+    "asgi: two loops per cpu": ((2, None, "fastapi", "asgi", "uvicorn", "io_bound"), (4, 1, None)),
     "asgi 0.5 cpu: one loop": ((0.5, None, "fastapi", "asgi", "uvicorn", "io_bound"), (1, 1, None)),
-    "asgi 1.5 cpu rounds up": ((1.5, None, "litestar", "asgi", "granian", "cpu_bound"), (2, 1, None)),
+    "asgi cpu-bound: one loop per cpu, rounded up": (
+        (1.5, None, "litestar", "asgi", "granian", "cpu_bound"),
+        (2, 1, None),
+    ),
     "gunicorn asgi: uvicorn-worker": (
         (2, None, "django", "asgi", "gunicorn", "mixed"),
-        (2, 1, "uvicorn_worker.UvicornWorker"),
+        (4, 1, "uvicorn_worker.UvicornWorker"),
     ),
-    "huge machine: capped at MAX_WORKERS": ((64, None, "flask", "wsgi", "gunicorn", "mixed"), (32, 4, "gthread")),
+    "huge machine: capped at MAX_WORKERS and MAX_THREADS": (
+        (64, None, "flask", "wsgi", "gunicorn", "mixed"),
+        (32, 64, "gthread"),
+    ),
     "huge asgi machine: capped": ((96, None, "starlette", "asgi", "hypercorn", "io_bound"), (32, 1, None)),
-    "huge memory changes nothing": ((2, 64 * 1024 * GIB, "flask", "wsgi", "gunicorn", "mixed"), (5, 4, "gthread")),
-    # 256 MiB * 0.8 - 30 MiB = 174.8 MiB fits 3 x 50 MiB django workers; threads keep 9 x 4 in flight.
-    # 300 MiB * 0.8 - 40 MiB = 200 MiB fits 3 x 60 MiB django workers of the 9 that 4 cores want.
-    "memory caps workers, threads make up": ((4, 300 * MIB, "django", "wsgi", "gunicorn", "mixed"), (3, 12, "gthread")),
-    # 200 MiB * 0.8 - 40 MiB = 120 MiB fits 2 x 60 MiB fastapi workers out of 4 cores.
+    "huge memory changes nothing": ((2, 64 * 1024 * GIB, "flask", "wsgi", "gunicorn", "mixed"), (5, 64, "gthread")),
+    # 300 MiB * 0.8 - 40 MiB = 200 MiB fits 3 x 60 MiB django workers of the 9 that 4 cores want;
+    # each keeps threads for all the requests in flight (128, capped at 64).
+    "memory caps workers, threads stay": ((4, 300 * MIB, "django", "wsgi", "gunicorn", "mixed"), (3, 64, "gthread")),
+    # 200 MiB * 0.8 - 40 MiB = 120 MiB fits 2 x 60 MiB fastapi workers of the 8 that 4 cores want.
     "memory caps asgi workers": (
         (4, 200 * MIB, "fastapi", "asgi", "gunicorn", "io_bound"),
         (2, 1, "uvicorn_worker.UvicornWorker"),
     ),
-    "tiny memory: one worker, flagged": ((1, 64 * MIB, "django", "wsgi", "gunicorn", "mixed"), (1, 4, "gthread")),
+    "tiny memory: one worker, flagged": ((1, 64 * MIB, "django", "wsgi", "gunicorn", "mixed"), (1, 32, "gthread")),
 }
 
 
@@ -134,7 +140,7 @@ def test_plan(inputs: tuple, expected: tuple) -> None:
 def test_plan_says_why_in_numbers() -> None:
     plan = tuning.plan(4, 300 * MIB, "django", "wsgi", "gunicorn", "mixed")
     assert plan.reasons["workers"].startswith("3: memory-capped from 9")
-    assert plan.reasons["threads"].startswith("12 per worker: raised from 4")
+    assert plan.reasons["threads"].startswith("64 per worker (capped from 128): 32 requests in flight per CPU")
 
 
 def test_memory_too_small_for_one_worker_is_flagged_not_zero() -> None:
@@ -186,21 +192,21 @@ ANSWER = "stack.toml (the answer at generation)"
 
 # environment -> workers, threads, worker class, where the cpus and memory came from
 OVERRIDES = {
-    "answers only": ({}, (3, 4, "gthread"), (ANSWER, ANSWER)),
-    "CPU_LIMIT from the orchestrator": ({"CPU_LIMIT": "2"}, (5, 4, "gthread"), ("CPU_LIMIT", ANSWER)),
-    "CPU_LIMIT in millicores": ({"CPU_LIMIT": "500m"}, (2, 4, "gthread"), ("CPU_LIMIT", ANSWER)),
-    # 200 MiB * 0.8 - 40 = 120 MiB fits 2 x 50 MiB flask workers: threads go up to keep 3 x 4.
-    "MEMORY_LIMIT caps": ({"MEMORY_LIMIT": "200MiB"}, (2, 6, "gthread"), (ANSWER, "MEMORY_LIMIT")),
-    "WORKER_MEMORY for a heavier app": ({"WORKER_MEMORY": "200MiB"}, (1, 12, "gthread"), (ANSWER, ANSWER)),
+    "answers only": ({}, (3, 32, "gthread"), (ANSWER, ANSWER)),
+    "CPU_LIMIT from the orchestrator": ({"CPU_LIMIT": "2"}, (5, 64, "gthread"), ("CPU_LIMIT", ANSWER)),
+    "CPU_LIMIT in millicores": ({"CPU_LIMIT": "500m"}, (2, 16, "gthread"), ("CPU_LIMIT", ANSWER)),
+    # 200 MiB * 0.8 - 40 = 120 MiB fits 2 x 50 MiB flask workers; each still has threads for all 32 in flight.
+    "MEMORY_LIMIT caps": ({"MEMORY_LIMIT": "200MiB"}, (2, 32, "gthread"), (ANSWER, "MEMORY_LIMIT")),
+    "WORKER_MEMORY for a heavier app": ({"WORKER_MEMORY": "200MiB"}, (1, 32, "gthread"), (ANSWER, ANSWER)),
     "WEB_CONCURRENCY wins": (
         {"WEB_CONCURRENCY": "9", "CPU_LIMIT": "2"},
-        (9, 4, "gthread"),
+        (9, 64, "gthread"),
         ("CPU_LIMIT", ANSWER),
     ),
     "WEB_THREADS wins": ({"WEB_THREADS": "16"}, (3, 16, "gthread"), (ANSWER, ANSWER)),
     "blank variables are unset": (
         {"WEB_CONCURRENCY": " ", "CPU_LIMIT": ""},
-        (3, 4, "gthread"),
+        (3, 32, "gthread"),
         (ANSWER, ANSWER),
     ),
 }
@@ -251,5 +257,5 @@ def test_plan_json_has_what_operators_read() -> None:
 
 def test_describe_shows_each_number() -> None:
     text = tuning.describe(tuning.plan(1, 512 * MIB, "flask", "wsgi", "gunicorn", "io_bound"))
-    assert "workers x threads: 3 x 22" in text
+    assert "workers x threads: 3 x 64" in text
     assert "1 CPU, 512 MiB" in text

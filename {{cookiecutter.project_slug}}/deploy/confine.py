@@ -35,12 +35,14 @@ class Confinement:
     @classmethod
     def create(cls, cpus: float, memory_bytes: int | None, name: str | None = None) -> Confinement:
         name = name or f"pyserve-{os.getpid()}"
-        own = tuning.cgroups_of_this_process()
+        own = tuning.cgroups_of_this_process(controllers=(*tuning.CONTROLLERS, tuning.ACCOUNTING))
         if "cpu" not in own or "memory" not in own:
             raise CannotConfine("no cpu or memory cgroup controller is mounted here")
         quota = str(max(1000, round(cpus * PERIOD_US)))  # the kernel's smallest quota is 1 ms
         if own["cpu"].version == 1 and own["memory"].version == 1:
             directories = {"cpu": own["cpu"].directory / name, "memory": own["memory"].directory / name}
+            if tuning.ACCOUNTING in own and own[tuning.ACCOUNTING].version == 1:  # CPU time, where v1 counts it
+                directories[tuning.ACCOUNTING] = own[tuning.ACCOUNTING].directory / name
             settings = [
                 ("cpu", "cpu.cfs_period_us", str(PERIOD_US)),
                 ("cpu", "cpu.cfs_quota_us", quota),
@@ -90,6 +92,19 @@ class Confinement:
             if key == "oom_kill":
                 return int(value)
         return 0
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the cgroup's processes have used so far (user and system), if the kernel counts it."""
+        if self.version == 2:
+            for line in _read(self.directories["cpu"] / "cpu.stat").splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+            return None
+        if tuning.ACCOUNTING not in self.directories:
+            return None
+        text = _read(self.directories[tuning.ACCOUNTING] / "cpuacct.usage")  # nanoseconds
+        return int(text) / 1e9 if text.isdigit() else None
 
     def peak_memory(self) -> int | None:
         """The most memory the cgroup used (page cache included), if the kernel keeps count."""

@@ -79,9 +79,24 @@ MAX_WORKERS = 32
 # spends ~1/64 of its time on the CPU (1.5 ms of 100 ms) saturates a core only at ~64 in flight.
 # The articles' "2 threads" would hold a 1-CPU gunicorn to 3 x 2 = 6 in flight: 60 req/s at 100 ms.
 IO_BOUND_REQUESTS_PER_CPU = 64
-# A mixed workload spends a real part of each request on the CPU, so a few threads per worker cover
-# its waits. 4 is the articles' 2 with room for a slow call; a policy until the benchmark measures it.
-MIXED_THREADS = 4
+# A mixed workload spends a real part of each request on the CPU, so it saturates the CPU with
+# fewer requests in flight. bench/ (3 /api/io?ms=100 to 1 /api/cpu?ms=10, 1 CPU, 64 connections):
+# gunicorn 3 x 4 threads 148 req/s; 3 x 16 300; 3 x 32 301-328; 3 x 64 294-316: the CPU is full
+# from 16 on. 32 leaves room for mixes that wait longer.
+MIXED_REQUESTS_PER_CPU = 32
+# Fewest threads a threaded worker gets, however small its CPU share.
+MIN_THREADS = 4
+# Each worker gets threads for all the requests in flight, not its fair share of them: a gthread
+# worker accepts connections while its threads are busy, and nginx keeps its upstream connections
+# alive, so one worker can hold most of them. bench/ (1 CPU, 64 connections, /api/io?ms=100):
+# 3 x 22 threads (66 in all) 455 req/s, p95 202 ms; 3 x 32 614 req/s, 3 x 64 616, p95 108 ms.
+# Event loops per CPU for ASGI. One loop per CPU leaves the CPU idle while a loop waits on its
+# thread pool (file reads for static files, sync endpoints, which FastAPI and Starlette run in
+# threads). bench/ (FastAPI on uvicorn, 1 CPU, 64 connections, static files through the app),
+# req/s for 1 / 2 / 3 / 4 workers: ServeStatic ~1110 / 1150 / 1330 / 1290; Starlette's
+# StaticFiles ~860 / 1530 / 1140 / 1250; I/O, CPU and mixed alike for all four (noise ~10%).
+# CPU-bound ASGI stays at one per CPU: its loops only compute, and each costs a worker's memory.
+ASGI_WORKERS_PER_CPU = 2
 
 # Sanity bounds for the limits: anything outside is a typo, not a machine.
 MAX_CPUS = 1024.0
@@ -221,9 +236,15 @@ def plan(
     worker_class, reasons["worker_class"] = worker_class_for(server, interface, workload)
 
     # Workers from the CPU. ceil() so that 0.5 CPU is one core's worth, never zero.
-    if interface == "asgi":
+    if interface == "asgi" and workload == "cpu_bound":
         workers = math.ceil(cpus)
-        reasons["workers"] = f"{workers} = one event loop per CPU (ceil {cpus:g})"
+        reasons["workers"] = f"{workers} = one event loop per CPU (ceil {cpus:g}): the loops only compute"
+    elif interface == "asgi":
+        workers = math.ceil(ASGI_WORKERS_PER_CPU * cpus)
+        reasons["workers"] = (
+            f"{workers} = {ASGI_WORKERS_PER_CPU} event loops per CPU (ceil {ASGI_WORKERS_PER_CPU} x {cpus:g}):"
+            " one runs while another waits on its thread pool"
+        )
     elif workload == "cpu_bound":
         workers = math.ceil(cpus) + 1
         reasons["workers"] = f"{workers} = one per CPU (ceil {cpus:g}) + 1 to cover a worker's network writes"
@@ -233,16 +254,16 @@ def plan(
             f"{workers} = 2 x CPU + 1 (ceil 2 x {cpus:g} + 1): blocking workers wait as often as they compute"
         )
 
-    if uses_threads(interface, workload) and workload == "io_bound":
-        threads = math.ceil(IO_BOUND_REQUESTS_PER_CPU * cpus / workers)
-        threads = min(MAX_THREADS, max(MIXED_THREADS, threads))
+    if uses_threads(interface, workload):
+        per_cpu = IO_BOUND_REQUESTS_PER_CPU if workload == "io_bound" else MIXED_REQUESTS_PER_CPU
+        in_flight = math.ceil(per_cpu * cpus)
+        threads = min(MAX_THREADS, max(MIN_THREADS, in_flight))
+        waits = "wait most of the time" if workload == "io_bound" else "wait part of the time"
+        capped = f" (capped from {in_flight})" if in_flight > MAX_THREADS else ""
         reasons["threads"] = (
-            f"{threads} per worker: {workers} x {threads} >= {IO_BOUND_REQUESTS_PER_CPU} requests"
-            f" in flight per CPU, as I/O-bound requests wait most of the time"
+            f"{threads} per worker{capped}: {per_cpu} requests in flight per CPU, as {workload.replace('_', '-')}"
+            f" requests {waits}; each worker can hold them all, as connections do not spread evenly"
         )
-    elif uses_threads(interface, workload):
-        threads = MIXED_THREADS
-        reasons["threads"] = f"{threads} per worker: a few requests wait on I/O while one computes"
     elif interface == "asgi":
         threads = 1
         reasons["threads"] = "1: an event loop runs many requests at once without threads"
@@ -277,14 +298,6 @@ def plan(
                 f" {MEMORY_HEADROOM:.0%} headroom and {format_memory(overhead)} for {server}"
                 f" fits {fitting} x {format_memory(per_worker)}"
             )
-            if uses_threads(interface, workload):
-                kept = min(MAX_THREADS, math.ceil(threads * wanted / workers))
-                if kept != threads:
-                    reasons["threads"] = (
-                        f"{kept} per worker: raised from {threads} to keep {wanted} x {threads}"
-                        f" requests in flight with fewer workers (threads cost little memory)"
-                    )
-                    threads = kept
 
     if workers_override is not None:
         over = (
@@ -336,6 +349,9 @@ PROC = Path("/proc")
 # 4 KiB pages, other values with other page sizes): anything past 2^62 bytes is no limit.
 V1_NO_LIMIT = 2**62
 CONTROLLERS = ("cpu", "cpuset", "memory")
+# Where the CPU time a cgroup used is counted: in cgroup v1 its own controller (deploy/confine.py
+# reads it to report CPU time per request); in v2, cpu.stat of the cpu controller.
+ACCOUNTING = "cpuacct"
 
 
 @dataclass(frozen=True)
@@ -386,14 +402,15 @@ def _inside(mount_point: Path, mount_root: str, cgroup_path: str) -> Path:
     return mount_point / path.relative_to(root) if path.is_relative_to(root) else mount_point
 
 
-def cgroups_of_this_process(proc: Path = PROC) -> dict[str, Cgroup]:
-    """For cpu, cpuset and memory: this process's cgroup directory, from /proc/self/{cgroup,mountinfo}."""
+def cgroups_of_this_process(proc: Path = PROC, controllers: tuple[str, ...] = CONTROLLERS) -> dict[str, Cgroup]:
+    """For each controller (cpu, cpuset, memory): this process's cgroup directory, from
+    /proc/self/{cgroup,mountinfo}."""
     v1_paths: dict[str, str] = {}  # controller -> cgroup path
     v2_path = None
     for line in (_read(proc / "self" / "cgroup") or "").splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controllers:
-            v1_paths.update(dict.fromkeys(controllers.split(","), path))
+        _, names, path = line.split(":", 2)
+        if names:
+            v1_paths.update(dict.fromkeys(names.split(","), path))
         else:
             v2_path = path
     v1: dict[str, Cgroup] = {}
@@ -406,9 +423,9 @@ def cgroups_of_this_process(proc: Path = PROC) -> dict[str, Cgroup]:
         if fstype == "cgroup2" and v2_path is not None:
             v2 = Cgroup(2, _inside(mount_point, mount_root, v2_path), mount_point)
         elif fstype == "cgroup":
-            for controller in set(super_options) & set(CONTROLLERS) & v1_paths.keys():
+            for controller in set(super_options) & set(controllers) & v1_paths.keys():
                 v1[controller] = Cgroup(1, _inside(mount_point, mount_root, v1_paths[controller]), mount_point)
-    return {name: v1.get(name) or v2 for name in CONTROLLERS if v1.get(name) or v2}
+    return {name: v1.get(name) or v2 for name in controllers if v1.get(name) or v2}
 
 
 def cgroups_under(root: Path) -> dict[str, Cgroup]:

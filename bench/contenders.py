@@ -1,0 +1,106 @@
+"""Who runs the app server in the benchmark: the generated configuration and what it is up against.
+
+Each contender is the command line a project ships, run in the same cgroup (the container's CPU
+quota and memory limit) behind the same generated nginx, so that only the app server's setup
+differs. The commands are the ones people copy, defaults and all (uvicorn's access log included).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# What the benchmark bakes: one WSGI and one ASGI framework on the server `auto` picks for each.
+STACKS = {
+    "wsgi": {"framework": "flask", "server": "gunicorn"},
+    "asgi": {"framework": "fastapi", "server": "uvicorn"},
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The modelled container: its CPU quota, and the host's CPU count that os.cpu_count() reports."""
+
+    cpus: float
+    memory: str
+    host_cpus: int
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]  # after the venv's python
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str  # as given to --contenders
+    title: str  # as the report shows it
+    source: str  # where this setup comes from, for the report
+    launch: Callable[[str, str, str, Limits], Launch]  # (interface, app module, bind, limits)
+
+    def describe(self, interface: str, limits: Limits) -> str:
+        """The command line, as a reader would type it (the generated one is deploy/serve.py)."""
+        launched = self.launch(interface, "APP", "127.0.0.1:8000", limits)
+        env = " ".join(f"{name}={value}" for name, value in launched.env.items() if name != "BIND")
+        argv = " ".join(launched.argv).removeprefix("-m ")
+        return f"{env} {argv}".strip()
+
+
+def _server(interface: str, module: str, bind: str, workers: int | None, threads: int | None = None) -> list[str]:
+    """gunicorn for WSGI, uvicorn for ASGI, with only the flags given: everything else at its default."""
+    if interface == "wsgi":
+        flags = [*(["--workers", str(workers)] if workers else []), *(["--threads", str(threads)] if threads else [])]
+        return ["-m", "gunicorn", "--bind", bind, *flags, module]
+    host, _, port = bind.rpartition(":")
+    return ["-m", "uvicorn", "--host", host, "--port", port, *(["--workers", str(workers)] if workers else []), module]
+
+
+def generated(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    # What the Dockerfile runs: the plan comes from the cgroup, as in the container.
+    return Launch(["deploy/serve.py"], {"APP_MODULE": module, "BIND": bind})
+
+
+def bare_defaults(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    return Launch(_server(interface, module, bind, None), {})
+
+
+def articles(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    # 2 x CPU + 1 workers x 2 threads; an event loop has no threads to give.
+    workers = math.ceil(2 * limits.cpus) + 1
+    return Launch(_server(interface, module, bind, workers, 2 if interface == "wsgi" else None), {})
+
+
+def fixed_four(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    if interface == "wsgi":  # gunicorn reads WEB_CONCURRENCY as its default worker count (sync workers)
+        return Launch(_server(interface, module, bind, None), {"WEB_CONCURRENCY": "4"})
+    return Launch(_server(interface, module, bind, 4), {})
+
+
+def host_cpu_count(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    # workers = multiprocessing.cpu_count(): the host's cores, whatever the quota says.
+    return Launch(_server(interface, module, bind, limits.host_cpus), {})
+
+
+CONTENDERS = {
+    contender.name: contender
+    for contender in (
+        Contender("generated", "generated", "this template: deploy/serve.py sizes itself from the cgroup", generated),
+        Contender(
+            "bare", "bare defaults", "the server with no settings: one worker (the lemonade stand)", bare_defaults
+        ),
+        Contender("articles", "articles", "the articles' advice: 2 x CPU + 1 workers x 2 threads", articles),
+        Contender(
+            "fixed4", "fixed 4", "popular templates: WEB_CONCURRENCY=4 sync gunicorn, uvicorn --workers 4", fixed_four
+        ),
+        Contender(
+            "cpu_count", "cpu_count()", "popular templates: workers = cpu_count(), blind to the quota", host_cpu_count
+        ),
+    )
+}
+
+
+def default_limits(cpus: float, memory: str, host_cpus: int | None = None) -> Limits:
+    return Limits(cpus, memory, host_cpus or os.cpu_count() or 1)

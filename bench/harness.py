@@ -1,0 +1,292 @@
+"""Bake, start, load, stop: one measurement of one contender on one workload.
+
+The app server runs in a fresh cgroup with the container's CPU quota and memory limit
+(deploy/confine.py, as `make local CONFINE=1`), behind a real nginx with the project's own config
+(written by the project's deploy/local.py). wrk loads nginx on 127.0.0.1 from outside the cgroup.
+Everything started is stopped by its process group, and the cgroup is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from pyserve_template import PROJECT_TEMPLATE, tuning
+from tests.conftest import context, run_cookiecutter
+from tests.stack import free_port, project_venv
+
+from .contenders import Contender, Limits
+from .workloads import CSS, STATIC_ROUTE_APP, Workload
+
+sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
+from confine import Confinement  # noqa: E402  (the generated project's own, shipped verbatim)
+
+WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
+START_TIMEOUT = 60
+STOP_TIMEOUT = 30
+
+# "Through the app": the framework's own static route, what a template without a static strategy
+# does. It is mounted at /app-static/ so that nginx proxies it (nginx serves /static/ itself).
+STATIC_ROUTE_MODULE = {
+    "flask": """
+from flask import send_from_directory
+
+from {package}.app import app
+from {package} import site
+
+
+@app.get("/app-static/<path:name>")
+def app_static(name):
+    return send_from_directory(site.static_root(), name)
+""",
+    "fastapi": """
+from fastapi.staticfiles import StaticFiles
+
+from {package}.app import app
+from {package} import site
+
+app.mount("/app-static", StaticFiles(directory=site.static_root()))
+""",
+}
+
+
+@dataclass(frozen=True)
+class Bake:
+    project: Path
+    venv: Path
+    app_module: str
+    css: str  # css/site.<hash>.css, as collected
+
+    @property
+    def python(self) -> str:
+        return str(self.venv / "bin" / "python")
+
+
+@dataclass
+class Measurement:
+    stack: str
+    workload: str
+    contender: str
+    round: int
+    requests_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    peak_memory_mib: float | None
+    oom_kills: int
+    cpu_ms_per_request: float | None
+    workers: int  # processes in the cgroup under load, the master included
+    note: str = ""
+
+
+def bake(workdir: Path, stack: str, framework: str, server: str, limits: Limits, workload: Workload) -> Bake:
+    """A project as a user bakes it (the test suite's baseline with these answers), its venv and
+    static files. Baked afresh every run, so that it is what the template renders now."""
+    name = f"{stack}-{workload.answer}-{workload.static_strategy}"
+    target = workdir.resolve() / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    answers = context(
+        project_name=f"bench {name}", framework=framework, server=server, workload=workload.answer,
+        cpu_limit=f"{limits.cpus:g}", memory_limit=limits.memory, static_strategy=workload.static_strategy,
+    )  # fmt: skip
+    run = run_cookiecutter(target, answers)
+    if run.result.returncode != 0:
+        raise SystemExit(f"bench: baking {name} failed:\n{run.result.stderr[-3000:]}")
+    (project,) = run.output_dir.iterdir()
+    venv = project_venv(project)
+    subprocess.run([str(venv / "bin" / "python"), "deploy/collect_static.py"], cwd=project, check=True)
+    route_module = project / f"{STATIC_ROUTE_APP.partition(':')[0]}.py"
+    route_module.write_text(STATIC_ROUTE_MODULE[framework].format(package=project.name))
+    with (project / "deploy" / "stack.toml").open("rb") as handle:
+        module = tomllib.load(handle)["app"]["module"]
+    manifest = json.loads((project / "build" / "static" / "staticfiles.json").read_text())
+    return Bake(project, venv, module, manifest["paths"]["css/site.css"])
+
+
+def project_local(project: Path) -> ModuleType:
+    """The project's deploy/local.py: the nginx config exactly as `make local` writes it."""
+    spec = importlib.util.spec_from_file_location("bench_project_local", project / "deploy" / "local.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def healthy(port: int, timeout: float = 2) -> bool:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", headers={"Host": "localhost"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def wait_healthy(port: int, processes: list[subprocess.Popen[bytes]]) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            return False
+        if healthy(port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def settle(port: int, quick: float = 0.05) -> None:
+    """Wait until the app answers at once again. Requests the warm-up left queued (wrk hung up, a
+    sync worker still serves them one by one) would otherwise eat into the measured run."""
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        if healthy(port, timeout=STOP_TIMEOUT) and time.monotonic() - started < quick:
+            return
+        time.sleep(0.1)
+
+
+def wrk(port: int, paths: list[str], connections: int, seconds: float) -> dict:
+    """wrk against nginx: `connections` clients asking back to back, totals as JSON."""
+    command = [
+        "wrk", "--threads", "2", "--connections", str(connections), "--duration", f"{seconds:g}s",
+        # Past nginx's own 30 s proxy_read_timeout: a slow answer is measured, not dropped by wrk.
+        "--timeout", "35s", "--script", str(WRK_SCRIPT), f"http://127.0.0.1:{port}{paths[0]}", "--", *paths,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def stop(app: subprocess.Popen[bytes], nginx: subprocess.Popen[bytes] | None) -> None:
+    """As `make local` stops: the server SIGTERM, nginx SIGQUIT; then the group, killed."""
+    for process, signum in ((app, signal.SIGTERM), (nginx, signal.SIGQUIT)):
+        if process is not None and process.poll() is None:
+            process.send_signal(signum)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for process in (app, nginx):
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(app.pid, signal.SIGKILL)
+
+
+def measure(
+    baked: Bake,
+    stack: str,
+    contender: Contender,
+    workload: Workload,
+    limits: Limits,
+    *,
+    connections: int,
+    seconds: float,
+    warm_up: float,
+    log: Path,
+    round_: int = 1,
+) -> Measurement:
+    """One contender on one workload: wrk's totals, the cgroup's peak memory and CPU time per request."""
+    totals = _run(baked, stack, contender, workload, limits, connections, seconds, warm_up, log)
+    peak = totals["peak_memory_bytes"]
+    if "failed" in totals:
+        return Measurement(stack, workload.name, contender.name, round_, 0, 0, 0, 0, 0, 0,
+                           peak and peak / tuning.MIB, totals["oom_kills"], None, 0, totals["failed"])  # fmt: skip
+    requests = totals["requests"]
+    errors = sum(totals[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    cpu = totals["cpu_seconds"]
+    return Measurement(
+        stack=stack,
+        workload=workload.name,
+        contender=contender.name,
+        round=round_,
+        requests_per_s=requests / (totals["duration_us"] / 1e6),
+        p50_ms=totals["p50_us"] / 1000,
+        p95_ms=totals["p95_us"] / 1000,
+        p99_ms=totals["p99_us"] / 1000,
+        errors=errors,
+        requests=requests,
+        peak_memory_mib=peak and peak / tuning.MIB,
+        oom_kills=totals["oom_kills"],
+        cpu_ms_per_request=cpu * 1000 / requests if cpu is not None and requests else None,
+        workers=totals["processes"],
+    )
+
+
+def _run(
+    baked: Bake,
+    stack: str,
+    contender: Contender,
+    workload: Workload,
+    limits: Limits,
+    connections: int,
+    seconds: float,
+    warm_up: float,
+    log: Path,
+) -> dict:
+    local = project_local(baked.project)
+    http_port, app_port = free_port(), free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"PYTHONPATH", "WEB_CONCURRENCY", "WEB_THREADS", "CPU_LIMIT", "MEMORY_LIMIT"}
+    }
+    env.update(PATH=f"{baked.venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(baked.venv))
+    env.update(HTTP_PORT=str(http_port), APP_PORT=str(app_port))
+    prefix = log.resolve().with_suffix(".nginx")
+    config = local.write_nginx_config(prefix, local.nginx_values(env))
+    app_module = workload.app_module or baked.app_module
+    launch = contender.launch(stack, app_module, f"127.0.0.1:{app_port}", limits)
+    paths = [path.replace(CSS, baked.css) for path in workload.paths]
+    memory = tuning.parse_memory(limits.memory)
+    confinement = Confinement.create(limits.cpus, memory, f"pyserve-bench-{os.getpid()}")
+    totals: dict = {}
+    app = nginx = None
+    try:
+        with log.open("ab") as output:
+            app = subprocess.Popen(
+                [baked.python, *launch.argv],
+                cwd=baked.project,
+                env={**env, **launch.env},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+                preexec_fn=confinement.enter,  # noqa: PLW1509 - no threads run here
+            )
+            started = wait_healthy(app_port, [app])
+            if started:
+                nginx = subprocess.Popen(
+                    local.nginx_argv(local.find_nginx(env), prefix, config),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    process_group=app.pid,
+                )
+                started = wait_healthy(http_port, [app, nginx])
+        if not started:
+            totals["failed"] = f"did not start: see {log}"
+        else:
+            if warm_up:
+                wrk(http_port, paths, connections, warm_up)
+                settle(http_port)
+            cpu_before = confinement.cpu_seconds()
+            totals = wrk(http_port, paths, connections, seconds)
+            cpu_after = confinement.cpu_seconds()
+            totals["processes"] = len(confinement.pids())
+            totals["cpu_seconds"] = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    finally:
+        if app is not None:
+            stop(app, nginx)
+        totals["peak_memory_bytes"], totals["oom_kills"] = confinement.peak_memory(), confinement.oom_kills()
+        confinement.remove()
+    return totals

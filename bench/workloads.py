@@ -1,0 +1,68 @@
+"""What the benchmark asks for, and the most any server could answer (the physical limit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IO_MS = 100  # each /api/io request waits this long, as on a database or an HTTP call
+CPU_MS = 10  # each /api/cpu request burns this much CPU time
+# The hashed stylesheet every bake collects; `{css}` in a path becomes its name (site.<hash>.css).
+CSS = "{css}"
+# The sample app with the framework's own static route added at /app-static/ (bench/harness.py).
+STATIC_ROUTE_APP = "bench_static_route:app"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str  # as given to --workloads
+    title: str
+    paths: tuple[str, ...]  # asked in turn: a path listed three times is asked three times as often
+    answer: str  # the workload the generated project is baked with for it
+    static_strategy: str
+    every_contender: bool  # False: the app server's setup plays no part, or only the template offers it
+    about: str
+    app_module: str | None = None  # instead of the project's app (the harness writes this module)
+
+    def io_ms(self) -> float:
+        return sum(IO_MS for path in self.paths if path.startswith("/api/io")) / len(self.paths)
+
+    def cpu_ms(self) -> float:
+        return sum(CPU_MS for path in self.paths if path.startswith("/api/cpu")) / len(self.paths)
+
+    def physical_limit(self, cpus: float, connections: int) -> float | None:
+        """Requests/s no server can beat: each connection waits at least the work's own time
+        (Little's law: connections / latency), and the quota runs at most cpus / CPU time per request.
+        None for static files, whose cost is the server's own and so has no floor to compare with."""
+        latency_s = (self.io_ms() + self.cpu_ms()) / 1000
+        bounds = []
+        if latency_s:
+            bounds.append(connections / latency_s)
+        if self.cpu_ms():
+            bounds.append(cpus / (self.cpu_ms() / 1000))
+        return min(bounds) if bounds else None
+
+
+IO = f"/api/io?ms={IO_MS}"
+CPU = f"/api/cpu?ms={CPU_MS}"
+
+WORKLOADS = {
+    workload.name: workload
+    for workload in (
+        Workload("io", "I/O", (IO,), "io_bound", "nginx", True, f"/api/io: {IO_MS} ms of waiting, almost no CPU"),
+        Workload("cpu", "CPU", (CPU,), "cpu_bound", "nginx", True, f"/api/cpu: {CPU_MS} ms of CPU time"),
+        Workload("mixed", "mixed", (IO, IO, IO, CPU), "mixed", "nginx", True, "3 of /api/io to 1 of /api/cpu"),
+        Workload(
+            "static-whitenoise", "static: WhiteNoise", (f"/static/{CSS}",), "io_bound", "whitenoise", True,
+            "a hashed stylesheet from WhiteNoise (ServeStatic for ASGI) in the app",
+        ),
+        Workload(
+            "static-nginx", "static: nginx", (f"/static/{CSS}",), "io_bound", "nginx", False,
+            "the same file from nginx, the app server idle",
+        ),
+        Workload(
+            "static-app", "static: app route", (f"/app-static/{CSS}",), "io_bound", "nginx", False,
+            "the same file from the framework's own static route (Flask send_from_directory, Starlette StaticFiles)",
+            STATIC_ROUTE_APP,
+        ),
+    )
+}  # fmt: skip

@@ -1,0 +1,62 @@
+"""The benchmark script runs end to end on a tiny configuration and writes its report.
+
+This checks the script, not the figures: a timed assertion would fail on a busy machine. The
+figures are bench/run's output, quoted in the README (test_docs checks the quote).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyserve_template import PROJECT_TEMPLATE, tuning
+
+from .conftest import TEMPLATE_ROOT
+
+sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
+from confine import CannotConfine, Confinement  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+TINY = [
+    "--stacks", "wsgi", "--workloads", "io,static-nginx", "--contenders", "generated,bare",
+    "--rounds", "1", "--duration", "1", "--warm-up", "0", "--memory", "384MiB",
+]  # fmt: skip
+
+
+def test_bench_measures_and_reports(tmp_path: Path) -> None:
+    try:
+        Confinement.create(1, 64 * tuning.MIB, "pyserve-bench-check").remove()
+    except CannotConfine as error:
+        pytest.skip(f"the benchmark needs a writable cgroup tree: {error}")
+    out = tmp_path / "results"
+    command = [sys.executable, "-m", "bench", *TINY, "--out", str(out), "--workdir", str(tmp_path / "work")]
+    result = subprocess.run(command, cwd=TEMPLATE_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    # Side by side: every cell asked for, measured once; static files from nginx by the template only.
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    cells = {(run["workload"], run["contender"]) for run in runs}
+    assert cells == {("io", "generated"), ("io", "bare"), ("static-nginx", "generated")}
+    for run in runs:
+        assert run["note"] == "", run
+        assert run["requests"] > 0 and run["errors"] == 0, run
+        assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"], run
+        # The cgroup's own figures: the limit the bench set is the one the OOM killer used.
+        assert 0 < run["peak_memory_mib"] < 384 and run["oom_kills"] == 0, run
+        assert run["cpu_ms_per_request"] > 0, run
+    generated_io = next(run for run in runs if (run["workload"], run["contender"]) == ("io", "generated"))
+    # The generated server sized itself from the cgroup (1 CPU): gunicorn's master and 3 workers.
+    assert generated_io["workers"] == 4
+
+    report = (out / "results.md").read_text()
+    assert f"`bench/run {' '.join(TINY)} --out {out} --workdir {tmp_path / 'work'}`" in report
+    assert "| WSGI | generated |" in report and "| WSGI | bare defaults |" in report
+    assert "of limit)" in report and "1.00 of best)" in report  # ratios to Little's law and to the best
+    assert "## Targets" in report and "of Little's law (target >= 0.8)" in report
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "bench: 3 runs in" in result.stdout
