@@ -32,7 +32,7 @@ from pyserve_template import tuning
 
 from . import report
 from .contenders import CONTENDERS, STACKS, Limits, default_limits
-from .harness import Bake, Measurement, bake, measure
+from .harness import Bake, Load, Measurement, bake, measure
 from .workloads import WORKLOADS
 
 HERE = Path(__file__).resolve().parent
@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {limits.cpus:g} CPU and {args.memory}, {args.connections} connections",
         flush=True,
     )
+    load = Load(args.connections, args.duration, args.warm_up)
     measurements: list[Measurement] = []
     started = time.monotonic()
     for round_ in range(1, args.rounds + 1):
@@ -139,10 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             number = len(measurements) + 1
             log = logs / f"r{round_}-{stack}-{workload.name}-{contender.name}.log"
             log.write_bytes(b"")
-            found = measure(
-                bakes[(stack, workload.answer, workload.static_strategy)], stack, contender, workload, limits,
-                connections=args.connections, seconds=args.duration, warm_up=args.warm_up, log=log, round_=round_,
-            )  # fmt: skip
+            baked = bakes[(stack, workload.answer, workload.static_strategy)]
+            found = measure(baked, stack, contender, workload, limits, load, log, round_)
             measurements.append(found)
             print(
                 f"bench: [{number}/{total}] {stack} {workload.name:<17} {contender.title:<13}"

@@ -20,6 +20,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +29,7 @@ from pyserve_template import PROJECT_TEMPLATE, tuning
 from tests.conftest import context, run_cookiecutter
 from tests.stack import free_port, project_venv
 
-from .contenders import Contender, Limits
+from .contenders import Contender, Launch, Limits
 from .workloads import CSS, STATIC_ROUTE_APP, Workload
 
 sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
@@ -73,6 +74,13 @@ class Bake:
     @property
     def python(self) -> str:
         return str(self.venv / "bin" / "python")
+
+
+@dataclass(frozen=True)
+class Load:
+    connections: int  # wrk's, all asking back to back
+    seconds: float  # measured
+    warm_up: float  # seconds of load before, not measured
 
 
 @dataclass
@@ -190,15 +198,17 @@ def measure(
     contender: Contender,
     workload: Workload,
     limits: Limits,
-    *,
-    connections: int,
-    seconds: float,
-    warm_up: float,
+    load: Load,
     log: Path,
-    round_: int = 1,
+    round_: int,
 ) -> Measurement:
     """One contender on one workload: wrk's totals, the cgroup's peak memory and CPU time per request."""
-    totals = _run(baked, stack, contender, workload, limits, connections, seconds, warm_up, log)
+
+    def launch(bind: str) -> Launch:
+        return contender.launch(stack, workload.app_module or baked.app_module, bind, limits)
+
+    paths = [path.replace(CSS, baked.css) for path in workload.paths]
+    totals = _run(baked, launch, paths, limits, load, log)
     peak = totals["peak_memory_bytes"]
     if "failed" in totals:
         return Measurement(stack, workload.name, contender.name, round_, 0, 0, 0, 0, 0, 0,
@@ -225,16 +235,9 @@ def measure(
 
 
 def _run(
-    baked: Bake,
-    stack: str,
-    contender: Contender,
-    workload: Workload,
-    limits: Limits,
-    connections: int,
-    seconds: float,
-    warm_up: float,
-    log: Path,
+    baked: Bake, launch_at: Callable[[str], Launch], paths: list[str], limits: Limits, load: Load, log: Path
 ) -> dict:
+    """Start the app server in a new cgroup and nginx in front, load them, stop them: the raw totals."""
     local = project_local(baked.project)
     http_port, app_port = free_port(), free_port()
     env = {
@@ -246,9 +249,7 @@ def _run(
     env.update(HTTP_PORT=str(http_port), APP_PORT=str(app_port))
     prefix = log.resolve().with_suffix(".nginx")
     config = local.write_nginx_config(prefix, local.nginx_values(env))
-    app_module = workload.app_module or baked.app_module
-    launch = contender.launch(stack, app_module, f"127.0.0.1:{app_port}", limits)
-    paths = [path.replace(CSS, baked.css) for path in workload.paths]
+    launch = launch_at(f"127.0.0.1:{app_port}")
     memory = tuning.parse_memory(limits.memory)
     confinement = Confinement.create(limits.cpus, memory, f"pyserve-bench-{os.getpid()}")
     totals: dict = {}
@@ -276,11 +277,11 @@ def _run(
         if not started:
             totals["failed"] = f"did not start: see {log}"
         else:
-            if warm_up:
-                wrk(http_port, paths, connections, warm_up)
+            if load.warm_up:
+                wrk(http_port, paths, load.connections, load.warm_up)
                 settle(http_port)
             cpu_before = confinement.cpu_seconds()
-            totals = wrk(http_port, paths, connections, seconds)
+            totals = wrk(http_port, paths, load.connections, load.seconds)
             cpu_after = confinement.cpu_seconds()
             totals["processes"] = len(confinement.pids())
             totals["cpu_seconds"] = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
