@@ -8,12 +8,10 @@ Everything started is stopped by its process group, and the cgroup is removed.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -36,8 +34,7 @@ sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
 from confine import Confinement  # noqa: E402  (the generated project's own, shipped verbatim)
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
-START_TIMEOUT = 60
-STOP_TIMEOUT = 30
+SETTLE_TIMEOUT = 30  # nginx answers 504 past its proxy_read_timeout (30 s) anyway
 
 # "Through the app": the framework's own static route, what a template without a static strategy
 # does. It is mounted at /app-static/ so that nginx proxies it (nginx serves /static/ itself).
@@ -145,24 +142,13 @@ def healthy(port: int, timeout: float = 2) -> bool:
         return False
 
 
-def wait_healthy(port: int, processes: list[subprocess.Popen[bytes]]) -> bool:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if any(process.poll() is not None for process in processes):
-            return False
-        if healthy(port):
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def settle(port: int, quick: float = 0.05) -> None:
     """Wait until the app answers at once again. Requests the warm-up left queued (wrk hung up, a
     sync worker still serves them one by one) would otherwise eat into the measured run."""
-    deadline = time.monotonic() + STOP_TIMEOUT
+    deadline = time.monotonic() + SETTLE_TIMEOUT
     while time.monotonic() < deadline:
         started = time.monotonic()
-        if healthy(port, timeout=STOP_TIMEOUT) and time.monotonic() - started < quick:
+        if healthy(port, timeout=SETTLE_TIMEOUT) and time.monotonic() - started < quick:
             return
         time.sleep(0.1)
 
@@ -176,20 +162,6 @@ def wrk(port: int, paths: list[str], connections: int, seconds: float) -> dict:
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def stop(app: subprocess.Popen[bytes], nginx: subprocess.Popen[bytes] | None) -> None:
-    """As `make local` stops: the server SIGTERM, nginx SIGQUIT; then the group, killed."""
-    for process, signum in ((app, signal.SIGTERM), (nginx, signal.SIGQUIT)):
-        if process is not None and process.poll() is None:
-            process.send_signal(signum)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    for process in (app, nginx):
-        if process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(app.pid, signal.SIGKILL)
 
 
 def measure(
@@ -265,7 +237,7 @@ def _run(
                 process_group=0,
                 preexec_fn=confinement.enter,  # noqa: PLW1509 - no threads run here
             )
-            started = wait_healthy(app_port, [app])
+            started = local.wait_until_ready(str(app_port), [app], lambda: False)
             if started:
                 nginx = subprocess.Popen(
                     local.nginx_argv(local.find_nginx(env), prefix, config),
@@ -273,7 +245,7 @@ def _run(
                     stderr=subprocess.STDOUT,
                     process_group=app.pid,
                 )
-                started = wait_healthy(http_port, [app, nginx])
+                started = local.wait_until_ready(str(http_port), [app, nginx], lambda: False)
         if not started:
             totals["failed"] = f"did not start: see {log}"
         else:
@@ -287,7 +259,8 @@ def _run(
             totals["cpu_seconds"] = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     finally:
         if app is not None:
-            stop(app, nginx)
+            # As `make local` stops: the server SIGTERM, nginx SIGQUIT, then the group killed.
+            local.stop([app, nginx] if nginx else [app], app.pid)
         totals["peak_memory_bytes"], totals["oom_kills"] = confinement.peak_memory(), confinement.oom_kills()
         confinement.remove()
     return totals

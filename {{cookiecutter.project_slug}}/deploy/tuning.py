@@ -86,10 +86,7 @@ IO_BOUND_REQUESTS_PER_CPU = 64
 MIXED_REQUESTS_PER_CPU = 32
 # Fewest threads a threaded worker gets, however small its CPU share.
 MIN_THREADS = 4
-# Each worker gets threads for all the requests in flight, not its fair share of them: a gthread
-# worker accepts connections while its threads are busy, and nginx keeps its upstream connections
-# alive, so one worker can hold most of them. bench/ (1 CPU, 64 connections, /api/io?ms=100):
-# 3 x 22 threads (66 in all) 455 req/s, p95 202 ms; 3 x 32 614 req/s, 3 x 64 616, p95 108 ms.
+
 # Event loops per CPU for ASGI. One loop per CPU leaves the CPU idle while a loop waits on its
 # thread pool (file reads for static files, sync endpoints, which FastAPI and Starlette run in
 # threads). bench/ (FastAPI on uvicorn, 1 CPU, 64 connections, static files through the app),
@@ -254,6 +251,10 @@ def plan(
             f"{workers} = 2 x CPU + 1 (ceil 2 x {cpus:g} + 1): blocking workers wait as often as they compute"
         )
 
+    # Each worker gets threads for all the requests in flight, not its fair share of them: a gthread
+    # worker accepts connections while its threads are busy, and nginx keeps its upstream connections
+    # alive, so one worker can hold most of them. bench/ (1 CPU, 64 connections, /api/io?ms=100):
+    # 3 x 22 threads (66 in all) 455 req/s, p95 202 ms; 3 x 32 614 req/s, 3 x 64 616, p95 108 ms.
     if uses_threads(interface, workload):
         per_cpu = IO_BOUND_REQUESTS_PER_CPU if workload == "io_bound" else MIXED_REQUESTS_PER_CPU
         in_flight = math.ceil(per_cpu * cpus)
