@@ -1,4 +1,5 @@
-"""Clients for the fault tests: steady load that records every request, and hostile clients.
+"""Clients for the fault tests: steady load that records every request, and hostile clients; and an
+app whose kept-alive connections all go stale.
 
 All of them talk to 127.0.0.1 only, are bounded in requests and time, and close what they open.
 """
@@ -7,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -149,3 +152,69 @@ def raw_get(port: int, target: str) -> tuple[int | None, bytes]:
     if not answer.startswith(b"HTTP/1.1 "):
         return None, answer  # nginx's 444: the connection closed without an answer
     return int(answer.split()[1]), answer.partition(b"\r\n\r\n")[2]
+
+
+@dataclass
+class StaleUpstream:
+    """An app whose every kept-alive connection is stale: it answers the first request on a
+    connection, then closes the connection unanswered when the next request arrives on it, as a
+    worker does that exits just as nginx sends on its idle connection. First answers take
+    FIRST_ANSWER_S, so that requests sent at once each hold a connection of their own."""
+
+    FIRST_ANSWER_S = 0.3
+
+    port: int = 0
+    connections: int = 0
+    dropped: int = 0  # requests that met a closed connection
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _serve(self, connection: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+        with connection, connection.makefile("rb") as reader:
+            answered = False
+            while head := _read_head(reader):
+                reader.read(_content_length(head))
+                if answered:
+                    with self._lock:
+                        self.dropped += 1
+                    return
+                time.sleep(self.FIRST_ANSWER_S)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                answered = True
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[StaleUpstream]:
+        upstream = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                upstream._serve(self.request)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+
+def _read_head(reader: io.BufferedReader) -> bytes:
+    """A request's line and headers, or b"" once the peer has closed."""
+    head = b""
+    while (line := reader.readline()) not in {b"", b"\r\n"}:
+        head += line
+    return head
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0

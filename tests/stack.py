@@ -113,10 +113,20 @@ class Stack:
 
     def get(self, path: str, host: str = "localhost", headers: Mapping[str, str] | None = None) -> Response:
         """One request through nginx, as a browser addressing `host` sends it."""
+        return self.request("GET", path, host=host, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        host: str = "localhost",
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
         connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
         started = time.monotonic()
         try:
-            connection.request("GET", path, headers={"Host": host, **(headers or {})})
+            connection.request(method, path, body=body, headers={"Host": host, **(headers or {})})
             response = connection.getresponse()
             body = response.read()
             return Response(response.status, response.headers, body, time.monotonic() - started)
@@ -125,6 +135,10 @@ class Stack:
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def proxy_errors(self) -> str:
+        """nginx's error lines: why a request failed (a reset connection, no upstream left to try)."""
+        return "\n".join(line for line in self.output().splitlines() if " [error] " in line)
 
 
 def children(parent: int) -> list[int]:
@@ -222,6 +236,28 @@ def running_stack(
     # make itself dies of the SIGTERM it was sent (-15); deploy/local.py says whether the stack stopped cleanly.
     assert process.returncode in {0, -signal.SIGTERM}, f"make local exited {process.returncode}"
     assert stack.output().rstrip().endswith("local: stopped"), stack.output()[-4000:]
+
+
+@contextlib.contextmanager
+def started(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A process in a group of its own, stopped by that group (SIGTERM, then SIGKILL)."""
+    log.write_bytes(b"")
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        yield process
+    finally:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def stop_stack(process: subprocess.Popen[bytes], servers: int | None) -> list[str]:

@@ -16,14 +16,12 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .stack import Stack, free_port, project_venv
+from .stack import Stack, free_port, project_venv, started, stop_group
 from .test_validators import NGINX, local_script
 
 pytestmark = pytest.mark.e2e
@@ -32,28 +30,6 @@ DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 REPLICAS = ("127.0.0.2", "127.0.0.3")
 RESOLVER_VALID_S = 5  # site.conf.template: resolver ... valid=5s
 UPSTREAM = re.compile(r'"GET /healthz\?n=\d+ HTTP/1.1" (\d+) .* ua=([\d.:, ]+) "')
-
-
-@contextlib.contextmanager
-def started(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """A process in a group of its own, stopped by that group (SIGTERM, then SIGKILL)."""
-    log.write_bytes(b"")
-    with log.open("ab") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        yield process
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def wait_for(check, what: str, timeout: float = 60) -> None:  # noqa: ANN001
@@ -140,7 +116,7 @@ def test_nginx_follows_the_replicas_through_dns(bake, tmp_path: Path) -> None:  
         assert set(spread) == set(REPLICAS) and min(spread.values()) >= 10, spread
 
         # The first replica goes away before DNS says so: nginx retries the other, nothing fails.
-        stop(replicas[REPLICAS[0]])
+        stop_group(replicas[REPLICAS[0]])
         assert served_by(stack, 20) == {REPLICAS[1]: 20}
         hosts.write_text(f"{REPLICAS[1]} app\n")
         dnsmasq.send_signal(signal.SIGHUP)
