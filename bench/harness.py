@@ -237,7 +237,7 @@ def _run(
                 process_group=0,
                 preexec_fn=confinement.enter,  # noqa: PLW1509 - no threads run here
             )
-            started = local.wait_until_ready(str(app_port), [app], lambda: False)
+            started = local.wait_until_ready(str(app_port), [app], lambda: False, "/healthz")
             if started:
                 nginx = subprocess.Popen(
                     local.nginx_argv(local.find_nginx(env), prefix, config),
@@ -245,7 +245,7 @@ def _run(
                     stderr=subprocess.STDOUT,
                     process_group=app.pid,
                 )
-                started = local.wait_until_ready(str(http_port), [app, nginx], lambda: False)
+                started = local.wait_until_ready(str(http_port), [app, nginx], lambda: False, "/healthz")
         if not started:
             totals["failed"] = f"did not start: see {log}"
         else:

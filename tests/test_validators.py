@@ -115,13 +115,16 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     assert "deploy/healthcheck.py" in dockerfile
     if (project / "deploy" / "collect_static.py").exists():
         assert "RUN python deploy/collect_static.py" in dockerfile and '"collect_static.py"' in local
-    # The nginx image renders the same placeholders as deploy/local.py, and the templates use no others.
+    # The nginx image's start script renders the same placeholders as deploy/local.py, and the
+    # templates use no others.
     used = {
         name
         for template in (project / "deploy" / "nginx" / "templates").rglob("*.template")
         for name in PLACEHOLDER.findall(template.read_text())
     }
-    listed = set(local_script(project).NGINX_VARIABLES)
-    allowed = set(re.search(r'NGINX_ENVSUBST_FILTER="\^\(([\w|]+)\)\$"', dockerfile).group(1).split("|"))
-    assert used <= listed == allowed
+    start_script = (project / "deploy" / "nginx" / "start.sh").read_text()
+    rendered_in_image = set(PLACEHOLDER.findall(re.search(r"^placeholders='(.*)'$", start_script, re.M).group(1)))
+    rendered_locally = set(local_script(project).nginx_values({}))
+    assert used <= rendered_in_image == rendered_locally
+    assert 'ENTRYPOINT ["/bin/sh", "/etc/nginx/start.sh"]' in dockerfile
     assert re.search(r"^USER \d+:\d+$", dockerfile.split("AS app")[1], re.MULTILINE), "the app runs as a numeric UID"

@@ -38,14 +38,11 @@ sys.path.insert(0, str(DEPLOY))
 
 import tuning  # noqa: E402
 from confine import CannotConfine, Confinement  # noqa: E402
+from serve import readiness_path  # noqa: E402
 
 PROJECT = DEPLOY.parent
 RUN_DIR = PROJECT / ".local"
 NGINX_DIR = DEPLOY / "nginx"
-# The placeholders of nginx/templates/; the Dockerfile gives the nginx image the same list.
-NGINX_VARIABLES = (
-    "APP_UPSTREAM", "APP_TARGET", "RESOLVER", "LISTEN_ADDRESS", "REQUEST_TIMEOUT", "SERVER_NAMES", "STATIC_PARENT"
-)  # fmt: skip
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # serve.py's graceful timeout is 20 s; past this, whatever is left is killed.
 STOP_TIMEOUT = 30
@@ -69,7 +66,8 @@ def request_timeout(env: dict[str, str]) -> str:
 
 
 def nginx_values(env: dict[str, str]) -> dict[str, str]:
-    """What the nginx templates are rendered with on this machine: loopback only."""
+    """What the nginx templates are rendered with on this machine: loopback only. The keys are the
+    placeholders deploy/nginx/start.sh renders in the image."""
     http_port, app_port = ports(env)
     names = dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])
     return {
@@ -120,7 +118,8 @@ def find_nginx(env: dict[str, str]) -> str:
 
 
 def nginx_argv(nginx: str, prefix: Path, config: Path) -> list[str]:
-    directives = "daemon off;"
+    # Not in a container, nginx may use every CPU here (in its image, start.sh sizes it to the quota).
+    directives = "daemon off; worker_processes auto;"
     if os.geteuid() == 0:
         # nginx drops root for `nobody` in its workers, who may not read this checkout (a 0700 home).
         directives += " user root;"
@@ -133,9 +132,11 @@ def collect_static(env: dict[str, str]) -> None:
         subprocess.run([sys.executable, str(script)], env=env, check=True)
 
 
-def wait_until_ready(port: str, processes: list[subprocess.Popen[bytes]], stopping: Callable[[], bool]) -> bool:
-    """/healthz answers 200 on 127.0.0.1:port, while every process is alive and no stop was asked."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", headers={"Host": "localhost"})
+def wait_until_ready(
+    port: str, processes: list[subprocess.Popen[bytes]], stopping: Callable[[], bool], path: str
+) -> bool:
+    """`path` answers 200 on 127.0.0.1:port, while every process is alive and no stop was asked."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": "localhost"})
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and not stopping():
         if any(process.poll() is not None for process in processes):
@@ -233,11 +234,11 @@ def run_stack(
     (RUN_DIR / "stack.pgid").write_text(f"{group}\n", encoding="utf-8")
     processes = [app]
     server = None
-    # nginx once the app answers, so that its first requests find an upstream.
-    if wait_until_ready(app_port, processes, stopping):
+    # nginx once the app is ready (deploy/healthcheck.py's check), so that its first requests find an upstream.
+    if wait_until_ready(app_port, processes, stopping, readiness_path()):
         server = subprocess.Popen(nginx_argv(nginx, RUN_DIR / "nginx", config), env=env, process_group=group)
         processes.append(server)
-    if server and wait_until_ready(http_port, processes, stopping):
+    if server and wait_until_ready(http_port, processes, stopping, "/nginx-health"):
         print(f"local: ready on http://localhost:{http_port}/ (app server on 127.0.0.1:{app_port})", flush=True)
         while not stopping() and all(process.poll() is None for process in processes):
             time.sleep(0.2)

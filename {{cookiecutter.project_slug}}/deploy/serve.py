@@ -4,6 +4,8 @@ It computes the plan (deploy/tuning.py), logs it as one JSON line, and replaces 
 server process (exec), so the server is PID 1's direct child and gets SIGTERM itself.
 
     python deploy/serve.py              # APP_MODULE, BIND (or APP_PORT) from the environment
+
+It also holds what the health checks need to know about the app: HEALTH_PATH and LIVENESS_PATH.
 """
 
 from __future__ import annotations
@@ -20,11 +22,33 @@ sys.path.insert(0, str(DEPLOY))
 import server_command  # noqa: E402  (this project's server: deploy/server_command.py)
 import tuning  # noqa: E402
 
+# Answered by the server layer itself (deploy/served_app.py), never by the app: "the server is up".
+LIVENESS_PATH = "/.alive"
+
+
+def app_settings() -> dict[str, str]:
+    """[app] in deploy/stack.toml: the module the server runs and the path of its own health check."""
+    with (DEPLOY / "stack.toml").open("rb") as handle:
+        return tomllib.load(handle)["app"]
+
 
 def app_module() -> str:
-    with (DEPLOY / "stack.toml").open("rb") as handle:
-        default = tomllib.load(handle)["app"]["module"]
-    return os.environ.get("APP_MODULE", default)
+    return os.environ.get("APP_MODULE") or app_settings()["module"]
+
+
+def health_path() -> str:
+    """The app's own health check: HEALTH_PATH, else stack.toml's health_path when the app served is
+    the one stack.toml names. Another app (APP_MODULE set) may have none: then "" and the checks use
+    the server's LIVENESS_PATH. HEALTH_PATH="" says so for stack.toml's app too."""
+    if "HEALTH_PATH" in os.environ:
+        return os.environ["HEALTH_PATH"]
+    settings = app_settings()
+    return settings.get("health_path", "") if app_module() == settings["module"] else ""
+
+
+def readiness_path() -> str:
+    """What the healthchecks and `make local` wait on: the app's own check, else the server's."""
+    return health_path() or LIVENESS_PATH
 
 
 def load_app(spec: str) -> object:
@@ -46,7 +70,7 @@ def main() -> None:
     except tuning.TuningError as error:
         sys.exit(f"serve: {error}")
     print(plan.as_json(), file=sys.stderr, flush=True)
-    argv = server_command.argv(plan, app_module(), bind())
+    argv = server_command.argv(plan, bind())
     # The project root on PYTHONPATH so that APP_MODULE imports as it does in tests; deploy/ for
     # the server's own config modules.
     paths = [str(DEPLOY.parent), str(DEPLOY), os.environ.get("PYTHONPATH", "")]

@@ -6,7 +6,7 @@ import os
 import sys
 
 
-def argv(plan, app_module: str, bind: str) -> list[str]:  # noqa: ANN001
+def argv(plan, bind: str) -> list[str]:  # noqa: ANN001
     host, _, port = bind.rpartition(":")
     threads = ["--blocking-threads", str(plan.threads)] if plan.interface == "wsgi" else []
     return [
@@ -21,7 +21,7 @@ def argv(plan, app_module: str, bind: str) -> list[str]:  # noqa: ANN001
         # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
         "--workers-kill-timeout", "20",
         "--no-ws" if plan.interface == "wsgi" else "--ws",
-        # deploy/served_app.py: APP_MODULE (from the environment) behind a proxy-header check.
-        "served_app:app",
+        # deploy/granian_app.py: APP_MODULE (deploy/served_app.py) behind a proxy-header check.
+        "granian_app:app",
         "--log-level", os.environ.get("LOG_LEVEL", "info").lower(),
     ]  # fmt: skip

@@ -8,5 +8,6 @@ from pathlib import Path
 CONFIG = Path(__file__).resolve().with_name("gunicorn.conf.py")
 
 
-def argv(plan: object, app_module: str, bind: str) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", bind, app_module]
+def argv(plan: object, bind: str) -> list[str]:
+    # deploy/served_app.py: APP_MODULE with the server's own liveness answer in front.
+    return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", bind, "served_app:app"]

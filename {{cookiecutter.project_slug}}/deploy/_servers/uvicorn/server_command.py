@@ -8,5 +8,6 @@ from pathlib import Path
 LAUNCHER = Path(__file__).resolve().with_name("uvicorn_server.py")
 
 
-def argv(plan, app_module: str, bind: str) -> list[str]:  # noqa: ANN001
-    return [sys.executable, str(LAUNCHER), app_module, bind, str(plan.workers)]
+def argv(plan, bind: str) -> list[str]:  # noqa: ANN001
+    # deploy/served_app.py: APP_MODULE with the server's own liveness answer in front.
+    return [sys.executable, str(LAUNCHER), "served_app:app", bind, str(plan.workers)]

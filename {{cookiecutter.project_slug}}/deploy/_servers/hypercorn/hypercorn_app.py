@@ -1,4 +1,4 @@
-"""The app as hypercorn runs it: APP_MODULE, with X-Forwarded-* trusted only from the proxy in front.
+"""The app as hypercorn runs it: deploy/served_app.py, with X-Forwarded-* trusted only from the proxy in front.
 
 FORWARDED_ALLOW_IPS lists the proxy's addresses (default 127.0.0.1).
 {%- if cookiecutter.__interface == "wsgi" %} hypercorn would run a WSGI app on the event
@@ -15,7 +15,7 @@ import tuning
 from a2wsgi import WSGIMiddleware
 {% endif -%}
 from hypercorn.middleware import ProxyFixMiddleware
-from serve import app_module, load_app
+from served_app import app as served
 
 
 class TrustedProxyFix:
@@ -43,8 +43,8 @@ class TrustedProxyFix:
         await target(scope, receive, send)
 
 {% if cookiecutter.__interface == "wsgi" %}
-inner = WSGIMiddleware(load_app(app_module()), workers=tuning.start_up_plan().threads)
+inner = WSGIMiddleware(served, workers=tuning.start_up_plan().threads)
 {%- else %}
-inner = load_app(app_module())
+inner = served
 {%- endif %}
 app = TrustedProxyFix(inner, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))

@@ -1,0 +1,339 @@
+"""Real container engines for the container tests: a Docker daemon (Debian's docker.io) or a podman
+service started here with their own storage, the base images the generated Dockerfile names, and
+everything they leave on the machine removed afterwards.
+
+Base images: an engine that can pull them (a registry in reach) uses the real ones. Where none can be
+reached, stand-ins are built from Debian packages (mmdebstrap, trixie: Python 3.13, nginx 1.26) and
+tagged with the names the Dockerfile uses, so the Dockerfile is built unchanged. They are cached as
+tarballs keyed by their recipe. How they differ from the official images is in the README.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .conftest import TEMPLATE_ROOT
+from .stack import TOOLS
+
+ENGINE_CACHE = Path(os.environ.get("PYSERVE_ENGINE_CACHE", TEMPLATE_ROOT / ".cache" / "engine"))
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+START_TIMEOUT = 60
+# The engine's proxy CA, when this machine reaches the package index through one: pip in a build needs it.
+HOST_CA_CERTIFICATES = Path("/usr/local/share/ca-certificates")
+STAND_IN_LABEL = "pyserve.stand-in"
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A base image made from Debian packages: what mmdebstrap installs, then what `docker import` sets."""
+
+    suite: str
+    packages: tuple[str, ...]
+    hooks: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()
+    with_host_ca: bool = False
+
+    def recipe_hash(self) -> str:
+        certificates = sorted(path.read_bytes() for path in HOST_CA_CERTIFICATES.glob("*.crt"))
+        parts = [repr(self), *(certificates if self.with_host_ca else [])]
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+# By the repository part of the image name the Dockerfile uses (the tag says which version is wanted).
+STAND_INS: dict[str, StandIn] = {
+    # As python:3.13-slim: python and python3, venv with pip, CA certificates, C.UTF-8.
+    "python:3.13": StandIn(
+        suite="trixie",
+        packages=("python3", "python3-venv", "python-is-python3", "ca-certificates"),
+        hooks=(
+            'cp /usr/local/share/ca-certificates/*.crt "$1/usr/local/share/ca-certificates/" 2>/dev/null || true',
+            'chroot "$1" update-ca-certificates',
+        ),
+        changes=("ENV LANG=C.UTF-8", 'CMD ["python3"]'),
+        with_host_ca=True,
+    ),
+    # As nginx:*-alpine: nginx with /etc/nginx/mime.types, user and group nginx (101), a shell with
+    # awk and nproc, envsubst and wget, /var/cache/nginx; Debian's nginx 1.26, not 1.30.
+    "nginx": StandIn(
+        suite="trixie",
+        packages=("nginx", "gettext-base", "wget"),
+        hooks=(
+            'chroot "$1" groupadd --system --gid 101 nginx',
+            'chroot "$1" useradd --system --uid 101 --gid 101 --home-dir /nonexistent --shell /usr/sbin/nologin nginx',
+            'rm -f "$1"/etc/nginx/sites-enabled/*',
+            'mkdir -p "$1/var/cache/nginx"',
+        ),
+        changes=("EXPOSE 80", 'CMD ["nginx", "-g", "daemon off;"]'),
+    ),
+}
+
+
+def stand_in_for(image: str) -> StandIn | None:
+    repository, _, tag = image.partition(":")
+    return STAND_INS.get(repository) or STAND_INS.get(f"{repository}:{tag.split('-')[0]}")
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """The images the Dockerfile's stages start FROM, with its ARG defaults filled in."""
+    text = dockerfile.read_text()
+    defaults = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.MULTILINE))
+    stages = set(re.findall(r"^FROM \S+ AS (\w+)$", text, re.MULTILINE))
+    images = []
+    for image in re.findall(r"^FROM (\S+)", text, re.MULTILINE):
+        image = re.sub(r"\$\{(\w+)\}", lambda match: defaults[match.group(1)], image)
+        if image not in stages and image not in images:
+            images.append(image)
+    return images
+
+
+def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@dataclass
+class Engine:
+    """A running engine: the environment that points docker, compose and the project's make at it."""
+
+    kind: str  # "docker" or "podman"
+    socket: Path
+    cli: list[str] = field(default_factory=lambda: ["docker"])
+    log: Path | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        # DOCKER_BUILDKIT=0: offline, BuildKit would try to pull the Dockerfile's `# syntax=` frontend.
+        return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0"}
+
+    @property
+    def compose(self) -> str:
+        return str(TOOLS / "docker-compose")
+
+    def docker(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return run([*self.cli, *args], self.env, timeout)
+
+    def make_args(self) -> list[str]:
+        """What `make container-test` is given to use this engine."""
+        return [f"COMPOSE={self.compose}", f"DOCKER={' '.join(self.cli)}"]
+
+    def ensure_images(self, images: list[str]) -> dict[str, str]:
+        """Each image present: as found, pulled, or built as a stand-in; returns how each was had."""
+        how = {}
+        for image in images:
+            stand_in = stand_in_for(image)
+            inspected = self.docker("image", "inspect", image)
+            if inspected.returncode == 0:
+                labels = json.loads(inspected.stdout)[0]["Config"].get("Labels") or {}
+                found = labels.get(STAND_IN_LABEL)
+                if found is None or (stand_in and found == stand_in.recipe_hash()):
+                    how[image] = "stand-in, cached" if found else "present"
+                    continue
+            if self.docker("pull", image, timeout=300).returncode == 0:
+                how[image] = "pulled"
+                continue
+            if stand_in is None:
+                raise RuntimeError(f"{image}: no registry answers and no stand-in recipe for it")
+            self.import_stand_in(image, stand_in)
+            how[image] = "stand-in, built"
+        return how
+
+    def import_stand_in(self, image: str, stand_in: StandIn) -> None:
+        recipe = stand_in.recipe_hash()
+        tarball = ENGINE_CACHE / "base-images" / f"{image.replace(':', '_').replace('/', '_')}-{recipe}.tar"
+        if not tarball.exists():
+            build_stand_in(stand_in, tarball)
+        changes = [*stand_in.changes, f"LABEL {STAND_IN_LABEL}={recipe}"]
+        command = ["import", *(arg for change in changes for arg in ("--change", change)), str(tarball), image]
+        result = self.docker(*command)
+        assert result.returncode == 0, result.stderr
+
+
+def build_stand_in(stand_in: StandIn, tarball: Path) -> None:
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    partial = tarball.with_suffix(".partial")
+    cleanup = 'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*'
+    hooks = [arg for hook in (*stand_in.hooks, cleanup) for arg in ("--customize-hook", hook)]
+    command = [
+        "mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(stand_in.packages)}",
+        *hooks, stand_in.suite, str(partial), DEBIAN_MIRROR,
+    ]  # fmt: skip
+    result = run(command, timeout=900)
+    assert result.returncode == 0, f"mmdebstrap failed:\n{result.stdout}\n{result.stderr}"
+    partial.rename(tarball)
+
+
+def wait_for_socket(process: subprocess.Popen, socket_path: Path, log: Path, ping: list[str], env: dict) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{ping[0]} exited {process.returncode}:\n{log.read_text()[-3000:]}")
+        if socket_path.exists() and run(ping, env, 10).returncode == 0:
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"no engine on {socket_path} after {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+BUILTIN_CHAINS = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
+}
+
+
+def iptables_tables(saved: str) -> dict[str, str]:
+    """iptables-save's output, table by table (each "*table ... COMMIT" block)."""
+    return {match.group(1): match.group(0) for match in re.finditer(r"^\*(\w+)\n.*?^COMMIT$", saved, re.M | re.S)}
+
+
+def empty_table(name: str) -> str:
+    return "\n".join([f"*{name}", *(f":{chain} ACCEPT [0:0]" for chain in BUILTIN_CHAINS[name]), "COMMIT"])
+
+
+def restore_iptables(before: str) -> None:
+    """Every table as it was before; one that did not exist then (nothing had loaded it) comes back
+    empty, with its built-in chains' default policy (an engine sets FORWARD to DROP)."""
+    tables_before = iptables_tables(before)
+    now = iptables_tables(run(["iptables-save"]).stdout)
+    restore = "\n".join(tables_before.get(table) or empty_table(table) for table in now) + "\n"
+    result = subprocess.run(["iptables-restore"], input=restore, text=True, capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+@contextlib.contextmanager
+def restored_network() -> Iterator[None]:
+    """What an engine adds to the host's network, taken away after it: its iptables chains and rules,
+    and the bridges it created."""
+    before = run(["iptables-save"]).stdout
+    links_before = {link.name for link in Path("/sys/class/net").iterdir()}
+    try:
+        yield
+    finally:
+        for link in {link.name for link in Path("/sys/class/net").iterdir()} - links_before:
+            run(["ip", "link", "delete", link])
+        restore_iptables(before)
+
+
+def stop_process(process: subprocess.Popen, seconds: float = 30) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def engine_unavailable(kind: str) -> str | None:
+    """Why this engine cannot run here, or None. Only a machine where it cannot run skips the tests."""
+    if os.geteuid() != 0:
+        return f"{kind}: the tests start their own engine, which needs root"
+    needed = {"docker": ["dockerd", "docker", "mmdebstrap", "iptables-save"], "podman": ["podman", "runc"]}[kind]
+    missing = [tool for tool in needed if not shutil.which(tool, path=os.environ["PATH"] + ":/usr/sbin:/sbin")]
+    return f"{kind}: not installed here: {', '.join(missing)} (./run-tests installs them)" if missing else None
+
+
+@contextlib.contextmanager
+def docker_engine() -> Iterator[Engine]:
+    """dockerd with its data root under the cache (images and build layers stay between runs) and its
+    sockets in a temporary directory; stopped by PID, with its bridge and iptables chains removed."""
+    data_root = ENGINE_CACHE / "docker"
+    data_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pyserve-docker-") as run_dir, restored_network():
+        socket_path = Path(run_dir) / "docker.sock"
+        log = Path(run_dir) / "dockerd.log"
+        command = [
+            "dockerd", "--data-root", str(data_root), "--exec-root", f"{run_dir}/exec",
+            "--pidfile", f"{run_dir}/docker.pid", "-H", f"unix://{socket_path}",
+        ]  # fmt: skip
+        with log.open("ab") as output:
+            process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        engine = Engine("docker", socket_path, log=log)
+        try:
+            wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
+            yield engine
+        finally:
+            stop_process(process)
+
+
+PODMAN_CONF = """\
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+@contextlib.contextmanager
+def podman_engine() -> Iterator[Engine]:
+    """podman's Docker-compatible API service, with settings this host needs kept here, not in the
+    template: runc (crun refuses this hybrid cgroup host), cgroupfs (no systemd), explicit ulimits (no
+    CAP_SYS_RESOURCE). Without systemd nothing runs its healthchecks: `healthchecks()` does."""
+    storage = ENGINE_CACHE / "podman"
+    with tempfile.TemporaryDirectory(prefix="pyserve-podman-") as run_dir, restored_network():
+        conf = Path(run_dir) / "containers.conf"
+        conf.write_text(PODMAN_CONF)
+        socket_path = Path(run_dir) / "podman.sock"
+        log = Path(run_dir) / "podman.log"
+        env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+        root = ["--root", str(storage / "root"), "--runroot", f"{run_dir}/runroot"]
+        network = ["--network-config-dir", f"{run_dir}/networks"]
+        cli = ["podman", *root, *network]
+        command = [*cli, "system", "service", "--time=0", f"unix://{socket_path}"]
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        engine = PodmanEngine("podman", socket_path, cli=["docker"], log=log, podman=cli, conf=conf)
+        try:
+            wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
+            yield engine
+        finally:
+            stop_process(process)
+            # Containers podman's service ran are its children's children (conmon): none may be left.
+            run([*cli, "rm", "--all", "--force", "--time", "0"], env, 120)
+
+
+@dataclass
+class PodmanEngine(Engine):
+    podman: list[str] = field(default_factory=list)
+    conf: Path | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, "CONTAINERS_CONF": str(self.conf)}
+
+    @contextlib.contextmanager
+    def healthchecks(self, project_label: str) -> Iterator[None]:
+        """What systemd's timers do for podman elsewhere: each container's healthcheck, every second."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(1):
+                listing = run([*self.podman, "ps", "-q", "--filter", f"label={project_label}"], self.env, 30)
+                for container in listing.stdout.split():
+                    run([*self.podman, "healthcheck", "run", container], self.env, 30)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=40)

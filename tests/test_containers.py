@@ -1,0 +1,115 @@
+"""The containers users ship: each project's own `make container-test` on a real Docker engine that the
+tests start (tests/engine.py), for every server, WSGI and ASGI, Django, and every static strategy; and
+an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host and in containers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import variation_id
+from .engine import Engine, base_images, docker_engine, engine_unavailable
+from .stack import TOOLS, project_venv, running_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.container]
+
+# Every server once, WSGI and ASGI, Django (collectstatic at build), each static strategy.
+STACKS = [
+    {},  # fastapi, ASGI, uvicorn, static files from nginx
+    {"framework": "django", "static_strategy": "whitenoise"},  # WSGI, gunicorn gthread
+    {"framework": "flask", "server": "granian", "static_strategy": "cdn"},
+    {"framework": "starlette", "server": "hypercorn", "static_strategy": "none", "cpu_limit": "0.5"},
+]
+# An app that knows nothing of this template: a Flask app from PyPI with no /healthz.
+FOREIGN_APP = {"requirement": "httpbin==0.10.4", "module": "httpbin:app", "path": "/get"}
+CONTAINER_TEST_TIMEOUT = 900
+
+
+@pytest.fixture(scope="session")
+def docker() -> Iterator[Engine]:
+    reason = engine_unavailable("docker")
+    if reason:
+        pytest.skip(reason)
+    with docker_engine() as engine:
+        yield engine
+
+
+def container_test(project: Path, engine: Engine) -> str:
+    """The project's own `make container-test` against `engine`; its output, having passed."""
+    engine.ensure_images(base_images(project / "Dockerfile"))
+    command = ["make", "container-test", f"PYTHON={sys.executable}", *engine.make_args()]
+    result = subprocess.run(
+        command, cwd=project, env=engine.env, capture_output=True, text=True, timeout=CONTAINER_TEST_TIMEOUT
+    )
+    output = result.stdout + result.stderr
+    print(output)
+    assert result.returncode == 0, output[-6000:]
+    assert "container-test: passed" in output
+    return output
+
+
+@pytest.mark.parametrize("changes", STACKS, ids=variation_id)
+def test_make_container_test_passes_on_docker(fresh_bake, docker: Engine, changes: dict[str, str]) -> None:  # noqa: ANN001
+    output = container_test(fresh_bake(**changes), docker)
+    # What the smoke test saw, as figures for the README: sizes, the plan, the stop.
+    assert re.search(r"images: app \d+ MB, nginx \d+ MB", output), output
+
+
+def load_container_test(project: Path):  # noqa: ANN201 - the project's deploy/container_test.py module
+    sys.path.insert(0, str(project / "deploy"))
+    try:
+        import container_test as module
+
+        return module
+    finally:
+        sys.path.remove(str(project / "deploy"))
+        sys.modules.pop("container_test", None)
+
+
+def bake_with_foreign_app(fresh_bake) -> Path:  # noqa: ANN001
+    """A Flask project whose requirements add the foreign app: the user's "add your dependencies"."""
+    project = fresh_bake(framework="flask", static_strategy="none")
+    with (project / "requirements.txt").open("a") as requirements:
+        requirements.write(f"{FOREIGN_APP['requirement']}\n")
+    return project
+
+
+def test_an_app_without_healthz_runs_by_app_module_alone_on_the_host(fresh_bake) -> None:  # noqa: ANN001
+    project = bake_with_foreign_app(fresh_bake)
+    with running_stack(project, project_venv(project), {"APP_MODULE": FOREIGN_APP["module"]}) as stack:
+        assert stack.get(FOREIGN_APP["path"]).status == 200
+        assert stack.get("/healthz").status == 404  # it really has none: make local waited on /.alive
+        healthcheck = subprocess.run(
+            [str(TOOLS / "python"), "deploy/healthcheck.py"],
+            cwd=project,
+            env={**os.environ, "APP_MODULE": FOREIGN_APP["module"], "APP_PORT": str(stack.app_port)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert healthcheck.returncode == 0, healthcheck.stderr
+
+
+def test_an_app_without_healthz_runs_by_app_module_alone_in_containers(fresh_bake, docker: Engine) -> None:  # noqa: ANN001
+    """compose.override.yaml sets APP_MODULE, as a user would; the stack still comes up healthy."""
+    project = bake_with_foreign_app(fresh_bake)
+    (project / "compose.override.yaml").write_text(
+        f'services:\n  app:\n    environment:\n      APP_MODULE: "{FOREIGN_APP["module"]}"\n'
+    )
+    docker.ensure_images(base_images(project / "Dockerfile"))
+    harness = load_container_test(project)
+    stack = harness.ComposeStack([docker.compose], docker.cli, "foreign-app", harness.free_port(), docker.env)
+    try:
+        stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
+        stack.up()  # both healthy: the app's healthcheck needed no /healthz
+        assert stack.get(FOREIGN_APP["path"]).status == 200
+        assert stack.get("/healthz").status == 404
+    finally:
+        stack.down(remove_images=True)
+    assert stack.leftovers() == []

@@ -1,0 +1,354 @@
+"""`make container-test`: the images and compose.yaml, built and run on a real engine, used through nginx.
+
+    python deploy/container_test.py [--compose "docker compose"] [--docker docker] [--keep-images]
+
+It builds both images, starts the stack (`up --wait`) under a project name of its own on a free
+port, and checks what production relies on:
+
+- through nginx: the page and its assets with their cache headers, the app's health check,
+  /api/io, and 3 slow requests that do not hold up 15 fast ones;
+- the app's plan line: the limits read from its own cgroup (compose's deploy.resources), and as
+  many workers running as it planned; nginx's workers sized to its own CPU limit;
+- the app runs as 10001 and nginx as 101, their root filesystems are read-only (only the tmpfs
+  mounts take writes), and the app image's code is not writable by the app even without that;
+- `stop` with a 3 s request in flight lets it finish; `down` leaves no container, network or volume.
+
+It prints one line per check and exits non-zero on the first that fails. The checks of the
+sample app's pages (`probe_app`) are the ones to change when you replace the sample with your app.
+Needs Docker (or podman's Docker-compatible API) and Compose v2; stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+STACK = tomllib.loads((PROJECT / "deploy" / "stack.toml").read_text(encoding="utf-8"))
+APP_USER, NGINX_USER = 10001, 101
+UP_TIMEOUT = 300
+SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
+IN_FLIGHT_MS = 3000
+ONE_YEAR = 365 * 24 * 3600
+ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
+HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
+
+# Run inside the app container (python, no ps there): every process's parent, state, user and command.
+PROCESSES = """
+import json, os
+found = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        state, ppid = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[:2]
+        uid = next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("Uid:"))
+        command = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
+    except OSError:
+        continue
+    found[pid] = {"ppid": int(ppid), "state": state, "uid": int(uid), "command": command}
+print(json.dumps(found))
+"""
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(condition: object, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    seconds: float
+
+
+@dataclass
+class ComposeStack:
+    """One compose project: `compose` and `docker` commands, its name and the port nginx listens on."""
+
+    compose: list[str]
+    docker: list[str]
+    name: str
+    http_port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        environment = {**os.environ, "HTTP_PORT": str(self.http_port), **self.env}
+        command = [*self.compose, "--project-name", self.name, *args]
+        result = subprocess.run(command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise CheckFailed(f"{shlex.join(command)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+        return result
+
+    def docker_run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        environment = {**os.environ, **self.env}
+        return subprocess.run([*self.docker, *args], env=environment, capture_output=True, text=True, timeout=timeout)
+
+    def inspect(self, target: str) -> dict:
+        """What the engine knows of a container or an image (`docker inspect`)."""
+        result = self.docker_run("inspect", target)
+        check(result.returncode == 0, f"docker inspect {target}: {result.stderr}")
+        return json.loads(result.stdout)[0]
+
+    def image(self, service: str) -> str:
+        return self.inspect(self.container(service))["Image"]
+
+    def container(self, service: str) -> str:
+        container_id = self.run("ps", "-q", service).stdout.strip()
+        check(container_id, f"no {service} container is running")
+        return container_id
+
+    def exec(self, service: str, *command: str) -> subprocess.CompletedProcess[str]:
+        """`docker exec`, not `compose exec`: some Compose versions exit 0 whatever the command returned."""
+        return self.docker_run("exec", self.container(service), *command)
+
+    def logs(self, service: str) -> str:
+        result = self.run("logs", "--no-color", "--no-log-prefix", service)
+        return result.stdout + result.stderr
+
+    def config(self) -> dict:
+        return json.loads(self.run("config", "--format", "json").stdout)
+
+    def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 30) -> Response:
+        """One request through nginx, as a browser addressing localhost sends it."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}", headers={"Host": "localhost", **(headers or {})}
+        )
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return Response(response.status, dict(response.headers), response.read(), time.monotonic() - started)
+        except urllib.error.HTTPError as error:
+            return Response(error.code, dict(error.headers), error.read(), time.monotonic() - started)
+
+    def up(self) -> None:
+        self.run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), timeout=UP_TIMEOUT + 60)
+        # Some Compose versions print "is unhealthy" and still exit 0: ask the engine itself.
+        for service in ("app", "nginx"):
+            health = self.inspect(self.container(service))["State"].get("Health", {}).get("Status")
+            check(health == "healthy", f"{service} is {health}")
+
+    def leftovers(self) -> list[str]:
+        label = f"label=com.docker.compose.project={self.name}"
+        found = []
+        for kind, listing in (("container", ["ps", "-a", "-q"]), ("network", ["network", "ls", "-q"])):
+            found += [f"{kind} {line}" for line in self.docker_run(*listing, "--filter", label).stdout.split()]
+        found += [f"volume {line}" for line in self.docker_run("volume", "ls", "-q", "--filter", label).stdout.split()]
+        return found
+
+    def down(self, remove_images: bool) -> None:
+        self.run("down", "--volumes", "--remove-orphans", *(["--rmi", "local"] if remove_images else []), check=False)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def say(message: str) -> None:
+    print(f"container-test: {message}", flush=True)
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def probe_app(stack: ComposeStack) -> None:
+    """The sample app's pages through nginx: replace these with your app's when you replace the sample."""
+    static = STACK["template"]["static_strategy"]
+    page = stack.get("/")
+    check(page.status == 200, f"/ answered {page.status}")
+    check(page.headers.get("X-Content-Type-Options") == "nosniff", "no X-Content-Type-Options from nginx")
+    assets = ASSET.findall(page.body.decode())
+    if static == "none":
+        check(not assets, f"the page links assets but there are no static files: {assets}")
+    else:
+        check(assets, "the page links no assets")
+    for url in assets:
+        path = "/static/" + url.partition("/static/")[2]  # a CDN's URL: its origin is nginx's /static/
+        asset = stack.get(path, headers={"Accept-Encoding": "gzip"})
+        check(asset.status == 200, f"{path} answered {asset.status}")
+        check(HASHED.search(path), f"{path} is not content-hashed, so it cannot be cached for long")
+        max_age = re.search(r"max-age=(\d+)", asset.headers.get("Cache-Control", ""))
+        check(max_age and int(max_age.group(1)) >= ONE_YEAR, f"{path}: Cache-Control {asset.headers}")
+    io = stack.get("/api/io?ms=50")
+    check(io.status == 200 and b"waited_ms" in io.body, f"/api/io answered {io.status}: {io.body[:200]!r}")
+    say(f"page, {len(assets)} assets with a year's cache, /api/io: ok")
+
+
+def probe_health(stack: ComposeStack) -> None:
+    path = os.environ.get("HEALTH_PATH", STACK["app"].get("health_path", ""))
+    if path:
+        response = stack.get(path)
+        check(response.status == 200, f"{path} answered {response.status}")
+    hidden = stack.get("/.alive")  # the server layer's own answer stays on the app's port
+    check(hidden.status == 404, f"/.alive answered {hidden.status} through nginx")
+    say(f"health check {path or '(the server layer only)'} through nginx, /.alive not exposed: ok")
+
+
+def slow_requests_do_not_hold_up_fast_ones(stack: ComposeStack) -> None:
+    fast_path = STACK["app"].get("health_path") or "/"
+    paths = [f"/api/io?ms={SLOW_MS}"] * SLOW_REQUESTS + [fast_path] * FAST_REQUESTS
+    barrier = threading.Barrier(len(paths))
+
+    def fire(path: str) -> Response:
+        barrier.wait()
+        return stack.get(path)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(paths)) as pool:
+        responses = list(pool.map(fire, paths))
+    elapsed = time.monotonic() - started
+    check(all(response.status == 200 for response in responses), [r.status for r in responses])
+    slowest_fast = max(response.seconds for response in responses[SLOW_REQUESTS:])
+    check(elapsed < SLOW_MS / 1000 * 1.6, f"{len(paths)} requests took {elapsed:.2f} s")
+    check(slowest_fast < 0.5, f"a fast request waited {slowest_fast:.2f} s behind the slow ones")
+    say(f"{SLOW_REQUESTS} slow + {FAST_REQUESTS} fast at once: {elapsed:.2f} s, fast ones <= {slowest_fast:.2f} s")
+
+
+def app_processes(stack: ComposeStack) -> dict[int, dict]:
+    result = stack.exec("app", "python", "-c", PROCESSES)
+    check(result.returncode == 0, f"listing the app's processes failed: {result.stderr}")
+    return {int(pid): info for pid, info in json.loads(result.stdout).items()}
+
+
+def plan_matches_the_container(stack: ComposeStack) -> None:
+    plan_lines = [line for line in stack.logs("app").splitlines() if line.startswith("{") and '"workers"' in line]
+    check(plan_lines, "no plan line in the app's log")
+    plan = json.loads(plan_lines[-1])
+    limits = stack.config()["services"]["app"]["deploy"]["resources"]["limits"]
+    for resource in ("cpus", "memory"):
+        source = plan["limits"][resource]["from"]
+        check(source.startswith("cgroup"), f"the plan took {resource} from {source}, not the container's cgroup")
+    check(plan["cpus"] == float(limits["cpus"]), f"plan {plan['cpus']} CPU, compose {limits['cpus']}")
+    check(plan["memory_limit_bytes"] == int(limits["memory"]), f"plan {plan['memory_limit_bytes']}, compose {limits}")
+    processes = app_processes(stack)
+    # PID 1 is the engine's init; its child, the server (deploy/serve.py execs it); its children, the workers.
+    servers = [pid for pid, info in processes.items() if info["ppid"] == 1]
+    check(len(servers) == 1, f"expected one server under init: {servers}")
+    workers = [
+        pid
+        for pid, info in processes.items()
+        if info["ppid"] == servers[0] and info["state"] != "Z" and "resource_tracker" not in info["command"]
+    ]
+    running = len(workers) or 1  # a server without worker processes serves in its own
+    check(running == plan["workers"], f"{running} workers running, the plan says {plan['workers']}")
+    say(
+        f"plan: {plan['cpus']:g} CPU, {plan['memory_limit_bytes'] // 2**20} MiB from the cgroup;"
+        f" {running} workers x {plan['threads']} threads running as planned"
+    )
+    nginx_limit = stack.config()["services"]["nginx"]["deploy"]["resources"]["limits"]["cpus"]
+    expected = max(1, -(-int(float(nginx_limit) * 1000) // 1000))
+    nginx_workers = stack.exec("nginx", "sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout
+    count = nginx_workers.count("nginx: worker process")
+    check(count == expected, f"{count} nginx workers for a limit of {nginx_limit} CPU")
+    say(f"nginx: {count} worker(s) for its {nginx_limit} CPU")
+
+
+def users_and_read_only(stack: ComposeStack) -> None:
+    app_users = {info["uid"] for info in app_processes(stack).values()}
+    check(app_users == {APP_USER}, f"app processes run as {app_users}, not {APP_USER}")
+    nginx_users = set(stack.exec("nginx", "sh", "-c", "awk '/^Uid:/ {print $2}' /proc/[0-9]*/status").stdout.split())
+    check(nginx_users == {str(NGINX_USER)}, f"nginx processes run as {nginx_users}, not {NGINX_USER}")
+    for service, outside, inside in (
+        ("app", "/app/written", "/tmp/written"),
+        ("nginx", "/etc/nginx/written", "/var/cache/nginx/written"),
+    ):
+        check(stack.exec(service, "sh", "-c", f": > {outside}").returncode != 0, f"{service} could write {outside}")
+        check(stack.exec(service, "sh", "-c", f": > {inside}").returncode == 0, f"{service} could not write {inside}")
+    # Without the read-only root too, the app's user cannot change its own code.
+    attempt = "open('/app/deploy/serve.py', 'a')"
+    result = stack.docker_run("run", "--rm", "--entrypoint", "python", stack.image("app"), "-c", attempt)
+    check(result.returncode != 0 and "Permission denied" in result.stderr, f"the app could write its code: {result}")
+    say(f"app runs as {APP_USER}, nginx as {NGINX_USER}; only their tmpfs take writes; the app cannot change its code")
+
+
+def images_are_lean(stack: ComposeStack) -> None:
+    """The app image holds the runtime only: no compiler, no pip cache, no layer of the build stage."""
+    image = stack.image("app")
+    look = "import os, shutil; print([c for c in ('gcc', 'cc') if shutil.which(c)], os.path.exists('/root/.cache/pip'))"
+    found = stack.docker_run("run", "--rm", "--user", "0", "--entrypoint", "python", image, "-c", look).stdout.strip()
+    check(found == "[] False", f"the app image has a compiler or a pip cache: {found}")
+    history = stack.docker_run("history", "--no-trunc", image).stdout
+    check("pip install" not in history, "the app image carries the build stage's layers")
+    app_mb, nginx_mb = (stack.inspect(stack.image(service))["Size"] / 1e6 for service in ("app", "nginx"))
+    say(f"images: app {app_mb:.0f} MB, nginx {nginx_mb:.0f} MB; no compiler, pip cache or build-stage layer")
+
+
+def stop_lets_a_request_finish(stack: ComposeStack) -> None:
+    responses: list[Response | Exception] = []
+
+    def in_flight() -> None:
+        try:
+            responses.append(stack.get(f"/api/io?ms={IN_FLIGHT_MS}", timeout=60))
+        except Exception as error:  # noqa: BLE001 - reported below
+            responses.append(error)
+
+    request = threading.Thread(target=in_flight)
+    request.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    stack.run("stop", timeout=120)
+    request.join(timeout=60)
+    check(responses and isinstance(responses[0], Response), f"the in-flight request failed: {responses}")
+    check(responses[0].status == 200, f"the in-flight request got {responses[0].status}")
+    stopped = time.monotonic() - started
+    say(f"stop during a {IN_FLIGHT_MS / 1000:g} s request: it finished (200); stopped in {stopped:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compose", default=os.environ.get("COMPOSE", "docker compose"), help="Compose v2 command")
+    parser.add_argument("--docker", default=os.environ.get("DOCKER", "docker"), help="the engine's CLI")
+    parser.add_argument("--keep-images", action="store_true", help="keep the built images (the build cache stays)")
+    args = parser.parse_args(argv)
+    slug = STACK["template"]["project_slug"].replace("_", "-")
+    stack = ComposeStack(shlex.split(args.compose), shlex.split(args.docker), f"{slug}-test-{os.getpid()}", free_port())
+    started = time.monotonic()
+    try:
+        stack.run("build", timeout=1800)
+        say(f"images built in {time.monotonic() - started:.0f} s")
+        stack.up()
+        say(f"up and healthy on 127.0.0.1:{stack.http_port} after {time.monotonic() - started:.0f} s")
+        probe_health(stack)
+        probe_app(stack)
+        slow_requests_do_not_hold_up_fast_ones(stack)
+        plan_matches_the_container(stack)
+        users_and_read_only(stack)
+        images_are_lean(stack)
+        stop_lets_a_request_finish(stack)
+    except (CheckFailed, subprocess.TimeoutExpired) as failure:
+        print(f"container-test: FAILED: {failure}", file=sys.stderr)
+        for service in ("app", "nginx"):
+            print(f"--- {service} log (last lines) ---\n" + stack.logs(service)[-3000:], file=sys.stderr)
+        return 1
+    finally:
+        stack.down(remove_images=not args.keep_images)
+    left = stack.leftovers()
+    if left:
+        print(f"container-test: FAILED: `down` left {left}", file=sys.stderr)
+        return 1
+    say(f"passed in {time.monotonic() - started:.0f} s; down left no container, network or volume")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

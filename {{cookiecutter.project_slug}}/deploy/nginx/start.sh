@@ -1,0 +1,87 @@
+#!/bin/sh
+# How the nginx container starts (the image's ENTRYPOINT), in POSIX sh: the official nginx image
+# (Alpine's busybox) and a Debian one both run it.
+#
+#   1. templates/ are rendered into conf.d/ under the writable prefix, with envsubst for this
+#      project's placeholders only: nginx's own $variables are left alone;
+#   2. RESOLVER, unless set, is the first nameserver in /etc/resolv.conf: whatever DNS the engine
+#      gives this container (Docker's 127.0.0.11, podman's aardvark-dns on the network's gateway,
+#      the cluster DNS on Kubernetes), so compose's `app` is found per request on every engine;
+#   3. worker_processes is one per CPU of this container's CPU quota (cgroup v2 cpu.max, v1
+#      cpu.cfs_quota_us), never more than the CPUs it may run on. nginx's own `auto` counts the
+#      host's CPUs, which in a 1-CPU container on a 64-core host means 64 workers fighting over one
+#      CPU's time. NGINX_WORKER_PROCESSES, when set, wins;
+#   4. the config is checked (nginx -t), then nginx replaces this script (exec), so the stop signal
+#      (SIGQUIT: finish the responses being sent) reaches nginx itself.
+#
+# The image's own entrypoint scripts (/docker-entrypoint.d/) are not used: they render every
+# variable into a conf.d/ that must be writable in place, and know neither the quota nor podman's DNS.
+set -eu
+
+conf=${NGINX_CONF_DIR:-/etc/nginx}        # nginx.conf and templates/, as the image ships them
+prefix=${NGINX_PREFIX:-/var/cache/nginx}  # writable (tmpfs): the rendered config, pid, temp files
+placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT}'
+
+say() { echo "nginx-start: $*" >&2; }
+
+first_nameserver() {
+    awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null
+}
+
+# The CPU quota in whole CPUs, rounded up; nothing when there is none.
+quota_cpus() {
+    quota="" period=""
+    if [ -r /sys/fs/cgroup/cpu.max ]; then
+        read -r quota period </sys/fs/cgroup/cpu.max
+    else
+        for dir in /sys/fs/cgroup/cpu /sys/fs/cgroup/cpu,cpuacct; do
+            if [ -r "$dir/cpu.cfs_quota_us" ]; then
+                quota=$(cat "$dir/cpu.cfs_quota_us") period=$(cat "$dir/cpu.cfs_period_us")
+                break
+            fi
+        done
+    fi
+    case "$quota" in
+        "" | max | -1) ;;
+        *) echo $(((quota + period - 1) / period)) ;;
+    esac
+}
+
+worker_processes() {
+    if [ -n "${NGINX_WORKER_PROCESSES:-}" ]; then
+        echo "$NGINX_WORKER_PROCESSES"
+        return
+    fi
+    cpus=$(nproc)
+    quota=$(quota_cpus)
+    if [ -n "$quota" ] && [ "$quota" -lt "$cpus" ]; then
+        cpus=$quota
+    fi
+    if [ "$cpus" -lt 1 ]; then
+        cpus=1
+    fi
+    echo "$cpus"
+}
+
+if [ -z "${RESOLVER:-}" ]; then
+    RESOLVER=$(first_nameserver)
+    RESOLVER=${RESOLVER:-127.0.0.11}
+fi
+case "$RESOLVER" in
+    *:*:*) RESOLVER="[$RESOLVER]" ;; # an IPv6 address needs brackets in nginx's resolver
+esac
+export RESOLVER
+
+rm -rf "$prefix/conf.d"
+cp "$conf/nginx.conf" "$prefix/nginx.conf"
+(cd "$conf/templates" && find . -name '*.template') | while read -r template; do
+    target="$prefix/conf.d/${template%.template}"
+    mkdir -p "$(dirname "$target")"
+    envsubst "$placeholders" <"$conf/templates/$template" >"$target"
+done
+
+workers=$(worker_processes)
+say "worker_processes $workers, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM)"
+set -- -p "$prefix/" -c "$prefix/nginx.conf" -e stderr -g "daemon off; worker_processes $workers;"
+nginx "$@" -t -q
+exec nginx "$@"
