@@ -162,11 +162,11 @@ class Engine:
 
 def build_stand_in(stand_in: StandIn, tarball: Path) -> None:
     tarball.parent.mkdir(parents=True, exist_ok=True)
-    partial = tarball.with_suffix(".partial")
+    partial = tarball.with_name(f"{tarball.stem}.partial.tar")  # renamed when complete
     cleanup = 'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*'
     hooks = [arg for hook in (*stand_in.hooks, cleanup) for arg in ("--customize-hook", hook)]
     command = [
-        "mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(stand_in.packages)}",
+        "mmdebstrap", "--quiet", "--variant=minbase", "--format=tar", f"--include={','.join(stand_in.packages)}",
         *hooks, stand_in.suite, str(partial), DEBIAN_MIRROR,
     ]  # fmt: skip
     result = run(command, timeout=900)
@@ -241,7 +241,10 @@ def engine_unavailable(kind: str) -> str | None:
     """Why this engine cannot run here, or None. Only a machine where it cannot run skips the tests."""
     if os.geteuid() != 0:
         return f"{kind}: the tests start their own engine, which needs root"
-    needed = {"docker": ["dockerd", "docker", "mmdebstrap", "iptables-save"], "podman": ["podman", "runc"]}[kind]
+    needed = {
+        "docker": ["dockerd", "docker", "mmdebstrap", "iptables-save"],
+        "podman": ["podman", "runc", "docker", "mmdebstrap", "iptables-save"],
+    }[kind]
     missing = [tool for tool in needed if not shutil.which(tool, path=os.environ["PATH"] + ":/usr/sbin:/sbin")]
     return f"{kind}: not installed here: {', '.join(missing)} (./run-tests installs them)" if missing else None
 
@@ -285,14 +288,15 @@ def podman_engine() -> Iterator[Engine]:
     """podman's Docker-compatible API service, with settings this host needs kept here, not in the
     template: runc (crun refuses this hybrid cgroup host), cgroupfs (no systemd), explicit ulimits (no
     CAP_SYS_RESOURCE). Without systemd nothing runs its healthchecks: `healthchecks()` does."""
-    storage = ENGINE_CACHE / "podman"
+    # Its storage lives and dies with the run (podman's database records the runroot, a temporary
+    # directory); the stand-in base images stay cached as tarballs and are imported again.
     with tempfile.TemporaryDirectory(prefix="pyserve-podman-") as run_dir, restored_network():
         conf = Path(run_dir) / "containers.conf"
         conf.write_text(PODMAN_CONF)
         socket_path = Path(run_dir) / "podman.sock"
         log = Path(run_dir) / "podman.log"
         env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-        root = ["--root", str(storage / "root"), "--runroot", f"{run_dir}/runroot"]
+        root = ["--root", f"{run_dir}/root", "--runroot", f"{run_dir}/runroot"]
         network = ["--network-config-dir", f"{run_dir}/networks"]
         cli = ["podman", *root, *network]
         command = [*cli, "system", "service", "--time=0", f"unix://{socket_path}"]
@@ -306,8 +310,19 @@ def podman_engine() -> Iterator[Engine]:
             yield engine
         finally:
             stop_process(process)
-            # Containers podman's service ran are its children's children (conmon): none may be left.
             run([*cli, "rm", "--all", "--force", "--time", "0"], env, 120)
+            run([*cli, "system", "reset", "--force"], env, 120)  # unmounts and removes its storage
+            # conmon, which watches each container and each exec session (a healthcheck too), leaves
+            # the service's session and stays up to 5 minutes after an exec: those of this run carry
+            # its own directory on their command line.
+            kill_processes_naming(run_dir)
+
+
+def kill_processes_naming(unique: str) -> None:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError, ProcessLookupError):
+            if unique.encode() in cmdline.read_bytes():
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
 
 
 @dataclass
@@ -320,13 +335,13 @@ class PodmanEngine(Engine):
         return {**super().env, "CONTAINERS_CONF": str(self.conf)}
 
     @contextlib.contextmanager
-    def healthchecks(self, project_label: str) -> Iterator[None]:
-        """What systemd's timers do for podman elsewhere: each container's healthcheck, every second."""
+    def healthchecks(self) -> Iterator[None]:
+        """What systemd's timers do for podman elsewhere: each compose container's healthcheck, every second."""
         stop = threading.Event()
 
         def loop() -> None:
             while not stop.wait(1):
-                listing = run([*self.podman, "ps", "-q", "--filter", f"label={project_label}"], self.env, 30)
+                listing = run([*self.podman, "ps", "-q", "--filter", "label=com.docker.compose.project"], self.env, 30)
                 for container in listing.stdout.split():
                     run([*self.podman, "healthcheck", "run", container], self.env, 30)
 

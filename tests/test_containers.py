@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import variation_id
-from .engine import Engine, base_images, docker_engine, engine_unavailable
+from .engine import Engine, PodmanEngine, base_images, docker_engine, engine_unavailable, podman_engine
 from .stack import TOOLS, project_venv, running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.container]
@@ -25,6 +25,11 @@ STACKS = [
     {"framework": "django", "static_strategy": "whitenoise"},  # WSGI, gunicorn gthread
     {"framework": "flask", "server": "granian", "static_strategy": "cdn"},
     {"framework": "starlette", "server": "hypercorn", "static_strategy": "none", "cpu_limit": "0.5"},
+]
+# The same smoke test through podman's Docker-compatible API: WSGI and ASGI, nginx finding podman's DNS.
+PODMAN_STACKS = [
+    {},
+    {"framework": "django", "server": "granian", "static_strategy": "nginx"},
 ]
 # An app that knows nothing of this template: a Flask app from PyPI with no /healthz.
 FOREIGN_APP = {"requirement": "httpbin==0.10.4", "module": "httpbin:app", "path": "/get"}
@@ -37,6 +42,15 @@ def docker() -> Iterator[Engine]:
     if reason:
         pytest.skip(reason)
     with docker_engine() as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def podman() -> Iterator[PodmanEngine]:
+    reason = engine_unavailable("podman")
+    if reason:
+        pytest.skip(reason)
+    with podman_engine() as engine:
         yield engine
 
 
@@ -57,8 +71,17 @@ def container_test(project: Path, engine: Engine) -> str:
 @pytest.mark.parametrize("changes", STACKS, ids=variation_id)
 def test_make_container_test_passes_on_docker(fresh_bake, docker: Engine, changes: dict[str, str]) -> None:  # noqa: ANN001
     output = container_test(fresh_bake(**changes), docker)
-    # What the smoke test saw, as figures for the README: sizes, the plan, the stop.
     assert re.search(r"images: app \d+ MB, nginx \d+ MB", output), output
+    assert "resolver 127.0.0.11," in output  # Docker's DNS, found in the container's /etc/resolv.conf
+
+
+@pytest.mark.parametrize("changes", PODMAN_STACKS, ids=variation_id)
+def test_make_container_test_passes_on_podman(fresh_bake, podman: PodmanEngine, changes: dict[str, str]) -> None:  # noqa: ANN001
+    with podman.healthchecks():
+        output = container_test(fresh_bake(**changes), podman)
+    # nginx found podman's DNS (aardvark-dns on the network's gateway) in its /etc/resolv.conf.
+    resolver = re.search(r"nginx-start: .*resolver (\S+),", output)
+    assert resolver and resolver.group(1) != "127.0.0.11", output
 
 
 def load_container_test(project: Path):  # noqa: ANN201 - the project's deploy/container_test.py module

@@ -74,6 +74,19 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     assert env["CPU_MILLICORES"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu"
     assert env["MEMORY_MIB"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
 
+    # nginx has the same limits as in compose.yaml (its start script sizes its workers from the CPU one).
+    compose_nginx = yaml.safe_load((project / "compose.yaml").read_text())["services"]["nginx"]
+    compose_limits = compose_nginx["deploy"]["resources"]["limits"]
+    nginx_limits = containers["nginx"]["resources"]["limits"]
+    assert tuning.parse_cpus(nginx_limits["cpu"]) == tuning.parse_cpus(compose_limits["cpus"])
+    assert tuning.parse_memory(nginx_limits["memory"].removesuffix("i")) == tuning.parse_memory(
+        compose_limits["memory"]
+    )
+    # Startup and liveness need nothing of the app: the server layer's own answer (deploy/serve.py).
+    liveness = re.search(r'^LIVENESS_PATH = "(.+)"$', (project / "deploy" / "serve.py").read_text(), re.M).group(1)
+    assert app["startupProbe"]["httpGet"]["path"] == app["livenessProbe"]["httpGet"]["path"] == liveness
+    assert app["readinessProbe"]["exec"]["command"] == ["python", "deploy/healthcheck.py"]
+
     # Stopping: the grace period outlasts preStop plus the app server's own graceful timeout.
     server_files = "\n".join(path.read_text() for path in (project / "deploy").glob("*.py"))
     graceful = max(int(next(filter(None, match))) for match in GRACEFUL.findall(server_files))

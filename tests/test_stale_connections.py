@@ -35,8 +35,7 @@ def proxied(bake, tmp_path: Path) -> Iterator[tuple[Stack, StaleUpstream]]:  # n
         values = local.nginx_values({"HTTP_PORT": str(http_port), "APP_PORT": str(upstream.port)})
         config = local.write_nginx_config(tmp_path / "nginx", values)
         # One nginx worker, so that every request meets the same cache of kept-alive connections.
-        config.write_text(config.read_text().replace("worker_processes auto;", "worker_processes 1;"))
-        with started(local.nginx_argv(NGINX, tmp_path / "nginx", config), tmp_path / "nginx.log"):
+        with started(local.nginx_argv(NGINX, tmp_path / "nginx", config, "1"), tmp_path / "nginx.log"):
             wait_for(lambda: is_listening(http_port), 10, "nginx listening")
             yield Stack(project, http_port, upstream.port, tmp_path / "nginx.log"), upstream
 

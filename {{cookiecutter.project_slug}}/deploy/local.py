@@ -47,6 +47,9 @@ PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # serve.py's graceful timeout is 20 s; past this, whatever is left is killed.
 STOP_TIMEOUT = 30
 START_TIMEOUT = 60
+# nginx's own health answer belongs to the server block for hosts it does not serve (nginx's
+# healthcheck in its container asks by IP): asked here with a name that never resolves (RFC 2606).
+NGINX_HEALTH = ("/nginx-health", "nginx-health.invalid")
 
 
 def ports(env: dict[str, str]) -> tuple[str, str]:
@@ -117,9 +120,9 @@ def find_nginx(env: dict[str, str]) -> str:
     return found
 
 
-def nginx_argv(nginx: str, prefix: Path, config: Path) -> list[str]:
-    # Not in a container, nginx may use every CPU here (in its image, start.sh sizes it to the quota).
-    directives = "daemon off; worker_processes auto;"
+def nginx_argv(nginx: str, prefix: Path, config: Path, worker_processes: str = "auto") -> list[str]:
+    """Not in a container, nginx may use every CPU here ("auto"); in its image, start.sh sizes it to its quota."""
+    directives = f"daemon off; worker_processes {worker_processes};"
     if os.geteuid() == 0:
         # nginx drops root for `nobody` in its workers, who may not read this checkout (a 0700 home).
         directives += " user root;"
@@ -133,10 +136,14 @@ def collect_static(env: dict[str, str]) -> None:
 
 
 def wait_until_ready(
-    port: str, processes: list[subprocess.Popen[bytes]], stopping: Callable[[], bool], path: str
+    port: str,
+    processes: list[subprocess.Popen[bytes]],
+    stopping: Callable[[], bool],
+    path: str,
+    host: str = "localhost",
 ) -> bool:
     """`path` answers 200 on 127.0.0.1:port, while every process is alive and no stop was asked."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": "localhost"})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and not stopping():
         if any(process.poll() is not None for process in processes):
@@ -238,7 +245,7 @@ def run_stack(
     if wait_until_ready(app_port, processes, stopping, readiness_path()):
         server = subprocess.Popen(nginx_argv(nginx, RUN_DIR / "nginx", config), env=env, process_group=group)
         processes.append(server)
-    if server and wait_until_ready(http_port, processes, stopping, "/nginx-health"):
+    if server and wait_until_ready(http_port, processes, stopping, *NGINX_HEALTH):
         print(f"local: ready on http://localhost:{http_port}/ (app server on 127.0.0.1:{app_port})", flush=True)
         while not stopping() and all(process.poll() is None for process in processes):
             time.sleep(0.2)

@@ -1,0 +1,90 @@
+"""The nginx image's entrypoint, deploy/nginx/start.sh, with nothing on PATH but busybox's applets,
+envsubst and nginx: what the official Alpine image offers it (the container tests run it on a
+Debian-based stand-in). It must render what `make local` renders, find the DNS server and the CPU
+count, check the config and leave nginx serving, stopped gracefully by SIGQUIT."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .stack import free_port, is_listening, started
+from .test_faults import wait_for
+from .test_validators import local_script
+
+BUSYBOX_APPLETS = ("sh", "awk", "nproc", "find", "cp", "mkdir", "dirname", "rm", "cat")
+NGINX = shutil.which("nginx", path=os.environ["PATH"] + ":/usr/sbin")
+
+
+def first_nameserver() -> str:
+    for line in Path("/etc/resolv.conf").read_text().splitlines():
+        if line.split()[:1] == ["nameserver"]:
+            return line.split()[1]
+    return "127.0.0.11"
+
+
+@pytest.fixture
+def busybox_path(tmp_path: Path) -> Path:
+    busybox = shutil.which("busybox")
+    if not (busybox and NGINX and shutil.which("envsubst")):
+        pytest.skip("needs busybox, envsubst and nginx (./run-tests installs them)")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for applet in BUSYBOX_APPLETS:
+        (tools / applet).symlink_to(busybox)
+    (tools / "envsubst").symlink_to(shutil.which("envsubst"))
+    (tools / "nginx").symlink_to(NGINX)
+    return tools
+
+
+@pytest.mark.parametrize("changes", [{}, {"static_strategy": "none", "framework": "flask"}], ids=["nginx", "none"])
+def test_start_script_under_busybox_renders_what_make_local_renders(
+    bake,  # noqa: ANN001
+    busybox_path: Path,
+    tmp_path: Path,
+    changes: dict[str, str],
+) -> None:
+    project = bake(**changes)
+    local = local_script(project)
+    http_port = free_port()
+    values = {**local.nginx_values({"HTTP_PORT": str(http_port)}), "RESOLVER": first_nameserver()}
+    expected = local.write_nginx_config(tmp_path / "expected", values).parent / "conf.d"
+
+    # As the image lays it out: nginx.conf and templates/ in the config directory, a writable prefix.
+    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
+    shutil.copytree(project / "deploy" / "nginx", conf_dir)
+    prefix.mkdir()
+    env = {name: value for name, value in values.items() if name != "RESOLVER"}  # it finds that itself
+    env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
+    log = tmp_path / "nginx.log"
+    with started(["sh", str(conf_dir / "start.sh")], log, env=env) as nginx:
+        wait_for(lambda: is_listening(http_port) or nginx.poll() is not None, 15, "nginx listening")
+        assert nginx.poll() is None, log.read_text()
+        rendered = sorted(path.relative_to(prefix / "conf.d") for path in (prefix / "conf.d").rglob("*.conf"))
+        assert rendered == sorted(path.relative_to(expected) for path in expected.rglob("*.conf"))
+        for name in rendered:
+            assert (prefix / "conf.d" / name).read_text() == (expected / name).read_text(), name
+        cpus = len(os.sched_getaffinity(0))  # no CPU quota on this test's own cgroup
+        assert f"nginx-start: worker_processes {cpus}, resolver {values['RESOLVER']}," in log.read_text()
+        workers = subprocess.run(["pgrep", "-c", "-P", str(nginx.pid)], capture_output=True, text=True).stdout
+        assert int(workers) == cpus
+        nginx.send_signal(signal.SIGQUIT)  # the image's STOPSIGNAL: a graceful stop
+        assert nginx.wait(timeout=10) == 0
+
+
+def test_start_script_refuses_a_config_nginx_rejects(bake, busybox_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """`nginx -t` runs before nginx starts: a bad value stops the container with nginx's own reason."""
+    project = bake()
+    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
+    shutil.copytree(project / "deploy" / "nginx", conf_dir)
+    prefix.mkdir()
+    local = local_script(project)
+    env = {**local.nginx_values({"HTTP_PORT": str(free_port())}), "REQUEST_TIMEOUT": "soon"}
+    env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
+    result = subprocess.run(["sh", str(conf_dir / "start.sh")], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "proxy_read_timeout" in result.stderr, result.stderr
