@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render(result, checked, titles, workloads, limits, args, command, about, heading) -> str:  # noqa: ANN001
+def render(result, checked, titles, workloads, limits, args, command, about, heading) -> str:
     contenders = [CONTENDERS[name] for name in args.contenders]
     lines = [
         "# Benchmark results",

@@ -31,7 +31,7 @@ from .contenders import Contender, Launch, Limits
 from .workloads import CSS, STATIC_ROUTE_APP, Workload
 
 sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
-from confine import Confinement  # noqa: E402  (the generated project's own, shipped verbatim)
+from confine import Confinement
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 SETTLE_TIMEOUT = 30  # nginx answers 504 past its proxy_read_timeout (30 s) anyway
@@ -235,7 +235,7 @@ def _run(
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 process_group=0,
-                preexec_fn=confinement.enter,  # noqa: PLW1509 - no threads run here
+                preexec_fn=confinement.enter,  # safe: no threads run here
             )
             started = local.wait_until_ready(str(app_port), [app], lambda: False, "/healthz")
             if started:

@@ -15,7 +15,7 @@ PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 TUNING_FILE = PROJECT_TEMPLATE / "deploy" / "tuning.py"
 
 
-def _load_tuning():  # noqa: ANN202 - returns a module
+def _load_tuning():
     spec = importlib.util.spec_from_file_location("pyserve_tuning", TUNING_FILE)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

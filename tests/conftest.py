@@ -90,7 +90,7 @@ def run_cookiecutter(
     return CookiecutterRun(result, output_dir, replay_dir)
 
 
-def bake_with(cookies, changes: Mapping[str, str]) -> Path:  # noqa: ANN001
+def bake_with(cookies, changes: Mapping[str, str]) -> Path:
     result = cookies.bake(extra_context=context(**changes))
     assert result.exit_code == 0, result.exception
     assert result.exception is None
@@ -98,7 +98,7 @@ def bake_with(cookies, changes: Mapping[str, str]) -> Path:  # noqa: ANN001
 
 
 @pytest.fixture(scope="session")
-def bake(cookies_session):  # noqa: ANN001, ANN201
+def bake(cookies_session):
     """Bake the baseline with some answers changed, once per session: tests only read the result."""
     baked: dict[tuple[tuple[str, str], ...], Path] = {}
 
@@ -112,6 +112,6 @@ def bake(cookies_session):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def fresh_bake(cookies):  # noqa: ANN001, ANN201
+def fresh_bake(cookies):
     """A project of its own, for tests that run code inside it."""
     return lambda **changes: bake_with(cookies, changes)

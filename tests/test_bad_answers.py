@@ -80,7 +80,7 @@ SETTINGS = settings(
 @given(asked=answer_sets())
 def test_random_answers_on_the_command_line_bake_or_are_refused_in_one_line(
     tmp_path_factory,
-    asked: dict[str, str],  # noqa: ANN001
+    asked: dict[str, str],
 ) -> None:
     workdir = tmp_path_factory.mktemp("answers")
     run = run_cookiecutter(workdir, asked)
@@ -100,7 +100,7 @@ TYPED_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")),
 )
 def test_random_answers_typed_at_the_prompts_bake_or_are_refused_in_one_line(
     tmp_path_factory,
-    typed: dict[str, str],  # noqa: ANN001
+    typed: dict[str, str],
 ) -> None:
     # An empty line takes the default, as Enter does.
     run = run_cookiecutter(

@@ -113,16 +113,16 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("changes", VARIATIONS, ids=variation_id)
-def test_variation_bakes(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_variation_bakes(bake, changes: dict[str, str]) -> None:
     check_project(bake(**changes), changes)
 
 
 @pytest.mark.parametrize("changes", PRODUCT, ids=variation_id)
-def test_every_supported_stack_bakes(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_every_supported_stack_bakes(bake, changes: dict[str, str]) -> None:
     check_project(bake(**changes), changes)
 
 
-def test_auto_picks_are_explained(bake) -> None:  # noqa: ANN001
+def test_auto_picks_are_explained(bake) -> None:
     readme = (bake(framework="django", server="uvicorn") / "README.md").read_text()
     assert "interface: ASGI (auto: django's interface that uvicorn serves)" in readme
     readme = (bake(framework="flask") / "README.md").read_text()
@@ -130,7 +130,7 @@ def test_auto_picks_are_explained(bake) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=" ".join)
-def test_generated_python_passes_ruff(bake, command: list[str]) -> None:  # noqa: ANN001
+def test_generated_python_passes_ruff(bake, command: list[str]) -> None:
     """`make lint` on every generated variant, in one ruff run with each project's own settings."""
     projects = [bake(**changes) for changes in [*VARIATIONS, *PRODUCT, *STATIC_VARIATIONS]]
     result = subprocess.run(
@@ -147,7 +147,7 @@ def test_generated_python_passes_ruff(bake, command: list[str]) -> None:  # noqa
     [*({"framework": framework} for framework in compat.FRAMEWORKS), *STATIC_VARIATIONS],
     ids=variation_id,
 )
-def test_generated_project_tests_pass(fresh_bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_generated_project_tests_pass(fresh_bake, changes: dict[str, str]) -> None:
     """`make test` in the project, with its requirements-dev.txt installed."""
     project = fresh_bake(**changes)
     venv = project_venv(project, "requirements-dev.txt")
@@ -163,7 +163,7 @@ def test_generated_project_tests_pass(fresh_bake, changes: dict[str, str]) -> No
     assert " passed" in result.stdout
 
 
-def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:  # noqa: ANN001
+def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:
     import json
 
     project = fresh_bake(framework="django", interface="asgi", server="granian", cpu_limit="0.5", memory_limit="768MiB")

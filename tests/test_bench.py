@@ -18,7 +18,7 @@ from pyserve_template import PROJECT_TEMPLATE, tuning
 from .conftest import TEMPLATE_ROOT
 
 sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
-from confine import CannotConfine, Confinement  # noqa: E402
+from confine import CannotConfine, Confinement
 
 pytestmark = pytest.mark.e2e
 

@@ -74,7 +74,7 @@ def run_load(stack: Stack) -> str:
 
 
 @pytest.mark.parametrize("server", CONFINED)
-def test_server_sizes_itself_from_a_real_cgroup_and_survives_load(fresh_bake, server: str) -> None:  # noqa: ANN001
+def test_server_sizes_itself_from_a_real_cgroup_and_survives_load(fresh_bake, server: str) -> None:
     project = fresh_bake(**CONFINED[server], **ANSWERS)
     venv = project_venv(project)
     require_writable_cgroups(project, venv)

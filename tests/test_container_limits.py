@@ -197,7 +197,7 @@ def test_kernel_cpu_lists_count(text: str, count: int) -> None:
     assert tuning.count_cpus(text) == count
 
 
-def test_the_command_line_reads_a_cgroup_root_and_logs_one_json_line(bake, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_command_line_reads_a_cgroup_root_and_logs_one_json_line(bake, tmp_path: Path) -> None:
     root = write(tmp_path / "cgroup", v2("50000 100000", memory=str(256 * MIB)))
     result = subprocess.run(
         [sys.executable, str(bake() / "deploy" / "tuning.py"), "--json", "--cgroup-root", str(root)],

@@ -17,7 +17,7 @@ from .conftest import variation_id
 from .engine import Engine, PodmanEngine, base_images, docker_engine, engine_unavailable, podman_engine
 from .stack import TOOLS, project_venv, running_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.container]
+pytestmark = pytest.mark.e2e
 
 # Every server once, WSGI and ASGI, Django (collectstatic at build), each static strategy.
 STACKS = [
@@ -36,22 +36,23 @@ FOREIGN_APP = {"requirement": "httpbin==0.10.4", "module": "httpbin:app", "path"
 CONTAINER_TEST_TIMEOUT = 900
 
 
-@pytest.fixture(scope="session")
-def docker() -> Iterator[Engine]:
-    reason = engine_unavailable("docker")
+def started_engine(kind: str) -> Iterator[Engine]:
+    """One engine for the whole session, or the tests that need it skipped with the reason."""
+    reason = engine_unavailable(kind)
     if reason:
         pytest.skip(reason)
-    with docker_engine() as engine:
+    with {"docker": docker_engine, "podman": podman_engine}[kind]() as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def docker() -> Iterator[Engine]:
+    yield from started_engine("docker")
 
 
 @pytest.fixture(scope="session")
 def podman() -> Iterator[PodmanEngine]:
-    reason = engine_unavailable("podman")
-    if reason:
-        pytest.skip(reason)
-    with podman_engine() as engine:
-        yield engine
+    yield from started_engine("podman")
 
 
 def container_test(project: Path, engine: Engine) -> str:
@@ -68,15 +69,17 @@ def container_test(project: Path, engine: Engine) -> str:
     return output
 
 
+@pytest.mark.container
 @pytest.mark.parametrize("changes", STACKS, ids=variation_id)
-def test_make_container_test_passes_on_docker(fresh_bake, docker: Engine, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_make_container_test_passes_on_docker(fresh_bake, docker: Engine, changes: dict[str, str]) -> None:
     output = container_test(fresh_bake(**changes), docker)
     assert re.search(r"images: app \d+ MB, nginx \d+ MB", output), output
     assert "resolver 127.0.0.11," in output  # Docker's DNS, found in the container's /etc/resolv.conf
 
 
+@pytest.mark.container
 @pytest.mark.parametrize("changes", PODMAN_STACKS, ids=variation_id)
-def test_make_container_test_passes_on_podman(fresh_bake, podman: PodmanEngine, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_make_container_test_passes_on_podman(fresh_bake, podman: PodmanEngine, changes: dict[str, str]) -> None:
     with podman.healthchecks():
         output = container_test(fresh_bake(**changes), podman)
     # nginx found podman's DNS (aardvark-dns on the network's gateway) in its /etc/resolv.conf.
@@ -84,7 +87,7 @@ def test_make_container_test_passes_on_podman(fresh_bake, podman: PodmanEngine, 
     assert resolver and resolver.group(1) != "127.0.0.11", output
 
 
-def load_container_test(project: Path):  # noqa: ANN201 - the project's deploy/container_test.py module
+def load_container_test(project: Path):
     sys.path.insert(0, str(project / "deploy"))
     try:
         import container_test as module
@@ -95,7 +98,7 @@ def load_container_test(project: Path):  # noqa: ANN201 - the project's deploy/c
         sys.modules.pop("container_test", None)
 
 
-def bake_with_foreign_app(fresh_bake) -> Path:  # noqa: ANN001
+def bake_with_foreign_app(fresh_bake) -> Path:
     """A Flask project whose requirements add the foreign app: the user's "add your dependencies"."""
     project = fresh_bake(framework="flask", static_strategy="none")
     with (project / "requirements.txt").open("a") as requirements:
@@ -103,7 +106,7 @@ def bake_with_foreign_app(fresh_bake) -> Path:  # noqa: ANN001
     return project
 
 
-def test_an_app_without_healthz_runs_by_app_module_alone_on_the_host(fresh_bake) -> None:  # noqa: ANN001
+def test_an_app_without_healthz_runs_by_app_module_alone_on_the_host(fresh_bake) -> None:
     project = bake_with_foreign_app(fresh_bake)
     with running_stack(project, project_venv(project), {"APP_MODULE": FOREIGN_APP["module"]}) as stack:
         assert stack.get(FOREIGN_APP["path"]).status == 200
@@ -119,7 +122,8 @@ def test_an_app_without_healthz_runs_by_app_module_alone_on_the_host(fresh_bake)
         assert healthcheck.returncode == 0, healthcheck.stderr
 
 
-def test_an_app_without_healthz_runs_by_app_module_alone_in_containers(fresh_bake, docker: Engine) -> None:  # noqa: ANN001
+@pytest.mark.container
+def test_an_app_without_healthz_runs_by_app_module_alone_in_containers(fresh_bake, docker: Engine) -> None:
     """compose.override.yaml sets APP_MODULE, as a user would; the stack still comes up healthy."""
     project = bake_with_foreign_app(fresh_bake)
     (project / "compose.override.yaml").write_text(

@@ -35,7 +35,7 @@ SLOW_REQUESTS, FAST_REQUESTS = 3, 15
 
 
 @pytest.mark.parametrize("changes", [*PRODUCT, *STATIC_VARIATIONS], ids=variation_id)
-def test_stack_serves_through_nginx(fresh_bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_stack_serves_through_nginx(fresh_bake, changes: dict[str, str]) -> None:
     project = fresh_bake(**changes)
     static = context(**changes)["static_strategy"]
     env = {"STATIC_URL": CDN_URL} if static == "cdn" else {}
@@ -168,7 +168,7 @@ def check_workers_fit_the_memory_model(stack: Stack) -> None:
     assert helpers_rss <= server_figure, "the server's own processes outgrew the model's figure: raise it"
 
 
-def test_load_test_fails_when_the_service_does(fresh_bake) -> None:  # noqa: ANN001
+def test_load_test_fails_when_the_service_does(fresh_bake) -> None:
     """The thresholds bite: against a port where nothing answers, `make loadtest` exits non-zero."""
     project = fresh_bake()
     env = {**os.environ, "LOCUST_USERS": "2", "LOCUST_SPAWN_RATE": "2", "LOCUST_RUN_TIME": "2s"}

@@ -62,7 +62,7 @@ def server(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def project(bake, server: str) -> tuple[Path, Path]:  # noqa: ANN001
+def project(bake, server: str) -> tuple[Path, Path]:
     baked = bake(cpu_limit="2", **SERVERS[server])
     return baked, project_venv(baked)
 

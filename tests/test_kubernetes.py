@@ -43,7 +43,7 @@ def manifests(project: Path) -> dict[str, dict]:
 
 @pytest.mark.parametrize("version", sorted({OLDEST, NEWEST}))
 @pytest.mark.parametrize("changes", CASES, ids=variation_id)
-def test_manifests_pass_kubernetes_validate_strict(bake, changes: dict[str, str], version: str) -> None:  # noqa: ANN001
+def test_manifests_pass_kubernetes_validate_strict(bake, changes: dict[str, str], version: str) -> None:
     k8s = bake(**changes) / "deploy" / "k8s"
     command = [str(TOOLS / "kubernetes-validate"), "--strict", "--kubernetes-version", version, *RESOURCES]
     result = subprocess.run(command, cwd=k8s, capture_output=True, text=True, check=False)
@@ -57,7 +57,7 @@ def test_the_readme_names_the_versions_validated() -> None:
 
 
 @pytest.mark.parametrize("changes", CASES, ids=variation_id)
-def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[str, str]) -> None:
     project = bake(**changes)
     stack = tuning.load_stack(project / "deploy" / "stack.toml")
     found = manifests(project)

@@ -44,7 +44,7 @@ def busybox_path(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("changes", [{}, {"static_strategy": "none", "framework": "flask"}], ids=["nginx", "none"])
 def test_start_script_under_busybox_renders_what_make_local_renders(
-    bake,  # noqa: ANN001
+    bake,
     busybox_path: Path,
     tmp_path: Path,
     changes: dict[str, str],
@@ -77,7 +77,7 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
         assert nginx.wait(timeout=10) == 0
 
 
-def test_start_script_refuses_a_config_nginx_rejects(bake, busybox_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_start_script_refuses_a_config_nginx_rejects(bake, busybox_path: Path, tmp_path: Path) -> None:
     """`nginx -t` runs before nginx starts: a bad value stops the container with nginx's own reason."""
     project = bake()
     conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"

@@ -32,7 +32,7 @@ RESOLVER_VALID_S = 5  # site.conf.template: resolver ... valid=5s
 UPSTREAM = re.compile(r'"GET /healthz\?n=\d+ HTTP/1.1" (\d+) .* ua=([\d.:, ]+) "')
 
 
-def wait_for(check, what: str, timeout: float = 60) -> None:  # noqa: ANN001
+def wait_for(check, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"{what} did not come up"
@@ -67,7 +67,7 @@ def served_by(stack: Stack, count: int) -> collections.Counter[str]:
     return found
 
 
-def test_nginx_follows_the_replicas_through_dns(bake, tmp_path: Path) -> None:  # noqa: ANN001
+def test_nginx_follows_the_replicas_through_dns(bake, tmp_path: Path) -> None:
     project = bake()
     venv = project_venv(project)
     app_port, http_port, dns_port = free_port(), free_port(), free_port()

@@ -26,7 +26,7 @@ STALE_IN_A_ROW = 3
 
 
 @pytest.fixture
-def proxied(bake, tmp_path: Path) -> Iterator[tuple[Stack, StaleUpstream]]:  # noqa: ANN001
+def proxied(bake, tmp_path: Path) -> Iterator[tuple[Stack, StaleUpstream]]:
     """The baseline project's nginx config (as `make local` renders it) in front of a StaleUpstream."""
     project = bake()
     local = local_script(project)

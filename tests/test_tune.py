@@ -40,7 +40,7 @@ CUSTOM_USER = """class Caller(FastHttpUser):
 CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d: (.+)\)")
 
 
-def test_make_tune_sweeps_a_users_own_app(fresh_bake) -> None:  # noqa: ANN001
+def test_make_tune_sweeps_a_users_own_app(fresh_bake) -> None:
     project = fresh_bake(framework="flask", server="gunicorn", workload="io_bound", cpu_limit="1")
     (project / "custom_app.py").write_text(CUSTOM_APP)
     locustfile = project / "loadtest" / "locustfile.py"

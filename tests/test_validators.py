@@ -55,13 +55,13 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> sub
 
 
 @pytest.mark.parametrize("changes", CASES, ids=variation_id)
-def test_dockerfile_passes_hadolint(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_dockerfile_passes_hadolint(bake, changes: dict[str, str]) -> None:
     result = run([str(TOOLS / "hadolint"), "--no-color", "Dockerfile"], cwd=bake(**changes))
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("changes", CASES, ids=variation_id)
-def test_nginx_config_passes_nginx_t_and_gixy(bake, tmp_path: Path, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_nginx_config_passes_nginx_t_and_gixy(bake, tmp_path: Path, changes: dict[str, str]) -> None:
     config = render_nginx(bake(**changes), tmp_path / "nginx")
     tested = run([NGINX, "-t", "-p", f"{tmp_path / 'nginx'}/", "-c", str(config), "-e", "stderr"], cwd=tmp_path)
     assert tested.returncode == 0, tested.stderr
@@ -71,7 +71,7 @@ def test_nginx_config_passes_nginx_t_and_gixy(bake, tmp_path: Path, changes: dic
 
 
 @pytest.mark.parametrize("changes", CASES, ids=variation_id)
-def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str]) -> None:
     project = bake(**changes)
     schema = run([str(TOOLS / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
     assert schema.returncode == 0, schema.stdout + schema.stderr
@@ -89,7 +89,7 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
 
 
 @pytest.mark.parametrize("changes", [case for case in PRODUCT if case["server"] == "gunicorn"], ids=variation_id)
-def test_gunicorn_check_config(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_gunicorn_check_config(bake, changes: dict[str, str]) -> None:
     """gunicorn loads deploy/gunicorn.conf.py and imports the app, with the project's own requirements."""
     project = bake(**changes)
     venv = project_venv(project)
@@ -106,7 +106,7 @@ def test_gunicorn_check_config(bake, changes: dict[str, str]) -> None:  # noqa: 
 
 
 @pytest.mark.parametrize("changes", CASES, ids=variation_id)
-def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> None:  # noqa: ANN001
+def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> None:
     project = bake(**changes)
     dockerfile = (project / "Dockerfile").read_text()
     local = (project / "deploy" / "local.py").read_text()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve import LIVENESS_PATH, bind, readiness_path  # noqa: E402
+from serve import LIVENESS_PATH, bind, readiness_path
 
 path = LIVENESS_PATH if "--alive" in sys.argv[1:] else readiness_path()
 port = bind().rpartition(":")[2]

@@ -235,7 +235,7 @@ def run_stack(
         [sys.executable, str(DEPLOY / "serve.py")],
         env={**env, "BIND": f"127.0.0.1:{app_port}"},
         process_group=0,
-        preexec_fn=confinement.enter if confinement else None,  # noqa: PLW1509 - no threads run here
+        preexec_fn=confinement.enter if confinement else None,  # safe: no threads run here
     )
     group = app.pid
     (RUN_DIR / "stack.pgid").write_text(f"{group}\n", encoding="utf-8")

@@ -26,7 +26,7 @@ ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|mjs|svg|png|jpe?g|gif|webp|
 
 
 @events.init_command_line_parser.add_listener
-def add_thresholds(parser) -> None:  # noqa: ANN001
+def add_thresholds(parser) -> None:
     # env_var: LOCUST_* variables set these as they set Locust's own options.
     parser.add_argument(
         "--max-fail-ratio",
@@ -52,7 +52,7 @@ def think_time(text: str) -> tuple[float, float]:
 
 
 @events.quitting.add_listener
-def apply_thresholds(environment, **kwargs) -> None:  # noqa: ANN001, ANN003
+def apply_thresholds(environment, **kwargs) -> None:
     total = environment.stats.total
     options = environment.parsed_options
     p95 = total.get_response_time_percentile(0.95) or 0

@@ -30,7 +30,7 @@ def is_hashed(path: str, url: str) -> bool:
     return HASHED_NAME.search(url) is not None
 
 
-def serve_static(app):  # noqa: ANN001, ANN201 - any {{ cookiecutter.__interface | upper }} app
+def serve_static(app):  # any {{ cookiecutter.__interface | upper }} app
     {%- if cookiecutter.__interface == "wsgi" %}
     serve = WhiteNoise
     {%- else %}

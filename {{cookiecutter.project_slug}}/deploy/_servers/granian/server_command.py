@@ -6,7 +6,7 @@ import os
 import sys
 
 
-def argv(plan, bind: str) -> list[str]:  # noqa: ANN001
+def argv(plan, bind: str) -> list[str]:
     host, _, port = bind.rpartition(":")
     threads = ["--blocking-threads", str(plan.threads)] if plan.interface == "wsgi" else []
     return [

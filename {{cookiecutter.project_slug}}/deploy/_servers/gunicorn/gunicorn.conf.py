@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tuning  # noqa: E402
+import tuning
 
 _plan = tuning.start_up_plan()
 
@@ -67,20 +67,20 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # for good. Each worker therefore watches its own requests: one running past `timeout` makes the
 # worker retire. It takes no new connection, its other requests get graceful_timeout to finish, and
 # the arbiter starts a fresh worker (killing this one if the hung thread keeps it from exiting).
-def post_worker_init(worker):  # noqa: ANN001, ANN201
+def post_worker_init(worker):
     worker.requests_running = {}
     threading.Thread(target=_retire_when_a_request_hangs, args=(worker,), daemon=True).start()
 
 
-def pre_request(worker, req):  # noqa: ANN001, ANN201
+def pre_request(worker, req):
     worker.requests_running[threading.get_ident()] = (time.monotonic(), f"{req.method} {req.path}")
 
 
-def post_request(worker, req, environ, resp):  # noqa: ANN001, ANN201
+def post_request(worker, req, environ, resp):
     worker.requests_running.pop(threading.get_ident(), None)
 
 
-def _retire_when_a_request_hangs(worker) -> None:  # noqa: ANN001
+def _retire_when_a_request_hangs(worker) -> None:
     while worker.alive:
         time.sleep(1)
         now = time.monotonic()
@@ -94,6 +94,6 @@ def _retire_when_a_request_hangs(worker) -> None:  # noqa: ANN001
                 return
 
 
-def on_reload(server):  # noqa: ANN001, ANN201
+def on_reload(server):
     # deploy/serve.py logged the plan at start; a reload (SIGHUP) re-reads this file and the limits.
     print(_plan.as_json(), file=sys.stderr, flush=True)

@@ -21,7 +21,7 @@ from served_app import app as served
 class TrustedProxyFix:
     """hypercorn's ProxyFixMiddleware trusts one hop from anyone; this applies it only to the proxy."""
 
-    def __init__(self, app, trusted: str) -> None:  # noqa: ANN001
+    def __init__(self, app, trusted: str) -> None:
         self.app = app
         self.fixed = ProxyFixMiddleware(app, mode="legacy", trusted_hops=1)
         names = [item.strip() for item in trusted.split(",") if item.strip()]
@@ -38,7 +38,7 @@ class TrustedProxyFix:
             return False
         return address is not None and any(address in network for network in self.networks)
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         target = self.fixed if scope["type"] != "lifespan" and self.trusts(scope) else self.app
         await target(scope, receive, send)
 

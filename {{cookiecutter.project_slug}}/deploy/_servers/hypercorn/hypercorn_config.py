@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import tuning  # noqa: E402
+import tuning
 
 _plan = tuning.start_up_plan()
 

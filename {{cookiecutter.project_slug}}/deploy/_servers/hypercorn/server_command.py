@@ -12,7 +12,7 @@ from pathlib import Path
 CONFIG = Path(__file__).resolve().with_name("hypercorn_config.py")
 
 
-def argv(plan, bind: str) -> list[str]:  # noqa: ANN001
+def argv(plan, bind: str) -> list[str]:
     # deploy/hypercorn_app.py wraps APP_MODULE (read from the environment there) as an ASGI app;
     # "asgi:" tells hypercorn so instead of letting it guess.
     return [sys.executable, "-m", "hypercorn", "--config", f"file:{CONFIG}", "--bind", bind, "asgi:hypercorn_app:app"]
