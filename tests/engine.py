@@ -213,18 +213,38 @@ def restore_iptables(before: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroups() -> set[Path]:
+    """Every cgroup directory on the machine (each mounted hierarchy once: not through its aliases)."""
+    found = set()
+    for hierarchy in CGROUP_ROOT.iterdir():
+        if hierarchy.is_dir() and not hierarchy.is_symlink():
+            found.update(Path(top) for top, _, _ in os.walk(hierarchy))
+    return found
+
+
 @contextlib.contextmanager
-def restored_network() -> Iterator[None]:
-    """What an engine adds to the host's network, taken away after it: its iptables chains and rules,
-    and the bridges it created."""
+def restored_host() -> Iterator[None]:
+    """What an engine adds to the host, taken away after it: its iptables chains and rules, the
+    bridges it created, and its cgroups (dockerd's /docker, podman's /libpod_parent in each hierarchy)."""
     before = run(["iptables-save"]).stdout
     links_before = {link.name for link in Path("/sys/class/net").iterdir()}
+    cgroups_before = cgroups()
     try:
         yield
     finally:
         for link in {link.name for link in Path("/sys/class/net").iterdir()} - links_before:
             run(["ip", "link", "delete", link])
         restore_iptables(before)
+        left = []
+        for cgroup in sorted(cgroups() - cgroups_before, key=lambda path: len(path.parts), reverse=True):
+            try:
+                cgroup.rmdir()
+            except OSError as error:
+                left.append(f"{cgroup}: {error.strerror}")
+        assert not left, f"cgroups the engine left that could not be removed: {left}"
 
 
 def stop_process(process: subprocess.Popen, seconds: float = 30) -> None:
@@ -255,7 +275,7 @@ def docker_engine() -> Iterator[Engine]:
     sockets in a temporary directory; stopped by PID, with its bridge and iptables chains removed."""
     data_root = ENGINE_CACHE / "docker"
     data_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pyserve-docker-") as run_dir, restored_network():
+    with tempfile.TemporaryDirectory(prefix="pyserve-docker-") as run_dir, restored_host():
         socket_path = Path(run_dir) / "docker.sock"
         log = Path(run_dir) / "dockerd.log"
         command = [
@@ -290,7 +310,7 @@ def podman_engine() -> Iterator[Engine]:
     CAP_SYS_RESOURCE). Without systemd nothing runs its healthchecks: `healthchecks()` does."""
     # Its storage lives and dies with the run (podman's database records the runroot, a temporary
     # directory); the stand-in base images stay cached as tarballs and are imported again.
-    with tempfile.TemporaryDirectory(prefix="pyserve-podman-") as run_dir, restored_network():
+    with tempfile.TemporaryDirectory(prefix="pyserve-podman-") as run_dir, restored_host():
         conf = Path(run_dir) / "containers.conf"
         conf.write_text(PODMAN_CONF)
         socket_path = Path(run_dir) / "podman.sock"

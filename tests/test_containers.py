@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -37,7 +38,7 @@ CONTAINER_TEST_TIMEOUT = 900
 
 
 def started_engine(kind: str) -> Iterator[Engine]:
-    """One engine for the whole session, or the tests that need it skipped with the reason."""
+    """One engine for this module's tests (stopped after them), or those tests skipped with the reason."""
     reason = engine_unavailable(kind)
     if reason:
         pytest.skip(reason)
@@ -45,12 +46,12 @@ def started_engine(kind: str) -> Iterator[Engine]:
         yield engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def docker() -> Iterator[Engine]:
     yield from started_engine("docker")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def podman() -> Iterator[PodmanEngine]:
     yield from started_engine("podman")
 
@@ -87,7 +88,8 @@ def test_make_container_test_passes_on_podman(fresh_bake, podman: PodmanEngine, 
     assert resolver and resolver.group(1) != "127.0.0.11", output
 
 
-def load_container_test(project: Path):
+def load_container_test(project: Path) -> ModuleType:
+    """The project's own deploy/container_test.py, its harness reused here."""
     sys.path.insert(0, str(project / "deploy"))
     try:
         import container_test as module
