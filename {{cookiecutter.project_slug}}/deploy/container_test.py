@@ -1,6 +1,6 @@
 """`make container-test`: the images and compose.yaml, built and run on a real engine, used through nginx.
 
-    python deploy/container_test.py [--compose "docker compose"] [--docker docker] [--keep-images]
+    python deploy/container_test.py [--compose "docker compose"] [--docker docker] [--keep-images] [--loadtest]
 
 It builds both images, starts the stack (`up --wait`) under a project name of its own on a free
 port, and checks what production relies on:
@@ -12,6 +12,9 @@ port, and checks what production relies on:
 - the app runs as 10001 and nginx as 101, their root filesystems are read-only (only the tmpfs
   mounts take writes), and the app image's code is not writable by the app even without that;
 - `stop` with a 3 s request in flight lets it finish; `down` leaves no container, network or volume.
+
+With --loadtest (`make container-test LOADTEST=1`, as the project's CI runs it) `make loadtest` also
+runs against the stack, for LOCUST_RUN_TIME (default here 20s), and its thresholds must hold.
 
 It prints one line per check and exits non-zero on the first that fails. The checks of the
 sample app's pages (`probe_app`) are the ones to change when you replace the sample with your app.
@@ -47,6 +50,7 @@ APP_USER, NGINX_USER = 10001, 101
 UP_TIMEOUT = 300
 SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
 IN_FLIGHT_MS = 3000
+LOADTEST_RUN_TIME = "20s"
 ONE_YEAR = 365 * 24 * 3600
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
@@ -299,6 +303,17 @@ def images_are_lean(stack: ComposeStack) -> None:
     say(f"images: app {app_mb:.0f} MB, nginx {nginx_mb:.0f} MB; no compiler, pip cache or build-stage layer")
 
 
+def load_test_passes(stack: ComposeStack) -> None:
+    """The project's own `make loadtest` against the stack in its containers, thresholds and all."""
+    env = {**os.environ, "LOCUST_RUN_TIME": os.environ.get("LOCUST_RUN_TIME", LOADTEST_RUN_TIME)}
+    # By name: nginx answers only the hosts in SERVER_NAMES (compose: localhost), as in production.
+    command = ["make", "loadtest", f"PYTHON={sys.executable}", f"HOST=http://localhost:{stack.http_port}"]
+    result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
+    summary = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("loadtest:")]
+    check(result.returncode == 0, f"make loadtest failed: {summary or result.stderr[-2000:]}")
+    say(f"make loadtest for {env['LOCUST_RUN_TIME']}: {summary[-1] if summary else 'passed'}")
+
+
 def stop_lets_a_request_finish(stack: ComposeStack) -> None:
     responses: list[Response | Exception] = []
 
@@ -325,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compose", default=os.environ.get("COMPOSE", "docker compose"), help="Compose v2 command")
     parser.add_argument("--docker", default=os.environ.get("DOCKER", "docker"), help="the engine's CLI")
     parser.add_argument("--keep-images", action="store_true", help="keep the built images (the build cache stays)")
+    parser.add_argument("--loadtest", action="store_true", help="also run `make loadtest` against the stack")
     args = parser.parse_args(argv)
     slug = STACK["template"]["project_slug"].replace("_", "-")
     env = {}
@@ -346,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         plan_matches_the_container(stack)
         users_and_read_only(stack)
         images_are_lean(stack)
+        if args.loadtest:
+            load_test_passes(stack)
         stop_lets_a_request_finish(stack)
     except (CheckFailed, subprocess.TimeoutExpired) as failure:
         print(f"container-test: FAILED: {failure}", file=sys.stderr)
