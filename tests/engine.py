@@ -126,6 +126,10 @@ class Engine:
     def docker(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return run([*self.cli, *args], self.env, timeout)
 
+    def healthchecks(self) -> contextlib.AbstractContextManager[None]:
+        """Docker runs the containers' healthchecks itself (podman's override does it here)."""
+        return contextlib.nullcontext()
+
     def ensure_images(self, images: list[str]) -> dict[str, str]:
         """Each image present: as found, pulled, or built as a stand-in; returns how each was had."""
         how = {}

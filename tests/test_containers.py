@@ -4,10 +4,14 @@ an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +40,10 @@ PODMAN_STACKS = [
 # An app that knows nothing of this template: a Flask app from PyPI with no /healthz.
 FOREIGN_APP = {"requirement": "httpbin==0.10.4", "module": "httpbin:app", "path": "/get"}
 CONTAINER_TEST_TIMEOUT = 900
+# Scaling: replicas, and clients asking back to back while it scales down.
+REPLICAS = 3
+LOAD_CLIENTS = 4
+UPSTREAM = re.compile(r'"GET /api/io\?ms=1&n=\d+ HTTP/1.1" 200 .* ua=([\d.]+):8000')
 
 
 def started_engine(kind: str) -> Iterator[Engine]:
@@ -166,14 +174,73 @@ def test_an_app_without_healthz_runs_by_app_module_alone_in_containers(fresh_bak
     (project / "compose.override.yaml").write_text(
         f'services:\n  app:\n    environment:\n      APP_MODULE: "{FOREIGN_APP["module"]}"\n'
     )
-    docker.ensure_images(base_images(project / "Dockerfile"))
-    harness = load_container_test(project)
-    stack = harness.ComposeStack(["docker", "compose"], docker.cli, "foreign-app", harness.free_port(), docker.env)
-    try:
-        stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
+    with compose_stack(project, docker, "foreign-app") as stack:
         stack.up()  # both healthy: the app's healthcheck needed no /healthz
         assert stack.get(FOREIGN_APP["path"]).status == 200
         assert stack.get("/healthz").status == 404
+
+
+@pytest.mark.container
+@pytest.mark.parametrize("kind", ["docker", "podman"])
+def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
+    fresh_bake,
+    request: pytest.FixtureRequest,
+    kind: str,
+) -> None:
+    """`up --scale app=3`: nginx finds the replicas through the engine's own DNS and spreads requests
+    over all three; back down to one while GETs keep coming: none fails."""
+    engine: Engine = request.getfixturevalue(kind)
+    project = fresh_bake()
+    with engine.healthchecks(), compose_stack(project, engine, f"scale-{kind}") as stack:
+        stack.up("--scale", f"app={REPLICAS}")
+        for number in range(20 * REPLICAS):
+            assert stack.get(f"/api/io?ms=1&n={number}").status == 200
+        answered_by = Counter(UPSTREAM.findall(stack.logs("nginx")))
+        assert len(answered_by) == REPLICAS, answered_by
+
+        statuses: Counter[str] = Counter()
+        stopping = threading.Event()
+
+        def keep_asking() -> None:
+            while not stopping.is_set():
+                try:
+                    statuses[str(stack.get("/api/io?ms=20").status)] += 1
+                except OSError as error:
+                    statuses[repr(error)] += 1
+
+        clients = [threading.Thread(target=keep_asking) for _ in range(LOAD_CLIENTS)]
+        for client in clients:
+            client.start()
+        try:
+            time.sleep(1)
+            stack.run("up", "--detach", "--wait", "--no-recreate", "--scale", "app=1")
+            time.sleep(dns_valid_seconds(project) + 1)  # past nginx's cached answer, which lists the others
+        finally:
+            stopping.set()
+            for client in clients:
+                client.join(timeout=60)
+        assert len(stack.containers("app")) == 1
+        errors = [line for line in stack.logs("nginx").splitlines() if "[error]" in line]
+        assert set(statuses) == {"200"} and statuses["200"] > 100, (statuses, "\n".join(errors[-12:]))
+        print(f"{kind}: answered by {dict(answered_by)}; while scaling down: {dict(statuses)}")
+
+
+def dns_valid_seconds(project: Path) -> int:
+    """How long nginx keeps a DNS answer (the resolver's valid= in the project's site template)."""
+    template = (project / "deploy" / "nginx" / "templates" / "site.conf.template").read_text()
+    return int(re.search(r"^\s*resolver \S+ valid=(\d+)s", template, re.MULTILINE).group(1))
+
+
+@contextlib.contextmanager
+def compose_stack(project: Path, engine: Engine, name: str) -> Iterator[ModuleType]:
+    """The project's own ComposeStack (deploy/container_test.py) on `engine`, its images built; taken
+    down afterwards, leaving nothing."""
+    engine.ensure_images(base_images(project / "Dockerfile"))
+    harness = load_container_test(project)
+    stack = harness.ComposeStack(["docker", "compose"], engine.cli, name, harness.free_port(), engine.env)
+    try:
+        stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
+        yield stack
     finally:
         stack.down(remove_images=True)
     assert stack.leftovers() == []

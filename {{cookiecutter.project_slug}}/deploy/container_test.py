@@ -119,10 +119,13 @@ class ComposeStack:
     def image(self, service: str) -> str:
         return self.inspect(self.container(service))["Image"]
 
+    def containers(self, service: str) -> list[str]:
+        found = self.run("ps", "-q", service).stdout.split()
+        check(found, f"no {service} container is running")
+        return found
+
     def container(self, service: str) -> str:
-        container_id = self.run("ps", "-q", service).stdout.strip()
-        check(container_id, f"no {service} container is running")
-        return container_id
+        return self.containers(service)[0]
 
     def exec(self, service: str, *command: str) -> subprocess.CompletedProcess[str]:
         """`docker exec`, not `compose exec`: some Compose versions exit 0 whatever the command returned."""
@@ -147,12 +150,14 @@ class ComposeStack:
         except urllib.error.HTTPError as error:
             return Response(error.code, error.headers, error.read(), time.monotonic() - started)
 
-    def up(self) -> None:
-        self.run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), timeout=UP_TIMEOUT + 60)
+    def up(self, *options: str) -> None:
+        """`up --wait` (with `options`, e.g. --scale app=3), then every container healthy."""
+        self.run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *options, timeout=UP_TIMEOUT + 60)
         # Some Compose versions print "is unhealthy" and still exit 0: ask the engine itself.
         for service in ("app", "nginx"):
-            health = self.inspect(self.container(service))["State"].get("Health", {}).get("Status")
-            check(health == "healthy", f"{service} is {health}")
+            for container in self.containers(service):
+                health = self.inspect(container)["State"].get("Health", {}).get("Status")
+                check(health == "healthy", f"{service} {container[:12]} is {health}")
 
     def leftovers(self) -> list[str]:
         label = f"label=com.docker.compose.project={self.name}"
