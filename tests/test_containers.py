@@ -1,6 +1,8 @@
-"""The containers users ship: each project's own `make container-test` on a real Docker engine that the
-tests start (tests/engine.py), for every server, WSGI and ASGI, Django, and every static strategy; and
-an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host and in containers."""
+"""The containers users ship, on real engines that the tests start (tests/engine.py): each project's
+own `make container-test` on Docker for every server, WSGI and ASGI, Django and every static
+strategy, and on podman; the generated CI workflow's steps as written; replicas spread and scaled
+down under load; and an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host
+and in containers."""
 
 from __future__ import annotations
 
