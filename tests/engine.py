@@ -111,7 +111,6 @@ class Engine:
     socket: Path
     config: Path  # DOCKER_CONFIG: where the docker CLI finds Compose as its `docker compose` plugin
     cli: list[str] = field(default_factory=lambda: ["docker"])
-    log: Path | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -295,7 +294,7 @@ def docker_engine() -> Iterator[Engine]:
         ]  # fmt: skip
         with log.open("ab") as output:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        engine = Engine("docker", socket_path, docker_config(run_dir), log=log)
+        engine = Engine("docker", socket_path, docker_config(run_dir))
         try:
             wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
             yield engine
@@ -335,7 +334,7 @@ def podman_engine() -> Iterator[Engine]:
             process = subprocess.Popen(
                 command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
-        engine = PodmanEngine("podman", socket_path, docker_config(run_dir), log=log, podman=cli, conf=conf)
+        engine = PodmanEngine("podman", socket_path, docker_config(run_dir), podman=cli, conf=conf)
         try:
             wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
             yield engine
