@@ -89,6 +89,11 @@ def faults_markdown() -> str:
     return "\n".join(f"- **{compat.FAULT_NAMES[fault]}**: {text}." for fault, (text, _) in behaviour.items())
 
 
+def engine_faults_markdown() -> str:
+    behaviour = compat.engine_fault_behaviour(CHOSEN.server)
+    return "\n".join(f"- **{compat.ENGINE_FAULT_NAMES[fault]}**: {text}." for fault, text in behaviour.items())
+
+
 def caveats() -> str:
     """What this server does not survive: said when the project is generated, as well as in its README."""
     behaviour = compat.fault_behaviour(CHOSEN.server, CHOSEN.interface)
@@ -103,7 +108,8 @@ def write_into_readme(plan) -> None:  # noqa: ANN001
     readme = Path("README.md")
     text = readme.read_text(encoding="utf-8")
     text = text.replace("<!-- plan -->", "```text\n" + summary(plan) + "\n```")
-    readme.write_text(text.replace("<!-- faults -->", faults_markdown()), encoding="utf-8")
+    text = text.replace("<!-- faults -->", faults_markdown())
+    readme.write_text(text.replace("<!-- engine faults -->", engine_faults_markdown()), encoding="utf-8")
 
 
 def main() -> None:

@@ -75,6 +75,62 @@ FAULT_CAVEATS: dict[str, dict[str, str]] = {
 }
 
 
+# What the container engine adds (compose.yaml's restart policy, replicas, memory limit and stop
+# order), in the words the user reads: written into the README and held true by
+# tests/test_container_faults.py on Docker 20.10 (Debian 12's dockerd), under 16 clients of steady
+# load through nginx.
+ENGINE_FAULT_NAMES: dict[str, str] = {
+    "server_killed": "The app server killed (or exiting)",
+    "replica_killed": "The same with replicas",
+    "out_of_memory": "A worker past the memory limit",
+    "stop": "`docker compose stop` (a redeploy)",
+}
+# Seconds from the app server's death to serving again through nginx, the engine restarting the
+# container (measured: gunicorn 0.5-0.9, uvicorn 1.3, hypercorn 1.0-1.3, granian 0.5; uvicorn and
+# hypercorn spawn fresh interpreters for their workers), and those `docker compose stop` took
+# (measured 1.2-1.9), rounded up.
+ENGINE_RESTART_S: dict[str, float] = {"gunicorn": 1, "uvicorn": 1.5, "hypercorn": 1.5, "granian": 1}
+ENGINE_STOP_S = 2
+
+
+def engine_fault_behaviour(server: str) -> dict[str, str]:
+    """Fault -> what the engine makes of it with this server, figures included."""
+    oom_event = (
+        "`docker inspect` says `OOMKilled: true` only when the container's main process died; a worker's"
+        " kill is in `docker events --filter event=oom` and in the cgroup's `oom_kill` count"
+        " (`/sys/fs/cgroup/memory.events`; cgroup v1: `/sys/fs/cgroup/memory/memory.oom_control`)"
+    )
+    if "killed_worker" in FAULT_CAVEATS.get(server, {}):
+        oom = (
+            f"the kernel's OOM killer takes the worker that grew; {server} exits as for any dead worker and"
+            " the engine restarts the container as above (`docker inspect`: `OOMKilled: true`, `RestartCount` + 1)"
+        )
+    else:
+        oom = (
+            f"the kernel's OOM killer takes the process holding the most memory, the worker that grew; {server}"
+            f" starts a new one and the others keep serving: only the requests it held fail. {oom_event}"
+        )
+    return {
+        "server_killed": (
+            "the engine restarts the container (compose: `restart: unless-stopped`; Kubernetes: the kubelet),"
+            f" serving again about {ENGINE_RESTART_S[server]:g} s after the server died. The requests in flight on"
+            " it fail; until it listens again nginx answers 502 (504 when it cannot connect within 300 ms while"
+            " the container has no address)"
+        ),
+        "replica_killed": (
+            "with `docker compose up --scale app=3` (or the Deployment's pods) nginx sends a GET that fails on the"
+            " dead replica to another one: none failed"
+        ),
+        "out_of_memory": oom,
+        "stop": (
+            "compose stops nginx first, which finishes the responses it is sending (SIGQUIT) while the app"
+            " still serves them, then the app: every request in flight finished, and both stopped within about"
+            f" {ENGINE_STOP_S} s, well inside their 30 s grace period. New connections are refused from the"
+            " start: a load balancer in front must stop sending first (on Kubernetes the preStop hooks wait for that)"
+        ),
+    }
+
+
 def hung_request_behaviour(server: str, interface: str) -> str:
     if server == "gunicorn" and interface == "wsgi":
         return "nginx answers 504; the worker holding it retires and a new one takes its place"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .containers import started_engine
+
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 COOKIECUTTER_JSON = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())
 ANSWER_KEYS = {key for key in COOKIECUTTER_JSON if not key.startswith("_")}
@@ -42,6 +44,15 @@ STATIC_VARIATIONS: list[dict[str, str]] = [
     {"static_strategy": "none"},
     {"static_strategy": "none", "framework": "django"},
 ]
+
+# One stack per server, for the fault tests on the host and in containers; 2 CPUs, so that a server
+# runs more than one worker where its plan says so.
+SERVER_VARIATIONS: dict[str, dict[str, str]] = {
+    "gunicorn": {"framework": "flask", "cpu_limit": "2"},  # WSGI, gthread workers
+    "uvicorn": {"framework": "fastapi", "cpu_limit": "2"},
+    "hypercorn": {"framework": "quart", "server": "hypercorn", "cpu_limit": "2"},
+    "granian": {"framework": "starlette", "server": "granian", "cpu_limit": "2"},
+}
 
 
 def context(**changes: str) -> dict[str, str]:
@@ -115,3 +126,15 @@ def bake(cookies_session):
 def fresh_bake(cookies):
     """A project of its own, for tests that run code inside it."""
     return lambda **changes: bake_with(cookies, changes)
+
+
+@pytest.fixture(scope="module")
+def docker():
+    """A Docker engine the tests start, shared by one module's tests (tests/engine.py)."""
+    yield from started_engine("docker")
+
+
+@pytest.fixture(scope="module")
+def podman():
+    """podman's Docker-compatible API service, shared by one module's tests (tests/engine.py)."""
+    yield from started_engine("podman")

@@ -25,8 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .conftest import TEMPLATE_ROOT
-from .stack import TOOLS
+from .stack import TEMPLATE_ROOT, TOOLS
 
 ENGINE_CACHE = Path(os.environ.get("PYSERVE_ENGINE_CACHE", TEMPLATE_ROOT / ".cache" / "engine"))
 DEBIAN_MIRROR = "http://deb.debian.org/debian"

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 REQUEST_TIMEOUT_S = 30
+# The steady load of the fault tests: short waits on I/O, back to back.
+STEADY_PATH = "/api/io?ms=20"
+STEADY_USERS = 16
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class SteadyLoad:
     port: int
     path: str
     users: int
+    pause_after_failure: float = 0.0  # a client that got an error waits this long before asking again
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,6 +62,8 @@ class SteadyLoad:
                 connection.close()
             with self._lock:
                 self.outcomes.append(outcome)
+            if outcome.failed:
+                self._stop.wait(self.pause_after_failure)
         connection.close()
 
     @contextlib.contextmanager

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,16 @@ def project_venv(project: Path, requirements: str = "requirements.txt") -> Path:
             subprocess.run([*install, "-r", str(project / requirements)], check=True, cwd=project)
             (venv / ".complete").touch()
     return venv
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
+    """Poll until `condition` holds; return when (monotonic), or fail naming `what`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return time.monotonic()
+        time.sleep(0.1)
+    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 def free_port() -> int:

@@ -111,6 +111,10 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     for fault, (text, _) in compat.fault_behaviour(server, interface).items():
         assert f"- **{compat.FAULT_NAMES[fault]}**: {text}." in readme
     assert "<!-- faults -->" not in readme
+    # ... and what the engine adds (the container fault tests' figures).
+    for fault, text in compat.engine_fault_behaviour(server).items():
+        assert f"- **{compat.ENGINE_FAULT_NAMES[fault]}**: {text}." in readme
+    assert "<!-- engine faults -->" not in readme
 
 
 @pytest.mark.parametrize("changes", VARIATIONS, ids=variation_id)

@@ -6,7 +6,6 @@ and in containers."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
@@ -14,15 +13,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 
 from .conftest import variation_id
-from .engine import Engine, PodmanEngine, base_images, docker_engine, engine_unavailable, podman_engine
+from .containers import CONTAINER_TEST_TIMEOUT, compose_stack, dns_valid_seconds
+from .engine import Engine, PodmanEngine, base_images
 from .stack import TOOLS, project_venv, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -41,30 +39,10 @@ PODMAN_STACKS = [
 ]
 # An app that knows nothing of this template: a Flask app from PyPI with no /healthz.
 FOREIGN_APP = {"requirement": "httpbin==0.10.4", "module": "httpbin:app", "path": "/get"}
-CONTAINER_TEST_TIMEOUT = 900
 # Scaling: replicas, and clients asking back to back while it scales down.
 REPLICAS = 3
 LOAD_CLIENTS = 4
 UPSTREAM = re.compile(r'"GET /api/io\?ms=1&n=\d+ HTTP/1.1" 200 .* ua=([\d.]+):8000')
-
-
-def started_engine(kind: str) -> Iterator[Engine]:
-    """One engine for this module's tests (stopped after them), or those tests skipped with the reason."""
-    reason = engine_unavailable(kind)
-    if reason:
-        pytest.skip(reason)
-    with {"docker": docker_engine, "podman": podman_engine}[kind]() as engine:
-        yield engine
-
-
-@pytest.fixture(scope="module")
-def docker() -> Iterator[Engine]:
-    yield from started_engine("docker")
-
-
-@pytest.fixture(scope="module")
-def podman() -> Iterator[PodmanEngine]:
-    yield from started_engine("podman")
 
 
 def check_smoke_test_output(output: str, engine: Engine) -> None:
@@ -131,18 +109,6 @@ def test_the_projects_ci_workflow_runs_here(fresh_bake, docker: Engine, tmp_path
     assert steps[-1] == "make container-test LOADTEST=1"
     check_smoke_test_output(output, docker)
     assert re.search(r"container-test: make loadtest for \d+s: loadtest: passed", output), output
-
-
-def load_container_test(project: Path) -> ModuleType:
-    """The project's own deploy/container_test.py, its harness reused here."""
-    sys.path.insert(0, str(project / "deploy"))
-    try:
-        import container_test as module
-
-        return module
-    finally:
-        sys.path.remove(str(project / "deploy"))
-        sys.modules.pop("container_test", None)
 
 
 def bake_with_foreign_app(fresh_bake) -> Path:
@@ -225,24 +191,3 @@ def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
         errors = [line for line in stack.logs("nginx").splitlines() if "[error]" in line]
         assert set(statuses) == {"200"} and statuses["200"] > 100, (statuses, "\n".join(errors[-12:]))
         print(f"{kind}: answered by {dict(answered_by)}; while scaling down: {dict(statuses)}")
-
-
-def dns_valid_seconds(project: Path) -> int:
-    """How long nginx keeps a DNS answer (the resolver's valid= in the project's site template)."""
-    template = (project / "deploy" / "nginx" / "templates" / "site.conf.template").read_text()
-    return int(re.search(r"^\s*resolver \S+ valid=(\d+)s", template, re.MULTILINE).group(1))
-
-
-@contextlib.contextmanager
-def compose_stack(project: Path, engine: Engine, name: str) -> Iterator[ModuleType]:
-    """The project's own ComposeStack (deploy/container_test.py) on `engine`, its images built; taken
-    down afterwards, leaving nothing."""
-    engine.ensure_images(base_images(project / "Dockerfile"))
-    harness = load_container_test(project)
-    stack = harness.ComposeStack(["docker", "compose"], engine.cli, name, harness.free_port(), engine.env)
-    try:
-        stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
-        yield stack
-    finally:
-        stack.down(remove_images=True)
-    assert stack.leftovers() == []

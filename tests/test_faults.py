@@ -20,33 +20,15 @@ import pytest
 
 from pyserve_template import compat
 
-from .load import SteadyLoad, raw_get, send_large_body, slow_clients, trickle
-from .stack import Response, Stack, project_venv, running_stack
+from .conftest import SERVER_VARIATIONS
+from .load import STEADY_PATH, STEADY_USERS, SteadyLoad, raw_get, send_large_body, slow_clients, trickle
+from .stack import Response, Stack, project_venv, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
-# One stack per server; 2 CPUs, so that a server runs more than one worker where the plan says so.
-SERVERS = {
-    "gunicorn": {"framework": "flask"},  # WSGI, gthread workers
-    "uvicorn": {"framework": "fastapi"},
-    "hypercorn": {"framework": "quart", "server": "hypercorn"},
-    "granian": {"framework": "starlette", "server": "granian"},
-}
-LOAD_PATH = "/api/io?ms=20"
-LOAD_USERS = 16
 # A hung request: nginx and the server give up after HANG_TIMEOUT_S; the request would take longer.
 HANG_TIMEOUT_S = 2
 HANG_PATH = "/api/io?ms=8000"
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
-    """Poll until `condition` holds; return when (monotonic), or fail naming `what`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return time.monotonic()
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 def in_background(call: Callable[[], Response]) -> tuple[threading.Thread, list[Response]]:
@@ -56,14 +38,14 @@ def in_background(call: Callable[[], Response]) -> tuple[threading.Thread, list[
     return thread, results
 
 
-@pytest.fixture(params=list(SERVERS))
+@pytest.fixture(params=list(SERVER_VARIATIONS))
 def server(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 @pytest.fixture
 def project(bake, server: str) -> tuple[Path, Path]:
-    baked = bake(cpu_limit="2", **SERVERS[server])
+    baked = bake(**SERVER_VARIATIONS[server])
     return baked, project_venv(baked)
 
 
@@ -83,7 +65,7 @@ def test_a_killed_worker_is_replaced_and_only_its_requests_in_flight_fail(
     with running_stack(*project, server_exits=exits) as stack:
         workers = stack.worker_pids()
         victim = workers[0]
-        with SteadyLoad(stack.http_port, LOAD_PATH, LOAD_USERS).running() as load:
+        with SteadyLoad(stack.http_port, STEADY_PATH, STEADY_USERS).running() as load:
             time.sleep(1.5)
             killed_at = time.monotonic()
             os.kill(victim, signal.SIGKILL)
@@ -99,7 +81,7 @@ def test_a_killed_worker_is_replaced_and_only_its_requests_in_flight_fail(
         assert len(served_after) > 100, f"too little load after the kill to tell: {len(served_after)}"
         # Only what the killed worker held can fail: requests sent before the kill, at most one per user.
         assert all(outcome.started <= killed_at for outcome in failed), (failed, stack.proxy_errors())
-        assert len(failed) <= LOAD_USERS, (failed, stack.proxy_errors())
+        assert len(failed) <= STEADY_USERS, (failed, stack.proxy_errors())
         assert stack.get("/healthz").status == 200
 
 
@@ -127,7 +109,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_the_stack_exits(
 def test_a_reload_under_load_fails_no_request(project: tuple[Path, Path], server: str) -> None:
     with running_stack(*project) as stack:
         before = set(stack.worker_pids())
-        with SteadyLoad(stack.http_port, LOAD_PATH, LOAD_USERS).running() as load:
+        with SteadyLoad(stack.http_port, STEADY_PATH, STEADY_USERS).running() as load:
             time.sleep(1.5)
             os.kill(stack.server_pid, signal.SIGHUP)
             wait_for(
@@ -138,7 +120,7 @@ def test_a_reload_under_load_fails_no_request(project: tuple[Path, Path], server
         if caveat(server, "reload"):
             # All workers stop at once: the requests they held may fail (cancelled: 500), at most one
             # per user.
-            assert len(load.failures()) <= LOAD_USERS, stack.proxy_errors()
+            assert len(load.failures()) <= STEADY_USERS, stack.proxy_errors()
             return
         assert load.failures() == [], stack.proxy_errors()
 

@@ -65,14 +65,19 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     containers = {container["name"]: container for container in pod["containers"]}
     app = containers["app"]
 
-    # Requests and limits are the answers; CPU_LIMIT and MEMORY_LIMIT come from them (Downward API).
+    # Requests and limits are the answers; the plan's limits come from them (Downward API), in the
+    # units deploy/tuning.py reads: millicores, and MiB (MEMORY_LIMIT's bare number).
     cpus = tuning.parse_cpus(app["resources"]["limits"]["cpu"])
     memory = tuning.parse_memory(app["resources"]["limits"]["memory"].removesuffix("i"))
     assert (cpus, memory) == (tuning.parse_cpus(stack["cpu_limit"]), tuning.parse_memory(stack["memory_limit"]))
     assert app["resources"]["requests"] == app["resources"]["limits"]
     env = {item["name"]: item for item in app["env"]}
-    assert env["CPU_MILLICORES"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu"
-    assert env["MEMORY_MIB"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
+    cpu_ref = env["CPU_LIMIT_MILLICORES"]["valueFrom"]["resourceFieldRef"]
+    memory_ref = env["MEMORY_LIMIT"]["valueFrom"]["resourceFieldRef"]
+    assert (cpu_ref["resource"], cpu_ref["divisor"]) == ("limits.cpu", "1m")
+    assert (memory_ref["resource"], memory_ref["divisor"]) == ("limits.memory", "1Mi")
+    # No $(VAR) references: podman kube play (4.3) passes them through unexpanded.
+    assert not [item for item in app["env"] if "$(" in item.get("value", "")]
 
     # nginx has the same limits as in compose.yaml (its start script sizes its workers from the CPU one).
     compose_nginx = yaml.safe_load((project / "compose.yaml").read_text())["services"]["nginx"]

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import free_port, is_listening, started
-from .test_faults import wait_for
+from .stack import free_port, is_listening, started, wait_for
 from .test_validators import local_script
 
 BUSYBOX_APPLETS = ("sh", "awk", "nproc", "find", "cp", "mkdir", "dirname", "rm", "cat")

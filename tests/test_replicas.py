@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import Stack, free_port, project_venv, started, stop_group
+from .stack import Stack, free_port, project_venv, started, stop_group, wait_for
 from .test_validators import NGINX, local_script
 
 pytestmark = pytest.mark.e2e
@@ -30,13 +30,6 @@ DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 REPLICAS = ("127.0.0.2", "127.0.0.3")
 RESOLVER_VALID_S = 5  # site.conf.template: resolver ... valid=5s
 UPSTREAM = re.compile(r'"GET /healthz\?n=\d+ HTTP/1.1" (\d+) .* ua=([\d.:, ]+) "')
-
-
-def wait_for(check, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not come up"
-        time.sleep(0.2)
 
 
 def answers_healthz(address: str, port: int) -> bool:
@@ -99,11 +92,11 @@ def test_nginx_follows_the_replicas_through_dns(bake, tmp_path: Path) -> None:
             for address in REPLICAS
         }
         for address in REPLICAS:
-            wait_for(lambda address=address: answers_healthz(address, app_port), f"the replica on {address}")
+            wait_for(lambda address=address: answers_healthz(address, app_port), 60, f"the replica on {address}")
         nginx = local.nginx_argv(NGINX, tmp_path / "nginx", config)
         running.enter_context(started(nginx, tmp_path / "nginx.log"))
         stack = Stack(project, http_port, app_port, tmp_path / "nginx.log")
-        wait_for(lambda: answers_healthz("127.0.0.1", http_port), "nginx")
+        wait_for(lambda: answers_healthz("127.0.0.1", http_port), 60, "nginx")
 
         # One replica in DNS: every request goes there, though another one listens.
         assert served_by(stack, 20) == {REPLICAS[0]: 20}

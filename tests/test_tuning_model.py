@@ -195,6 +195,11 @@ OVERRIDES = {
     "answers only": ({}, (3, 32, "gthread"), (ANSWER, ANSWER)),
     "CPU_LIMIT from the orchestrator": ({"CPU_LIMIT": "2"}, (5, 64, "gthread"), ("CPU_LIMIT", ANSWER)),
     "CPU_LIMIT in millicores": ({"CPU_LIMIT": "500m"}, (2, 16, "gthread"), ("CPU_LIMIT", ANSWER)),
+    "CPU_LIMIT_MILLICORES from the Downward API": (
+        {"CPU_LIMIT_MILLICORES": "500", "MEMORY_LIMIT": "512"},
+        (2, 16, "gthread"),
+        ("CPU_LIMIT_MILLICORES", "MEMORY_LIMIT"),
+    ),
     # 200 MiB * 0.8 - 40 = 120 MiB fits 2 x 50 MiB flask workers; each still has threads for all 32 in flight.
     "MEMORY_LIMIT caps": ({"MEMORY_LIMIT": "200MiB"}, (2, 32, "gthread"), (ANSWER, "MEMORY_LIMIT")),
     "WORKER_MEMORY for a heavier app": ({"WORKER_MEMORY": "200MiB"}, (1, 32, "gthread"), (ANSWER, ANSWER)),
@@ -237,6 +242,7 @@ def test_web_concurrency_past_the_memory_limit_warns() -> None:
         ({"WEB_CONCURRENCY": "four"}, "WEB_CONCURRENCY: 'four' is not a whole number >= 1"),
         ({"WEB_THREADS": "-2"}, "WEB_THREADS: '-2' is not a whole number >= 1"),
         ({"CPU_LIMIT": "max"}, "CPU_LIMIT: 'max' is not a number"),
+        ({"CPU_LIMIT_MILLICORES": "0.5"}, "CPU_LIMIT_MILLICORES: '0.5' is not a whole number >= 1"),
         ({"MEMORY_LIMIT": "big"}, "MEMORY_LIMIT: 'big' is not a memory size"),
         ({"WORKER_MEMORY": "0"}, "WORKER_MEMORY: '0' is not more than 0"),
     ],

@@ -19,6 +19,8 @@ Environment, strongest first:
     WEB_CONCURRENCY, WEB_THREADS   workers and threads, taken as given
     WORKER_MEMORY                  your app's measured memory per worker (e.g. 180MiB)
     CPU_LIMIT, MEMORY_LIMIT        the container's limits, as an orchestrator passes them in
+    CPU_LIMIT_MILLICORES           the CPU limit as a whole number of millicores (the Downward API's
+                                   limits.cpu with divisor 1m, which a bare CPU_LIMIT would read as cores)
 """
 
 from __future__ import annotations
@@ -563,10 +565,14 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
 
 
 def limits_from_environment(env: Mapping[str, str]) -> list[Found]:
-    """CPU_LIMIT and MEMORY_LIMIT: the limits an orchestrator passes in (the Downward API)."""
+    """CPU_LIMIT (or CPU_LIMIT_MILLICORES) and MEMORY_LIMIT: the limits an orchestrator passes in."""
     found = []
     if env.get("CPU_LIMIT", "").strip():
         found.append(Found("cpus", parse_cpus(env["CPU_LIMIT"], "CPU_LIMIT"), "CPU_LIMIT"))
+    millicores = _positive_int(env, "CPU_LIMIT_MILLICORES")
+    if millicores is not None:
+        cpus = parse_cpus(f"{millicores}m", "CPU_LIMIT_MILLICORES")
+        found.append(Found("cpus", cpus, "CPU_LIMIT_MILLICORES"))
     if env.get("MEMORY_LIMIT", "").strip():
         found.append(Found("memory", parse_memory(env["MEMORY_LIMIT"], "MEMORY_LIMIT"), "MEMORY_LIMIT"))
     return found

@@ -1,0 +1,58 @@
+"""The container tests' harness: an engine per test module, and a project's compose stack on it,
+driven by the project's own deploy/container_test.py (its ComposeStack) and taken down afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from .engine import Engine, base_images, docker_engine, engine_unavailable, podman_engine
+
+CONTAINER_TEST_TIMEOUT = 900
+
+
+def started_engine(kind: str) -> Iterator[Engine]:
+    """One engine for a module's tests (stopped after them), or those tests skipped with the reason."""
+    reason = engine_unavailable(kind)
+    if reason:
+        pytest.skip(reason)
+    with {"docker": docker_engine, "podman": podman_engine}[kind]() as engine:
+        yield engine
+
+
+def load_container_test(project: Path) -> ModuleType:
+    """The project's own deploy/container_test.py, its harness reused here."""
+    sys.path.insert(0, str(project / "deploy"))
+    try:
+        import container_test as module
+
+        return module
+    finally:
+        sys.path.remove(str(project / "deploy"))
+        sys.modules.pop("container_test", None)
+
+
+@contextlib.contextmanager
+def compose_stack(project: Path, engine: Engine, name: str) -> Iterator[ModuleType]:
+    """The project's own ComposeStack on `engine`, its images built; taken down afterwards, leaving nothing."""
+    engine.ensure_images(base_images(project / "Dockerfile"))
+    harness = load_container_test(project)
+    stack = harness.ComposeStack(["docker", "compose"], engine.cli, name, harness.free_port(), engine.env)
+    try:
+        stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
+        yield stack
+    finally:
+        stack.down(remove_images=True)
+    assert stack.leftovers() == []
+
+
+def dns_valid_seconds(project: Path) -> int:
+    """How long nginx keeps a DNS answer (the resolver's valid= in the project's site template)."""
+    template = (project / "deploy" / "nginx" / "templates" / "site.conf.template").read_text()
+    return int(re.search(r"^\s*resolver \S+ valid=(\d+)s", template, re.MULTILINE).group(1))
