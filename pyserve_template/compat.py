@@ -86,10 +86,10 @@ ENGINE_FAULT_NAMES: dict[str, str] = {
     "stop": "`docker compose stop` (a redeploy)",
 }
 # Seconds from the app server's death to serving again through nginx, the engine restarting the
-# container (measured: gunicorn 0.5-0.9, uvicorn 1.3, hypercorn 1.0-1.3, granian 0.5; uvicorn and
+# container (measured: gunicorn 0.5-0.9, uvicorn 1.1-1.3, hypercorn 1.0-1.8, granian 0.5; uvicorn and
 # hypercorn spawn fresh interpreters for their workers), and those `docker compose stop` took
-# (measured 1.2-1.9), rounded up.
-ENGINE_RESTART_S: dict[str, float] = {"gunicorn": 1, "uvicorn": 1.5, "hypercorn": 1.5, "granian": 1}
+# (measured 1.0-1.9), rounded up.
+ENGINE_RESTART_S: dict[str, float] = {"gunicorn": 1, "uvicorn": 1.5, "hypercorn": 2, "granian": 1}
 ENGINE_STOP_S = 2
 
 
@@ -118,8 +118,9 @@ def engine_fault_behaviour(server: str) -> dict[str, str]:
             " the container has no address)"
         ),
         "replica_killed": (
-            "with `docker compose up --scale app=3` (or the Deployment's pods) nginx sends a GET that fails on the"
-            " dead replica to another one: none failed"
+            "with `docker compose up --scale app=3` nginx sends a GET that fails on the dead replica to another"
+            " one: none failed (on Kubernetes each pod's nginx has only its own app, so its pod answers 502 until"
+            " the restart)"
         ),
         "out_of_memory": oom,
         "stop": (
