@@ -4,6 +4,12 @@ cookiecutter renders the `__` variables of cookiecutter.json after the prompts a
 any directory, so validating there refuses bad answers without leaving anything behind. The
 filters used inside project files only read values that were validated by then.
 
+At a terminal a bad answer is caught the moment it is given: cookiecutter renders the
+`__check_<answer>` variable that follows each answer right after it is typed, and that rendering
+shows the one-line reason and asks the same question again until the answer is valid. With
+--no-input, key=value, --replay or piped answers nothing is asked again: the answers are refused as
+a whole, in one line, before anything is written.
+
 One check must come earlier: with --no-input cookiecutter renders each answer as a Jinja template,
 so an answer holding "{%" would crash it with a traceback before any of our code ran. cookiecutter
 loads this extension just before that rendering, with the raw answers at hand, so they are checked
@@ -14,10 +20,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from cookiecutter.prompt import read_user_variable
 from jinja2 import Environment
 from jinja2.ext import Extension
 
@@ -48,6 +55,25 @@ def raw_answers_being_loaded() -> Mapping[str, Any] | None:
     return None
 
 
+def asked_by_a_person() -> bool:
+    """Whether cookiecutter is prompting (not --no-input) a person at a terminal."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "prompt_for_config":
+            return not frame.f_locals.get("no_input") and sys.stdin.isatty()
+        frame = frame.f_back
+    return False
+
+
+def asked_again_until_valid(given: MutableMapping[str, Any], name: str) -> str:
+    """At a terminal: while answer `name` cannot work, say why in one line and ask it again."""
+    while asked_by_a_person() and (problem := answers.problem_with(name, given, DEFAULTS)):
+        print(f"  {problem}", flush=True)
+        default = answers.derive_slug(given["project_name"]) if name == "project_slug" else DEFAULTS[name]
+        given[name] = read_user_variable(name, default, DEFAULTS["__prompts__"], "  ")
+    return ""
+
+
 class PyserveExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -59,4 +85,5 @@ class PyserveExtension(Extension):
                 answers.refuse(error)
         environment.filters["python_identifier"] = answers.derive_slug
         environment.filters["resolved"] = resolved
+        environment.filters["asked_again_until_valid"] = asked_again_until_valid
         environment.globals["template_root"] = str(TEMPLATE_ROOT)

@@ -185,6 +185,16 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     )
 
 
+def problem_with(name: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuning.TuningError | None:
+    """What is wrong with answer `name` given the answers so far (the defaults stand in for those not
+    given yet), or None. Only a problem of `name` itself counts: the others are asked about in turn."""
+    try:
+        resolve({**defaults, **given})
+    except tuning.TuningError as error:
+        return error if error.name == name else None
+    return None
+
+
 def refuse(error: tuning.TuningError) -> NoReturn:
     """Stop cookiecutter with the one-line message: no traceback, and (early enough) no directory."""
     print(f"pyserve-template: {error}", file=sys.stderr)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +54,22 @@ def test_every_question_has_a_human_prompt_and_a_readme_row() -> None:
     assert set(COOKIECUTTER_JSON["__prompts__"]) == ANSWER_KEYS
     for key in ANSWER_KEYS:
         assert f"| `{key}` |" in README
+
+
+def test_the_quick_start_bakes_from_a_clone_as_written(tmp_path: Path) -> None:
+    """The clone form of the Quick start, run as written beside a copy of this template (the published
+    form needs the template on GitHub, which these tests cannot reach)."""
+    block = re.search(r"## Quick start.*?```sh\n(.*?)\n```", README, re.DOTALL).group(1)
+    [line] = [line for line in block.splitlines() if "gh:" not in line]
+    install, bake = line.split(" && ")
+    assert shlex.split(install)[:3] == ["python3", "-m", "pip"]  # what this suite's venv already holds
+    ignored = shutil.ignore_patterns(".venv", ".cache", "__pycache__", ".git")
+    shutil.copytree(TEMPLATE_ROOT, tmp_path / shlex.split(bake)[-1], ignore=ignored)
+    command = [sys.executable, "-m", *shlex.split(bake)]
+    env = {**os.environ, "HOME": str(tmp_path)}  # its replay file goes there, not into the user's home
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "my_service" / "deploy" / "stack.toml").is_file()
 
 
 def test_the_issue_s_keys_and_no_others() -> None:
