@@ -1,19 +1,21 @@
 """The template's Jinja extension: lets cookiecutter.json and the hooks use pyserve_template.
 
-cookiecutter renders the `__` variables of cookiecutter.json after the prompts and before it makes
-any directory, so validating there refuses bad answers without leaving anything behind. The
-filters used inside project files only read values that were validated by then.
+cookiecutter renders the `__` variables of cookiecutter.json in order, among the prompts, and before
+it makes any directory, so validating there refuses bad answers without leaving anything behind.
+The filters used inside project files only read values that were validated by then.
 
-At a terminal a bad answer is caught the moment it is given: cookiecutter renders the
-`__check_<answer>` variable that follows each answer right after it is typed, and that rendering
-shows the one-line reason and asks the same question again until the answer is valid. With
---no-input, key=value, --replay or piped answers nothing is asked again: the answers are refused as
-a whole, in one line, before anything is written.
+At a terminal a bad answer is caught the moment it is given: the `__check_<question>` variable that
+follows each question is rendered right after the answer, and that rendering shows the one-line
+reason and asks the same question again (a menu with only the choices that can work) until the
+answer is valid. With --no-input, key=value, --replay or piped answers nothing is asked again: the
+answers are refused as a whole, in one line, before anything is written (a value outside a menu
+given on the command line cookiecutter refuses itself, before this extension is loaded).
 
-One check must come earlier: with --no-input cookiecutter renders each answer as a Jinja template,
-so an answer holding "{%" would crash it with a traceback before any of our code ran. cookiecutter
-loads this extension just before that rendering, with the raw answers at hand, so they are checked
-here first.
+Two checks must come earlier, when cookiecutter loads this extension, with the raw answers at hand.
+A user config's default outside a menu only makes cookiecutter warn and ask with its own default:
+it is refused here. And with --no-input cookiecutter renders each answer as a Jinja template, so an
+answer holding "{%" would crash it with a traceback before any of our code ran: that rendering comes
+just after the loading.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from cookiecutter.prompt import read_user_variable
+from cookiecutter.prompt import read_user_choice, read_user_variable
 from jinja2 import Environment
 from jinja2.ext import Extension
 
@@ -35,6 +37,8 @@ if str(TEMPLATE_ROOT) not in sys.path:
 from pyserve_template import answers  # noqa: E402
 
 DEFAULTS = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+# Each question's default as an answer: a menu's is its first choice.
+DEFAULT_ANSWERS = {name: value[0] if isinstance(value, list) else value for name, value in DEFAULTS.items()}
 
 
 def resolved(context: Mapping[str, Any], name: str) -> str:
@@ -55,6 +59,17 @@ def raw_answers_being_loaded() -> Mapping[str, Any] | None:
     return None
 
 
+def user_defaults_being_loaded() -> Mapping[str, Any]:
+    """The user config's default_context (cookiecutter.main's `config_dict`, a few frames up)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        config = frame.f_locals.get("config_dict")
+        if isinstance(config, Mapping) and isinstance(config.get("default_context"), Mapping):
+            return config["default_context"]
+        frame = frame.f_back
+    return {}
+
+
 def asked_by_a_person() -> bool:
     """Whether cookiecutter is prompting (not --no-input) a person at a terminal."""
     frame = sys._getframe(1)
@@ -66,11 +81,18 @@ def asked_by_a_person() -> bool:
 
 
 def asked_again_until_valid(given: MutableMapping[str, Any], name: str) -> str:
-    """At a terminal: while answer `name` cannot work, say why in one line and ask it again."""
-    while asked_by_a_person() and (problem := answers.problem_with(name, given, DEFAULTS)):
+    """At a terminal: while answer `name` cannot work with those before it, say why in one line and
+    ask again; a menu asked again offers only the choices that can work."""
+    prompts = DEFAULTS["__prompts__"]
+    while asked_by_a_person() and (problem := answers.problem_with(name, given, DEFAULT_ANSWERS)):
         print(f"  {problem}", flush=True)
-        default = answers.derive_slug(given["project_name"]) if name == "project_slug" else DEFAULTS[name]
-        given[name] = read_user_variable(name, default, DEFAULTS["__prompts__"], "  ")
+        if isinstance(DEFAULTS[name], list):
+            fitting = [c for c in DEFAULTS[name] if not answers.problem_with(name, {**given, name: c}, DEFAULT_ANSWERS)]
+            given[name] = read_user_choice(name, fitting, prompts, "  ")
+        elif name == "project_slug":
+            given[name] = read_user_variable(name, answers.derive_slug(given["project_name"]), prompts, "  ")
+        else:
+            given[name] = read_user_variable(name, DEFAULT_ANSWERS[name], prompts, "  ")
     return ""
 
 
@@ -81,6 +103,8 @@ class PyserveExtension(Extension):
         if raw is not None:
             try:
                 answers.refuse_raw_answers_cookiecutter_would_render(raw, DEFAULTS)
+                # cookiecutter only warns about a config default outside a menu, and asks with its own.
+                answers.refuse_defaults_outside_the_menus(user_defaults_being_loaded(), DEFAULTS)
             except answers.tuning.TuningError as error:
                 answers.refuse(error)
         environment.filters["python_identifier"] = answers.derive_slug

@@ -96,6 +96,15 @@ def refuse_raw_answers_cookiecutter_would_render(raw: Mapping[str, Any], default
             refuse_template_syntax(name, value)
 
 
+def refuse_defaults_outside_the_menus(user_defaults: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    """A user config's default for a menu must be one of its choices, for a yes/no question yes or no."""
+    for name, value in user_defaults.items():
+        if isinstance(defaults.get(name), list):
+            _choice(name, value, tuple(defaults[name]))
+        elif isinstance(defaults.get(name), bool):
+            _boolean(name, value)
+
+
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise AnswerError(name, value, "is not a choice", "choose one of " + ", ".join(choices))

@@ -78,7 +78,11 @@ class CookiecutterRun:
 
 
 def run_cookiecutter(
-    workdir: Path, answers: Mapping[str, str], *options: str, typed: str | None = None
+    workdir: Path,
+    answers: Mapping[str, str],
+    *options: str,
+    typed: str | None = None,
+    default_context: Mapping[str, str] | None = None,
 ) -> CookiecutterRun:
     """The real command a user runs, so its output is what a user sees; its replay files stay in workdir.
 
@@ -87,7 +91,10 @@ def run_cookiecutter(
     output_dir, replay_dir = workdir / "out", workdir / "replay"
     output_dir.mkdir(exist_ok=True)
     config = workdir / "cookiecutter-config.yaml"
-    config.write_text(f"replay_dir: {json.dumps(str(replay_dir))}\n")
+    config.write_text(
+        f"replay_dir: {json.dumps(str(replay_dir))}\n"
+        + (f"default_context: {json.dumps(dict(default_context))}\n" if default_context else "")
+    )
     args = [f"{key}={value}" for key, value in answers.items()]
     command = [sys.executable, "-m", "cookiecutter", "--config-file", str(config), "-o", str(output_dir)]
     result = subprocess.run(

@@ -1,8 +1,11 @@
 """Random answers at every prompt, on the command line and typed: each run ends in a clean project or
-a one-line refusal naming the field. Never a traceback, never files left behind."""
+a one-line refusal naming the field, never a traceback from the template's code and never files left
+behind. One ending is cookiecutter's own: a value outside a menu on the command line (its traceback,
+before the template's code runs)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,15 +53,31 @@ def answer_sets(draw: st.DrawFn) -> dict[str, str]:
     return {**BASELINE, **{key: draw(answer_to(key)) for key in keys}}
 
 
-def check_outcome(result: subprocess.CompletedProcess[str], output_dir: Path, asked: dict[str, str]) -> None:
-    assert "Traceback" not in result.stdout + result.stderr, (asked, result.stderr[-3000:])
+MENUS = {key for key, value in COOKIECUTTER_JSON.items() if isinstance(value, list | bool) and not key.startswith("_")}
+# cookiecutter's own refusal of a value outside a menu (or a yes/no it cannot read) on the command
+# line: the last line of its traceback, before any of the template's code runs.
+# (The value may itself hold line breaks.)
+COOKIECUTTER_REFUSAL = re.compile(r"\nValueError: .*? provided for (?:choice )?variable (\w+)[, ][^\n]*\Z", re.DOTALL)
+
+
+def check_outcome(
+    result: subprocess.CompletedProcess[str], output_dir: Path, asked: dict[str, str], typed: bool = False
+) -> None:
     made = list(output_dir.iterdir())
+    last = (result.stderr.strip().splitlines() or [""])[-1]
     if result.returncode == 0:
+        assert "Traceback" not in result.stdout + result.stderr, (asked, result.stderr[-3000:])
         event("baked")
         [project] = made
         assert (project / "deploy" / "stack.toml").is_file()
         assert not (project / "deploy" / "_servers").exists()
+    elif not typed and (refused_by_cookiecutter := COOKIECUTTER_REFUSAL.search(result.stderr.rstrip())):
+        event(f"refused by cookiecutter: {refused_by_cookiecutter.group(1)}")
+        assert refused_by_cookiecutter.group(1) in MENUS, (asked, last)
+        assert "pyserve_template" not in result.stderr, result.stderr[-3000:]  # none of the template's code ran
+        assert made == [], f"a refused bake left {made}"
     else:
+        assert "Traceback" not in result.stdout + result.stderr, (asked, result.stderr[-3000:])
         [line] = result.stderr.strip().splitlines()
         field = line.removeprefix("pyserve-template: ").partition(":")[0]
         event(f"refused: {field}")
@@ -78,7 +97,7 @@ SETTINGS = settings(
 
 @SETTINGS
 @given(asked=answer_sets())
-def test_random_answers_on_the_command_line_bake_or_are_refused_in_one_line(
+def test_random_answers_on_the_command_line_bake_or_are_refused_before_anything_is_written(
     tmp_path_factory,
     asked: dict[str, str],
 ) -> None:
@@ -92,18 +111,26 @@ PROMPT_ORDER = [key for key in COOKIECUTTER_JSON if not key.startswith("_")]
 TYPED_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=40)
 
 
+def typed_answer(key: str) -> st.SearchStrategy[str]:
+    """Enter, something plausible (a menu's numbers, a yes/no), or any text."""
+    value = COOKIECUTTER_JSON[key]
+    if isinstance(value, list):
+        plausible = [str(number) for number in range(1, len(value) + 1)]
+    elif isinstance(value, bool):
+        plausible = ["y", "n", "yes", "no"]
+    else:
+        plausible = PLAUSIBLE[key]
+    return st.one_of(st.just(""), st.sampled_from(plausible), TYPED_TEXT)
+
+
 @settings(SETTINGS, max_examples=20)
-@given(
-    typed=st.fixed_dictionaries(
-        {key: st.one_of(st.just(""), st.sampled_from(PLAUSIBLE[key]), TYPED_TEXT) for key in PROMPT_ORDER}
-    )
-)
-def test_random_answers_typed_at_the_prompts_bake_or_are_refused_in_one_line(
+@given(typed=st.fixed_dictionaries({key: typed_answer(key) for key in PROMPT_ORDER}))
+def test_random_answers_typed_at_the_prompts_bake_or_are_refused_before_anything_is_written(
     tmp_path_factory,
     typed: dict[str, str],
 ) -> None:
-    # An empty line takes the default, as Enter does.
-    run = run_cookiecutter(
-        tmp_path_factory.mktemp("typed"), {}, typed="".join(f"{typed[key]}\n" for key in PROMPT_ORDER)
-    )
-    check_outcome(run.result, run.output_dir, typed)
+    # An empty line takes the default, as Enter does. A menu or the yes/no question given something it
+    # does not list asks again and takes the next line: Enter after the last answer, for each of those.
+    lines = "".join(f"{typed[key]}\n" for key in PROMPT_ORDER) + "\n" * len(PROMPT_ORDER)
+    run = run_cookiecutter(tmp_path_factory.mktemp("typed"), {}, typed=lines)
+    check_outcome(run.result, run.output_dir, typed, typed=True)

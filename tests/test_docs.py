@@ -40,14 +40,25 @@ def test_readme_matrix_is_the_compatibility_table() -> None:
         ("python_version", compat.PYTHON_VERSIONS),
     ],
 )
-def test_cookiecutter_prompts_list_the_tables_choices_with_the_first_as_default(
+def test_cookiecutter_menus_are_the_tables_choices_with_the_first_as_default(
     key: str, choices: tuple[str, ...]
 ) -> None:
-    # Typed answers, not cookiecutter's menus: a value outside a menu's list, given on the command
-    # line or in a config file, makes cookiecutter itself crash with a traceback.
-    listing = ", ".join(choices[:-1]) + " or " + choices[-1]
-    assert COOKIECUTTER_JSON["__prompts__"][key].endswith(": " + listing)
-    assert COOKIECUTTER_JSON[key] == choices[0]
+    assert COOKIECUTTER_JSON[key] == list(choices)
+    labels = COOKIECUTTER_JSON["__prompts__"][key]
+    assert set(labels) == {"__prompt__", *choices}
+    # Each label starts with what the choice is called, or names the framework it is.
+    assert all(labels[choice].lower().startswith(choice[:4]) for choice in choices)
+
+
+@pytest.mark.parametrize(
+    ("key", "interfaces"),
+    [("framework", compat.FRAMEWORK_INTERFACES), ("server", compat.SERVER_INTERFACES)],
+)
+def test_menu_labels_name_the_interfaces_the_table_gives(key: str, interfaces: dict[str, tuple[str, ...]]) -> None:
+    labels = COOKIECUTTER_JSON["__prompts__"][key]
+    for choice, spoken in interfaces.items():
+        named = re.search(r"\(([A-Z]+(?: or [A-Z]+)?)\)$", labels[choice]).group(1)
+        assert set(named.lower().split(" or ")) == set(spoken), labels[choice]
 
 
 def test_every_question_has_a_human_prompt_and_a_readme_row() -> None:
@@ -78,7 +89,7 @@ def test_the_issue_s_keys_and_no_others() -> None:
         "cpu_limit", "memory_limit", "static_strategy", "python_version", "use_kubernetes",
     }  # fmt: skip
     assert ANSWER_KEYS == expected
-    assert COOKIECUTTER_JSON["use_kubernetes"] == "no"
+    assert COOKIECUTTER_JSON["use_kubernetes"] is False  # a yes/no question
 
 
 @pytest.mark.parametrize(
@@ -104,12 +115,15 @@ def test_readme_sample_runs_are_what_cookiecutter_prints(tmp_path: Path, heading
     assert printed == fenced_after(heading)
 
 
-@pytest.mark.parametrize("example", re.findall(r"^\$ cookiecutter --no-input \. (.+)\n(.+)$", README, re.MULTILINE))
-def test_readme_refusal_examples_are_what_cookiecutter_says(tmp_path: Path, example: tuple[str, str]) -> None:
-    args, line = example
+@pytest.mark.parametrize(
+    "example", re.findall(r"^\$ cookiecutter --no-input \. (.+)\n(\.\.\.\n)?(.+)$", README, re.MULTILINE)
+)
+def test_readme_refusal_examples_are_what_cookiecutter_says(tmp_path: Path, example: tuple[str, str, str]) -> None:
+    args, elided, line = example
     run = run_cookiecutter(tmp_path, dict(arg.split("=", 1) for arg in args.split()))
     assert run.result.returncode != 0
-    assert run.result.stderr.strip() == line
+    said = run.result.stderr.strip()
+    assert (said.splitlines()[-1] if elided else said) == line  # "...": the traceback above its last line
 
 
 def memory_table(header: str) -> dict[str, tuple[float, int]]:

@@ -62,20 +62,47 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
     ({"project_slug": "match"}, "project_slug: 'match' is a Python keyword; " + SLUG),
     ({"project_slug": "flask"}, "project_slug: 'flask' would shadow a module the project imports; " + SLUG),
     ({"project_slug": "json"}, "project_slug: 'json' would shadow a module the project imports; " + SLUG),
-    (
-        {"framework": "bottle"},
-        "framework: 'bottle' is not a choice; choose one of fastapi, django, flask, quart, starlette, litestar",
-    ),
-    ({"python_version": "2.7"}, "python_version: '2.7' is not a choice; choose one of 3.13, 3.12, 3.14"),
-    ({"use_kubernetes": "maybe"}, "use_kubernetes: 'maybe' is not a yes/no answer; answer yes or no"),
     # cookiecutter renders a --no-input answer as Jinja: these would crash it, or run as templates.
     ({"project_name": "{% if %}"}, "project_name: '{% if %}' holds template syntax; " + PLAIN),
     ({"cpu_limit": "{{ 7 * 7 }}"}, "cpu_limit: '{{ 7 * 7 }}' holds template syntax; " + PLAIN),
-    ({"server": "{#"}, "server: '{#' holds template syntax; " + PLAIN),
+    ({"memory_limit": "{#"}, "memory_limit: '{#' holds template syntax; " + PLAIN),
     (
         {"project_name": " "},
         "project_name: ' ' is not a usable name; give 1 to 100 printable characters, e.g. My Service",
     ),
+]
+
+
+# A menu's answer outside its list on the command line: cookiecutter refuses it itself, before any of
+# the template's code runs, with a traceback whose last line names the field, the value and the choices.
+COOKIECUTTER_REFUSALS: list[tuple[dict[str, str], str]] = [
+    (
+        {"framework": "bottle"},
+        "ValueError: bottle provided for choice variable framework, but the choices are"
+        " ['fastapi', 'django', 'flask', 'quart', 'starlette', 'litestar'].",
+    ),
+    (
+        {"python_version": "2.7"},
+        "ValueError: 2.7 provided for choice variable python_version, but the choices are ['3.13', '3.12', '3.14'].",
+    ),
+    (
+        {"server": "{#"},
+        "ValueError: {# provided for choice variable server, but the choices are"
+        " ['auto', 'gunicorn', 'uvicorn', 'hypercorn', 'granian'].",
+    ),
+    (
+        {"use_kubernetes": "maybe"},
+        "ValueError: maybe provided for variable use_kubernetes could not be converted to a boolean.",
+    ),
+]
+# The same in a user config's default_context: cookiecutter only warns and would ask with its own
+# default; the template refuses it, in one line after cookiecutter's warning.
+REFUSED_DEFAULTS: list[tuple[dict[str, str], str]] = [
+    (
+        {"framework": "bottle"},
+        "framework: 'bottle' is not a choice; choose one of fastapi, django, flask, quart, starlette, litestar",
+    ),
+    ({"use_kubernetes": "maybe"}, "use_kubernetes: 'maybe' is not a yes/no answer; answer yes or no"),
 ]
 
 
@@ -89,6 +116,30 @@ def assert_refused(workdir: Path, answers: dict[str, str], message: str) -> None
     assert run.result.stderr.strip().splitlines() == [f"pyserve-template: {message}"]
     assert "Traceback" not in run.result.stdout + run.result.stderr
     assert run.left_behind == [], "a refused bake left files behind"
+
+
+@pytest.mark.parametrize(
+    ("changes", "last_line"), COOKIECUTTER_REFUSALS, ids=[refusal_id(case) for case in COOKIECUTTER_REFUSALS]
+)
+def test_a_value_outside_a_menu_is_refused_by_cookiecutter_before_anything_is_written(
+    tmp_path: Path, changes: dict[str, str], last_line: str
+) -> None:
+    run = run_cookiecutter(tmp_path, context(**changes))
+    assert run.result.returncode != 0
+    assert run.result.stderr.strip().splitlines()[-1] == last_line
+    assert "pyserve_template" not in run.result.stderr  # no frame of the template's code
+    assert run.left_behind == []
+
+
+@pytest.mark.parametrize(("defaults", "message"), REFUSED_DEFAULTS, ids=[refusal_id(case) for case in REFUSED_DEFAULTS])
+def test_a_config_default_outside_a_menu_is_refused_in_one_line(
+    tmp_path: Path, defaults: dict[str, str], message: str
+) -> None:
+    run = run_cookiecutter(tmp_path, {}, "--no-input", default_context=defaults)
+    assert run.result.returncode != 0
+    assert run.result.stderr.strip().splitlines()[-1] == f"pyserve-template: {message}"
+    assert "Traceback" not in run.result.stderr
+    assert run.left_behind == []
 
 
 @pytest.mark.parametrize(("changes", "message"), REFUSALS, ids=[refusal_id(case) for case in REFUSALS])
