@@ -47,27 +47,27 @@ def resolved(context: Mapping[str, Any], name: str) -> str:
     return str(value) if value is not None else ""
 
 
-def raw_answers_being_loaded() -> Mapping[str, Any] | None:
-    """The answers cookiecutter is creating this environment for: its `context` argument, a few
-    frames up (cookiecutter.environment.ExtensionLoaderMixin), or None if there is none."""
+def mapping_up_the_stack(variable: str, holding: str) -> Mapping[str, Any] | None:
+    """Mapping `holding` of the first local `variable` up the call stack that has it as a mapping
+    (cookiecutter passes neither to its extensions), or None."""
     frame = sys._getframe(1)
     while frame is not None:
-        context = frame.f_locals.get("context")
-        if isinstance(context, Mapping) and isinstance(context.get("cookiecutter"), Mapping):
-            return context["cookiecutter"]
+        found = frame.f_locals.get(variable)
+        if isinstance(found, Mapping) and isinstance(found.get(holding), Mapping):
+            return found[holding]
         frame = frame.f_back
     return None
 
 
+def raw_answers_being_loaded() -> Mapping[str, Any] | None:
+    """The answers cookiecutter is creating this environment for: the `context` argument of
+    cookiecutter.environment.ExtensionLoaderMixin, or None if there is none."""
+    return mapping_up_the_stack("context", "cookiecutter")
+
+
 def user_defaults_being_loaded() -> Mapping[str, Any]:
-    """The user config's default_context (cookiecutter.main's `config_dict`, a few frames up)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        config = frame.f_locals.get("config_dict")
-        if isinstance(config, Mapping) and isinstance(config.get("default_context"), Mapping):
-            return config["default_context"]
-        frame = frame.f_back
-    return {}
+    """The user config's default_context (cookiecutter.main's `config_dict`)."""
+    return mapping_up_the_stack("config_dict", "default_context") or {}
 
 
 def asked_by_a_person() -> bool:
