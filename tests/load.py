@@ -33,6 +33,11 @@ class Outcome:
     def failed(self) -> bool:
         return self.status != 200
 
+    @property
+    def cut(self) -> bool:
+        """The response began (its headers arrived) and its body stopped short."""
+        return self.error.startswith("IncompleteRead")
+
 
 @dataclass
 class SteadyLoad:
