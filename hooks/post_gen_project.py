@@ -4,10 +4,15 @@ Runs with the generated project as the working directory. One function per optio
 reader sees at once what each answer adds or takes away.
 """
 
+import atexit
 import json
 import shutil
 import sys
 from pathlib import Path
+
+# cookiecutter runs this hook from a rendered copy in the temp directory and leaves it there
+# (cookiecutter#886); the copy holds every answer, so it goes when the hook ends, however it ends.
+atexit.register(Path(__file__).unlink, missing_ok=True)
 
 sys.path.insert(0, {{ template_root | tojson }})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -71,10 +72,15 @@ class CookiecutterRun:
     result: subprocess.CompletedProcess[str]
     output_dir: Path
     replay_dir: Path
+    temp_dir: Path  # the run's TMPDIR, where cookiecutter writes each hook before running it
+
+    @property
+    def left_in_temp(self) -> list[Path]:
+        return list(self.temp_dir.iterdir())
 
     @property
     def left_behind(self) -> list[Path]:
-        return list(self.output_dir.iterdir())
+        return list(self.output_dir.iterdir()) + self.left_in_temp
 
 
 def run_cookiecutter(
@@ -88,8 +94,9 @@ def run_cookiecutter(
 
     With `typed`, the answers are typed at the prompts (one line each) instead of given with --no-input.
     """
-    output_dir, replay_dir = workdir / "out", workdir / "replay"
+    output_dir, replay_dir, temp_dir = workdir / "out", workdir / "replay", workdir / "temp"
     output_dir.mkdir(exist_ok=True)
+    temp_dir.mkdir(exist_ok=True)
     config = workdir / "cookiecutter-config.yaml"
     config.write_text(
         f"replay_dir: {json.dumps(str(replay_dir))}\n"
@@ -104,8 +111,9 @@ def run_cookiecutter(
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, "TMPDIR": str(temp_dir)},
     )
-    return CookiecutterRun(result, output_dir, replay_dir)
+    return CookiecutterRun(result, output_dir, replay_dir, temp_dir)
 
 
 def bake_with(cookies, changes: Mapping[str, str]) -> Path:

@@ -164,6 +164,7 @@ def test_the_pre_gen_hook_refuses_a_replayed_context_that_skipped_validation(tmp
     (tmp_path / "good").mkdir()
     good = run_cookiecutter(tmp_path / "good", context())
     assert good.result.returncode == 0, good.result.stderr
+    assert good.left_in_temp == [], "the hooks' rendered copies (they hold every answer) were left in TMPDIR"
     [replay_file] = good.replay_dir.iterdir()
     replayed = json.loads(replay_file.read_text())
     replayed["cookiecutter"]["cpu_limit"] = "0"
