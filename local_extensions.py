@@ -111,3 +111,6 @@ class PyserveExtension(Extension):
         environment.filters["resolved"] = resolved
         environment.filters["asked_again_until_valid"] = asked_again_until_valid
         environment.globals["template_root"] = str(TEMPLATE_ROOT)
+        # The hooks read the context through `tojson`; in the questions' order, the post-gen hook's
+        # .cruft.json lists them as cruft's own does.
+        environment.policies["json.dumps_kwargs"] = {"sort_keys": False}

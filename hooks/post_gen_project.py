@@ -16,9 +16,10 @@ atexit.register(Path(__file__).unlink, missing_ok=True)
 
 sys.path.insert(0, {{ template_root | tojson }})
 
-from pyserve_template import answers, compat, tuning  # noqa: E402
+from pyserve_template import TEMPLATE_ROOT, answers, compat, cruft_record, tuning  # noqa: E402
 
-CHOSEN = answers.resolve_or_refuse(json.loads({{ cookiecutter | tojson | tojson }}))
+CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
+CHOSEN = answers.resolve_or_refuse(CONTEXT)
 PACKAGE = Path(CHOSEN.project_slug)
 DEPLOY = Path("deploy")
 
@@ -69,7 +70,7 @@ def remove_kubernetes() -> None:
         shutil.rmtree(DEPLOY / "k8s")
 
 
-def shipped_plan():  # noqa: ANN201 - a tuning.Plan
+def shipped_plan() -> tuning.Plan:
     """The plan in a container with exactly the answered limits (not this machine's: it is not the container)."""
     return tuning.plan_from_environment({}, tuning.load_stack(DEPLOY / "stack.toml"))
 
@@ -78,7 +79,7 @@ def choice_line(name: str, value: str, reason: str) -> str:
     return f"{name}: {value}" + ("" if reason == "as asked" else f" (auto: {reason})")
 
 
-def summary(plan) -> str:  # noqa: ANN001
+def summary(plan: tuning.Plan) -> str:
     return "\n".join(
         [
             choice_line("interface", CHOSEN.interface.upper(), CHOSEN.interface_reason),
@@ -109,12 +110,25 @@ def caveats() -> str:
     return "\n".join([heading, *lines, ""])
 
 
-def write_into_readme(plan) -> None:  # noqa: ANN001
+def write_into_readme(plan: tuning.Plan) -> None:
     readme = Path("README.md")
     text = readme.read_text(encoding="utf-8")
     text = text.replace("<!-- plan -->", "```text\n" + summary(plan) + "\n```")
     text = text.replace("<!-- faults -->", faults_markdown())
     readme.write_text(text.replace("<!-- engine faults -->", engine_faults_markdown()), encoding="utf-8")
+
+
+def record_the_template() -> str:
+    """.cruft.json, from which cruft brings this project the template's later changes. cruft's own
+    renders (create, and both sides of an update) write it themselves, so they get nothing here."""
+    if cruft_record.rendered_by_cruft(CONTEXT):
+        return ""
+    try:
+        state = cruft_record.cruft_state(CONTEXT, TEMPLATE_ROOT)
+    except cruft_record.NotRecordable as error:
+        return f"note: no {cruft_record.CRUFT_FILE}: {error}; `cruft link` can link the project later.\n"
+    Path(cruft_record.CRUFT_FILE).write_text(cruft_record.as_json(state), encoding="utf-8")
+    return ""
 
 
 def main() -> None:
@@ -127,7 +141,8 @@ def main() -> None:
     remove_kubernetes()
     plan = shipped_plan()
     write_into_readme(plan)
-    print(f"\n{CHOSEN.project_name} -> ./{CHOSEN.project_slug}\n" + summary(plan) + "\n" + caveats())
+    note = record_the_template()
+    print(f"\n{CHOSEN.project_name} -> ./{CHOSEN.project_slug}\n" + summary(plan) + "\n" + caveats() + note)
 
 
 if __name__ == "__main__":

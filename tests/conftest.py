@@ -89,6 +89,7 @@ def run_cookiecutter(
     *options: str,
     typed: str | None = None,
     default_context: Mapping[str, str] | None = None,
+    template: Path = TEMPLATE_ROOT,
 ) -> CookiecutterRun:
     """The real command a user runs, so its output is what a user sees; its replay files stay in workdir.
 
@@ -105,13 +106,14 @@ def run_cookiecutter(
     args = [f"{key}={value}" for key, value in answers.items()]
     command = [sys.executable, "-m", "cookiecutter", "--config-file", str(config), "-o", str(output_dir)]
     result = subprocess.run(
-        [*command, *(options or ([] if typed is not None else ["--no-input"])), str(TEMPLATE_ROOT), *args],
+        [*command, *(options or ([] if typed is not None else ["--no-input"])), str(template), *args],
         input=typed,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
         env={**os.environ, "TMPDIR": str(temp_dir)},
+        cwd=workdir,  # not the template's root, whose local_extensions.py `python -m` would import first
     )
     return CookiecutterRun(result, output_dir, replay_dir, temp_dir)
 
