@@ -41,10 +41,12 @@ DEFAULTS = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="
 DEFAULT_ANSWERS = {name: value[0] if isinstance(value, list) else value for name, value in DEFAULTS.items()}
 
 
-def resolved(context: Mapping[str, Any], name: str) -> str:
-    """One resolved value (interface, server, ...); refuses the whole answer set if it is invalid."""
+def resolved(context: Mapping[str, Any], name: str) -> object:
+    """One resolved value (interface, server, use_kubernetes, ...) as itself, a bool a bool, so a
+    project file tests it as `{% if cookiecutter | resolved('use_kubernetes') %}`; refuses the whole
+    answer set if it is invalid."""
     value = getattr(answers.resolve_or_refuse(context), name)
-    return str(value) if value is not None else ""
+    return value if value is not None else ""
 
 
 def mapping_up_the_stack(variable: str, holding: str) -> Mapping[str, Any] | None:

@@ -34,7 +34,7 @@ AUTO_SERVER: dict[str, tuple[str, str]] = {
     "wsgi": ("gunicorn", "the most proven WSGI server; its worker class follows the workload"),
     "asgi": (
         "uvicorn",
-        "the fastest ASGI server measured here (uvloop + httptools);"
+        "the most used ASGI server, on uvloop + httptools;"
         " its supervisor replaces dead or hung workers and reloads them one at a time on SIGHUP",
     ),
 }
@@ -139,8 +139,13 @@ def engine_fault_behaviour(server: str) -> dict[str, str]:
     }
 
 
+def hung_request_replaces_the_worker(server: str, interface: str) -> bool:
+    """Only gunicorn's WSGI workers have a request timeout (REQUEST_TIMEOUT, its `timeout`)."""
+    return server == "gunicorn" and interface == "wsgi"
+
+
 def hung_request_behaviour(server: str, interface: str) -> str:
-    if server == "gunicorn" and interface == "wsgi":
+    if hung_request_replaces_the_worker(server, interface):
         return "nginx answers 504; the worker holding it retires and a new one takes its place"
     if interface == "wsgi":
         return "nginx answers 504; it holds one of the worker's threads until it ends, the others keep serving"

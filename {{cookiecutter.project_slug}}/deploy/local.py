@@ -61,7 +61,7 @@ def static_root(env: dict[str, str]) -> Path:
 
 
 def request_timeout(env: dict[str, str]) -> str:
-    """Seconds nginx waits for the app (and the app server for a request): REQUEST_TIMEOUT, else 30."""
+    """Seconds nginx waits for the app (and gunicorn's WSGI workers for a request): REQUEST_TIMEOUT, else 30."""
     value = env.get("REQUEST_TIMEOUT", "30")
     if not value.isdigit() or int(value) == 0:
         raise SystemExit(f"local: REQUEST_TIMEOUT: {value!r} is not a whole number of seconds > 0")
@@ -120,13 +120,18 @@ def find_nginx(env: dict[str, str]) -> str:
     return found
 
 
+def nginx_command(nginx: str, prefix: Path, config: Path) -> list[str]:
+    """nginx with this run's files: its prefix, config and error log."""
+    return [nginx, "-p", f"{prefix}/", "-c", str(config), "-e", "stderr"]
+
+
 def nginx_argv(nginx: str, prefix: Path, config: Path, worker_processes: str = "auto") -> list[str]:
     """Not in a container, nginx may use every CPU here ("auto"); in its image, start.sh sizes it to its quota."""
     directives = f"daemon off; worker_processes {worker_processes};"
     if os.geteuid() == 0:
         # nginx drops root for `nobody` in its workers, who may not read this checkout (a 0700 home).
         directives += " user root;"
-    return [nginx, "-p", f"{prefix}/", "-c", str(config), "-e", "stderr", "-g", directives]
+    return [*nginx_command(nginx, prefix, config), "-g", directives]
 
 
 def collect_static(env: dict[str, str]) -> None:
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     collect_static(env)
     RUN_DIR.mkdir(exist_ok=True)
     config = write_nginx_config(RUN_DIR / "nginx", values)
-    subprocess.run([*nginx_argv(nginx, RUN_DIR / "nginx", config)[:-2], "-t", "-q"], check=True)
+    subprocess.run([*nginx_command(nginx, RUN_DIR / "nginx", config), "-t", "-q"], check=True)
 
     stopping = False
 

@@ -21,6 +21,9 @@ Environment, strongest first:
     CPU_LIMIT, MEMORY_LIMIT        the container's limits, as an orchestrator passes them in
     CPU_LIMIT_MILLICORES           the CPU limit as a whole number of millicores (the Downward API's
                                    limits.cpu with divisor 1m, which a bare CPU_LIMIT would read as cores)
+
+Figures marked "benchmark" are pyserve-template's: the sample app behind nginx, loaded by wrk, the
+app server in a cgroup with the stated CPU quota, on a 2-core machine (https://github.com/org/pyserve-template/tree/main/bench/results).
 """
 
 from __future__ import annotations
@@ -79,10 +82,11 @@ MAX_WORKERS = 32
 
 # Requests in flight per CPU that an I/O-bound WSGI service needs (Little's law): a request that
 # spends ~1/64 of its time on the CPU (1.5 ms of 100 ms) saturates a core only at ~64 in flight.
-# The articles' "2 threads" would hold a 1-CPU gunicorn to 3 x 2 = 6 in flight: 60 req/s at 100 ms.
+# The common advice of 2 threads per worker would hold a 1-CPU gunicorn to 3 x 2 = 6 in flight:
+# 60 req/s at 100 ms.
 IO_BOUND_REQUESTS_PER_CPU = 64
 # A mixed workload spends a real part of each request on the CPU, so it saturates the CPU with
-# fewer requests in flight. bench/ (3 /api/io?ms=100 to 1 /api/cpu?ms=10, 1 CPU, 64 connections):
+# fewer requests in flight. benchmark (3 /api/io?ms=100 to 1 /api/cpu?ms=10, 1 CPU, 64 connections):
 # gunicorn 3 x 4 threads 148 req/s; 3 x 16 300; 3 x 32 301-328; 3 x 64 294-316: the CPU is full
 # from 16 on. 32 leaves room for mixes that wait longer.
 MIXED_REQUESTS_PER_CPU = 32
@@ -91,7 +95,7 @@ MIN_THREADS = 4
 
 # Event loops per CPU for ASGI. One loop per CPU leaves the CPU idle while a loop waits on its
 # thread pool (file reads for static files, sync endpoints, which FastAPI and Starlette run in
-# threads). bench/ (FastAPI on uvicorn, 1 CPU, 64 connections, static files through the app),
+# threads). benchmark (FastAPI on uvicorn, 1 CPU, 64 connections, static files through the app),
 # req/s for 1 / 2 / 3 / 4 workers: ServeStatic ~1110 / 1150 / 1330 / 1290; Starlette's
 # StaticFiles ~860 / 1530 / 1140 / 1250; I/O, CPU and mixed alike for all four (noise ~10%).
 # CPU-bound ASGI stays at one per CPU: its loops only compute, and each costs a worker's memory.
@@ -255,7 +259,7 @@ def plan(
 
     # Each worker gets threads for all the requests in flight, not its fair share of them: a gthread
     # worker accepts connections while its threads are busy, and nginx keeps its upstream connections
-    # alive, so one worker can hold most of them. bench/ (1 CPU, 64 connections, /api/io?ms=100):
+    # alive, so one worker can hold most of them. benchmark (1 CPU, 64 connections, /api/io?ms=100):
     # 3 x 22 threads (66 in all) 455 req/s, p95 202 ms; 3 x 32 614 req/s, 3 x 64 616, p95 108 ms.
     if uses_threads(interface, workload):
         per_cpu = IO_BOUND_REQUESTS_PER_CPU if workload == "io_bound" else MIXED_REQUESTS_PER_CPU

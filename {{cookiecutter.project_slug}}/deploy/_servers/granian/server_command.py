@@ -20,6 +20,10 @@ def argv(plan, bind: str) -> list[str]:
         "--workers-lifetime", "3600",
         # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
         "--workers-kill-timeout", "20",
+        # granian has no idle keep-alive timeout of its own: an idle connection from nginx is closed
+        # when this header-read timeout runs out (30 s by default, 60 s at most). Longer than nginx's
+        # upstream keepalive_timeout (50 s), so nginx closes idle connections first.
+        "--http1-header-read-timeout", "60000",
         "--no-ws" if plan.interface == "wsgi" else "--ws",
         # deploy/granian_app.py: APP_MODULE (deploy/served_app.py) behind a proxy-header check.
         "granian_app:app",

@@ -22,7 +22,7 @@ threads = _plan.threads
 worker_class = _plan.worker_class
 
 # --- Where ----------------------------------------------------------------------------------
-bind = os.environ.get("BIND") or f"127.0.0.1:{os.environ.get('APP_PORT', '8000')}"
+# No `bind` here: deploy/serve.py passes --bind (BIND, else 127.0.0.1:APP_PORT) for every server.
 
 # --- Timeouts, coupled across layers -----------------------------------------------------------
 # REQUEST_TIMEOUT is nginx's proxy_read_timeout too: when nginx gives up on a request (504), the
@@ -31,7 +31,7 @@ bind = os.environ.get("BIND") or f"127.0.0.1:{os.environ.get('APP_PORT', '8000')
 timeout = int(os.environ.get("REQUEST_TIMEOUT", "30"))
 # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
 graceful_timeout = 20
-# Keep idle connections from nginx open longer than nginx's upstream keepalive_timeout (60 s), so
+# Keep idle connections from nginx open longer than nginx's upstream keepalive_timeout (50 s), so
 # nginx, not the app, closes them and never reuses a connection the app is closing.
 keepalive = 75
 
@@ -39,8 +39,9 @@ keepalive = 75
 # Replace a worker after this many requests (jittered so they do not all restart at once):
 # bounds slow leaks and heap fragmentation. High, because each new worker imports the app again on
 # the same CPU quota: at 2000 (a common value), fast requests restarted a worker every second or two
-# and halved the throughput (bench/, Flask static files from WhiteNoise at 1 CPU: 2171 req/s, 0.46
-# CPU ms per request; never recycled, 3354 req/s, 0.30 ms). Not the uvicorn worker (ASGI): as uvicorn
+# and halved the throughput (pyserve-template's benchmark, see deploy/tuning.py: Flask static files
+# from WhiteNoise at 1 CPU, 2171 req/s and 0.46 CPU ms per request; never recycled, 3354 req/s and
+# 0.30 ms). Not the uvicorn worker (ASGI): as uvicorn
 # itself, a recycled one reset connections it had just read requests from (measured: 3 of ~4000
 # requests answered 502 at 32 users back to back), so those live until they crash or the container
 # restarts.

@@ -12,7 +12,7 @@ _plan = tuning.start_up_plan()
 
 workers = _plan.workers
 worker_class = "uvloop"
-# Longer than nginx's upstream keepalive_timeout (60 s): nginx closes idle connections first.
+# Longer than nginx's upstream keepalive_timeout (50 s): nginx closes idle connections first.
 keep_alive_timeout = 75
 # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
 graceful_timeout = 20

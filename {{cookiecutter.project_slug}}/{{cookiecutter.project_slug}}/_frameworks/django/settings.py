@@ -41,8 +41,8 @@ TEMPLATES: list[dict[str, object]] = []
 # nginx sets X-Forwarded-Proto; the app server trusts it only from the proxy's address.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = False
-
 {%- if cookiecutter.static_strategy != "none" %}
+
 STATIC_URL = site.static_url()
 # deploy/collect_static.py runs collectstatic at image build and before `make local`.
 STATIC_ROOT = site.static_root()
