@@ -13,6 +13,7 @@ from types import ModuleType
 import pytest
 
 from .engine import Engine, base_images, docker_engine, engine_unavailable, podman_engine
+from .stack import free_port
 
 CONTAINER_TEST_TIMEOUT = 900
 
@@ -43,7 +44,7 @@ def compose_stack(project: Path, engine: Engine, name: str) -> Iterator[ModuleTy
     """The project's own ComposeStack on `engine`, its images built; taken down afterwards, leaving nothing."""
     engine.ensure_images(base_images(project / "Dockerfile"))
     harness = load_container_test(project)
-    stack = harness.ComposeStack(["docker", "compose"], engine.cli, name, harness.free_port(), engine.env)
+    stack = harness.ComposeStack(["docker", "compose"], engine.cli, name, free_port(), engine.env)
     try:
         stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
         yield stack

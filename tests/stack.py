@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -57,10 +58,29 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
     raise AssertionError(f"not within {seconds} s: {what}")
 
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port on 127.0.0.1, below the kernel's ephemeral range and never handed out twice.
+
+    A port from bind(0) is an ephemeral one, and any outbound connection made before the server
+    binds it (make local's readiness polls) may take it as its own local port: once, nginx's
+    bind() failed with "Address already in use".
+    """
+    lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    while True:
+        port = random.randrange(10_000, lowest_ephemeral)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def is_listening(port: int) -> bool:
