@@ -33,6 +33,13 @@ from jinja2.ext import Extension
 TEMPLATE_ROOT = Path(__file__).resolve().parent
 if str(TEMPLATE_ROOT) not in sys.path:
     sys.path.insert(0, str(TEMPLATE_ROOT))
+# `cruft update` renders two commits of the template in one process, from one checkout reset from
+# the first to the second: each render must read this commit's records and code, not the modules
+# the previous render imported. So this module, which cookiecutter imports for each render, drops
+# the template's own, and (below) itself once loaded, so that the next render imports it afresh.
+TEMPLATE_PACKAGES = ("pyserve_template", "pyserve_deploy")
+for _name in [name for name in sys.modules if name.partition(".")[0] in TEMPLATE_PACKAGES]:
+    del sys.modules[_name]
 
 from pyserve_template import answers  # noqa: E402
 
@@ -101,6 +108,7 @@ def asked_again_until_valid(given: MutableMapping[str, Any], name: str) -> str:
 class PyserveExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        sys.modules.pop(__name__, None)  # the next render imports this file, and the records, afresh
         raw = raw_answers_being_loaded()
         if raw is not None:
             try:

@@ -12,12 +12,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# What the benchmark bakes: one WSGI and one ASGI framework on the server `auto` picks for each.
-STACKS = {
-    "wsgi": {"framework": "flask", "server": "gunicorn"},
-    "asgi": {"framework": "fastapi", "server": "uvicorn"},
-}
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -42,7 +36,7 @@ class Contender:
     launch: Callable[[str, str, str, Limits], Launch]  # (interface, app module, bind, limits)
 
     def describe(self, interface: str, limits: Limits) -> str:
-        """The command line, as a reader would type it (the generated one is deploy/serve.py)."""
+        """The command line, as a reader would type it (the generated one is `python -m deploy.serve`)."""
         launched = self.launch(interface, "APP", "127.0.0.1:8000", limits)
         env = " ".join(f"{name}={value}" for name, value in launched.env.items() if name != "BIND")
         argv = " ".join(launched.argv).removeprefix("-m ")
@@ -60,7 +54,7 @@ def _server(interface: str, module: str, bind: str, workers: int | None, threads
 
 def generated(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     # What the Dockerfile runs: the plan comes from the cgroup, as in the container.
-    return Launch(["deploy/serve.py"], {"APP_MODULE": module, "BIND": bind})
+    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind})
 
 
 def bare_defaults(interface: str, module: str, bind: str, limits: Limits) -> Launch:
@@ -87,7 +81,7 @@ def host_cpu_count(interface: str, module: str, bind: str, limits: Limits) -> La
 CONTENDERS = {
     contender.name: contender
     for contender in (
-        Contender("generated", "generated", "this template: deploy/serve.py sizes itself from the cgroup", generated),
+        Contender("generated", "generated", "this template: deploy.serve sizes itself from the cgroup", generated),
         Contender(
             "bare", "bare defaults", "the server with no settings: one worker (the lemonade stand)", bare_defaults
         ),

@@ -8,12 +8,10 @@ Everything started is stopped by its process group, and the cgroup is removed.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 import urllib.error
@@ -23,15 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from pyserve_template import PROJECT_TEMPLATE, tuning
-from tests.conftest import context, run_cookiecutter
-from tests.stack import free_port, project_venv
+from pyserve_template import confine, deploy_module, tuning
+from pyserve_template.baking import free_port, project_venv, run_cookiecutter
 
 from .contenders import Contender, Launch, Limits
 from .workloads import CSS, STATIC_ROUTE_APP, Workload
-
-sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
-from confine import Confinement
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 SETTLE_TIMEOUT = 30  # nginx answers 504 past its proxy_read_timeout (30 s) anyway
@@ -100,22 +94,22 @@ class Measurement:
 
 
 def bake(workdir: Path, stack: str, framework: str, server: str, limits: Limits, workload: Workload) -> Bake:
-    """A project as a user bakes it (the test suite's baseline with these answers), its venv and
+    """A project as a user bakes it (the defaults with these answers), its venv and
     static files. Baked afresh every run, so that it is what the template renders now."""
     name = f"{stack}-{workload.answer}-{workload.static_strategy}"
     target = workdir.resolve() / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    answers = context(
-        project_name=f"bench {name}", framework=framework, server=server, workload=workload.answer,
-        cpu_limit=f"{limits.cpus:g}", memory_limit=limits.memory, static_strategy=workload.static_strategy,
-    )  # fmt: skip
+    answers = {
+        "project_name": f"bench {name}", "framework": framework, "server": server, "workload": workload.answer,
+        "cpu_limit": f"{limits.cpus:g}", "memory_limit": limits.memory, "static_strategy": workload.static_strategy,
+    }  # fmt: skip
     run = run_cookiecutter(target, answers)
     if run.result.returncode != 0:
         raise SystemExit(f"bench: baking {name} failed:\n{run.result.stderr[-3000:]}")
     (project,) = run.output_dir.iterdir()
     venv = project_venv(project)
-    subprocess.run([str(venv / "bin" / "python"), "deploy/collect_static.py"], cwd=project, check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "deploy.collect_static"], cwd=project, check=True)
     route_module = project / f"{STATIC_ROUTE_APP.partition(':')[0]}.py"
     route_module.write_text(STATIC_ROUTE_MODULE[framework].format(package=project.name))
     with (project / "deploy" / "stack.toml").open("rb") as handle:
@@ -126,11 +120,7 @@ def bake(workdir: Path, stack: str, framework: str, server: str, limits: Limits,
 
 def project_local(project: Path) -> ModuleType:
     """The project's deploy/local.py: the nginx config exactly as `make local` writes it."""
-    spec = importlib.util.spec_from_file_location("bench_project_local", project / "deploy" / "local.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return deploy_module(project, "local", f"bench_deploy_{abs(hash(str(project)))}")
 
 
 def healthy(port: int, timeout: float = 2) -> bool:
@@ -223,7 +213,7 @@ def _run(
     config = local.write_nginx_config(prefix, local.nginx_values(env))
     launch = launch_at(f"127.0.0.1:{app_port}")
     memory = tuning.parse_memory(limits.memory)
-    confinement = Confinement.create(limits.cpus, memory, f"pyserve-bench-{os.getpid()}")
+    confinement = confine.Confinement.create(limits.cpus, memory, f"pyserve-bench-{os.getpid()}")
     totals: dict = {}
     app = nginx = None
     try:

@@ -16,7 +16,7 @@ atexit.register(Path(__file__).unlink, missing_ok=True)
 
 sys.path.insert(0, {{ template_root | tojson }})
 
-from pyserve_template import TEMPLATE_ROOT, answers, compat, cruft_record, tuning  # noqa: E402
+from pyserve_template import TEMPLATE_ROOT, answers, compat, cruft_record, machine, records, tuning  # noqa: E402
 
 CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
 CHOSEN = answers.resolve_or_refuse(CONTEXT)
@@ -25,8 +25,10 @@ DEPLOY = Path("deploy")
 
 
 def move_contents(variant: Path, destination: Path) -> None:
+    """The variant's files, not its record (server.toml, framework.toml): that is the template's."""
     for item in variant.iterdir():
-        shutil.move(str(item), str(destination / item.name))
+        if item.name not in {records.SERVER_RECORD, records.FRAMEWORK_RECORD}:
+            shutil.move(str(item), str(destination / item.name))
 
 
 def install_framework() -> None:
@@ -72,7 +74,7 @@ def remove_kubernetes() -> None:
 
 def shipped_plan() -> tuning.Plan:
     """The plan in a container with exactly the answered limits (not this machine's: it is not the container)."""
-    return tuning.plan_from_environment({}, tuning.load_stack(DEPLOY / "stack.toml"))
+    return tuning.plan_from_environment({}, machine.load_stack(DEPLOY / "stack.toml"))
 
 
 def choice_line(name: str, value: str, reason: str) -> str:

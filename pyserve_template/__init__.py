@@ -1,32 +1,57 @@
 """The template's own Python: the compatibility table and the validation of answers.
 
-The tuning model is not here: it lives in the generated project as deploy/tuning.py (shipped
-verbatim) and `tuning` below loads that very file, so generation and start-up share one model.
+The tuning model is not here: it lives in the generated project as deploy/tuning/ (shipped
+verbatim), and `tuning` (the model) and `machine` (the reading of the limits) below are those very
+files, imported from the project template, so generation and start-up share one model.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
-TUNING_FILE = PROJECT_TEMPLATE / "deploy" / "tuning.py"
+DEPLOY_TEMPLATE = PROJECT_TEMPLATE / "deploy"
+TUNING_PACKAGE = DEPLOY_TEMPLATE / "tuning"
 
 
-def _load_tuning():
-    spec = importlib.util.spec_from_file_location("pyserve_tuning", TUNING_FILE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    # No __pycache__ inside the project template: cookiecutter would try to render it.
+def deploy_module(project: Path, name: str, package: str) -> ModuleType:
+    """deploy.<name> of `project` (the project template or a generated project), imported with its
+    deploy/ package named `package`, so that several projects' deploy/ can live in one process."""
+    if package not in sys.modules:
+        deploy = project / "deploy"
+        spec = importlib.util.spec_from_file_location(
+            package, deploy / "__init__.py", submodule_search_locations=[str(deploy)]
+        )
+        assert spec and spec.loader
+        sys.modules[package] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[package])
+    # No __pycache__ inside the project template: cookiecutter would copy it into every project.
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        spec.loader.exec_module(module)
+        return importlib.import_module(f"{package}.{name}")
     finally:
         sys.dont_write_bytecode = writes_bytecode
-    return module
 
 
-tuning = sys.modules.get("pyserve_tuning") or _load_tuning()
+# The project template's own deploy/, under a name no generated project's `deploy` can clash with.
+tuning = deploy_module(PROJECT_TEMPLATE, "tuning.model", "pyserve_deploy")
+machine = deploy_module(PROJECT_TEMPLATE, "tuning.machine", "pyserve_deploy")
+confine = deploy_module(PROJECT_TEMPLATE, "confine", "pyserve_deploy")
+settings = deploy_module(PROJECT_TEMPLATE, "settings", "pyserve_deploy")
+
+__all__ = [
+    "DEPLOY_TEMPLATE",
+    "PROJECT_TEMPLATE",
+    "TEMPLATE_ROOT",
+    "TUNING_PACKAGE",
+    "confine",
+    "deploy_module",
+    "machine",
+    "settings",
+    "tuning",
+]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import compat, tuning
+from . import compat, records, settings, tuning
 from .compat import AnswerError
 
 # Names a generated package must not take: it would shadow what the project imports.
@@ -63,9 +63,66 @@ class Answers:
     @property
     def app_module(self) -> str:
         """The sample app's WSGI/ASGI callable: what APP_MODULE defaults to."""
-        if self.framework == "django":
-            return f"{self.project_slug}.{self.interface}:application"
-        return f"{self.project_slug}.app:app"
+        return records.FRAMEWORKS[self.framework].app_module(self.project_slug, self.interface)
+
+    @property
+    def worker_memory_mib(self) -> int:
+        return records.FRAMEWORKS[self.framework].memory_mib
+
+    @property
+    def server_memory_mib(self) -> int:
+        return records.SERVERS[self.server].memory_mib
+
+    @property
+    def server_record(self) -> records.Server:
+        return records.SERVERS[self.server]
+
+    @property
+    def socket_per_worker(self) -> bool:
+        return self.server_record.socket_per_worker
+
+    @property
+    def replaces_hung_workers(self) -> bool:
+        return self.server_record.replaces_hung_workers(self.interface)
+
+    @property
+    def keepalive_s(self) -> int:
+        """How long the server keeps an idle connection from nginx (deploy/settings.py, or less where it cannot)."""
+        return min(settings.APP_KEEPALIVE_S, self.server_record.keepalive_max_s or settings.APP_KEEPALIVE_S)
+
+    @property
+    def graceful_stop_s(self) -> int:
+        return settings.GRACEFUL_STOP_S
+
+    @property
+    def request_timeout_s(self) -> int:
+        return settings.DEFAULT_REQUEST_TIMEOUT_S
+
+    @property
+    def server_files(self) -> str:
+        """The server's own files in deploy/, for the README."""
+        return ", ".join(f"`deploy/{name}`" for name in self.server_record.files)
+
+    @property
+    def server_notes(self) -> str:
+        """What the README says of this server's workers: recycled or not, and its record's own words."""
+        server = self.server_record
+        if server.recycles_workers(self.interface):
+            recycling = f"Workers are recycled ({server.recycling}) and replaced when they crash."
+        else:
+            recycling = (
+                f"Workers are not recycled: a recycled {self.server} worker dropped requests under load (measured)."
+            )
+        return " ".join(filter(None, [recycling, server.readme]))
+
+    @property
+    def requirements(self) -> list[str]:
+        """requirements.txt: the framework's, the server's and the static files' package, pinned."""
+        return [
+            *records.FRAMEWORKS[self.framework].requirements_for(self.static_strategy),
+            *records.SERVERS[self.server].requirements_for(self.interface),
+            *([compat.STATIC_REQUIREMENT[self.static_package]] if self.static_package else []),
+        ]
 
 
 def derive_slug(project_name: object) -> str:
@@ -164,15 +221,16 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     interface, interface_reason = compat.resolve_interface(framework, asked_interface, asked_server)
     server, server_reason = compat.resolve_server(interface, asked_server)
 
-    plan = tuning.plan(cpus, memory, framework, interface, server, workload)
+    figures = records.memory_figures(framework, server)
+    plan = tuning.plan(cpus, memory, framework, interface, server, workload, **figures)
     if not plan.fits_memory:
-        least = tuning.minimum_memory_bytes(framework, server)
+        least = tuning.minimum_memory_bytes(**figures)
         raise AnswerError(
             "memory_limit",
             raw.get("memory_limit"),
             f"is too small for one {framework} worker under {server}",
             f"give at least {-(-least // tuning.MIB)}MiB"
-            f" ({tuning.WORKER_MEMORY_MIB[framework]} MiB a worker + {tuning.SERVER_MEMORY_MIB[server]} MiB"
+            f" ({records.FRAMEWORKS[framework].memory_mib} MiB a worker + {records.SERVERS[server].memory_mib} MiB"
             f" for {server} + {tuning.MEMORY_HEADROOM:.0%} headroom)",
         )
     return Answers(

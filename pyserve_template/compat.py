@@ -9,25 +9,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from . import tuning
+from . import records, tuning
 
-# The interfaces each framework speaks; the first is its native one, which `interface=auto` picks.
-FRAMEWORK_INTERFACES: dict[str, tuple[str, ...]] = {
-    "fastapi": ("asgi",),
-    "django": ("wsgi", "asgi"),
-    "flask": ("wsgi",),
-    "quart": ("asgi",),
-    "starlette": ("asgi",),
-    "litestar": ("asgi",),
-}
-
-# The interfaces each server serves. uvicorn's WSGI mode is deprecated upstream, so it is ASGI only.
-SERVER_INTERFACES: dict[str, tuple[str, ...]] = {
-    "gunicorn": ("wsgi", "asgi"),
-    "uvicorn": ("asgi",),
-    "hypercorn": ("wsgi", "asgi"),
-    "granian": ("wsgi", "asgi"),
-}
+# The interfaces each framework speaks (its native one first, which `interface=auto` picks) and
+# each server serves: from their records.
+FRAMEWORK_INTERFACES: dict[str, tuple[str, ...]] = {name: fw.interfaces for name, fw in records.FRAMEWORKS.items()}
+SERVER_INTERFACES: dict[str, tuple[str, ...]] = {name: server.interfaces for name, server in records.SERVERS.items()}
 
 # `server=auto`, per interface, and why.
 AUTO_SERVER: dict[str, tuple[str, str]] = {
@@ -58,28 +45,14 @@ FAULT_NAMES: dict[str, str] = {
     "large_body": "A huge request body",
     "traversal": "Path traversal and dotfile probes",
 }
-# What a server does not survive (measured with hypercorn 0.18: it cancels the requests in flight
-# when its workers stop, instead of letting them finish).
+# What a server does not survive, in place of what the stack does (its record's [faults]).
 FAULT_CAVEATS: dict[str, dict[str, str]] = {
-    "hypercorn": {
-        "killed_worker": (
-            "hypercorn stops all its workers and exits; the container's restart policy (compose:"
-            " unless-stopped; Kubernetes: the pod's) starts it again, and nginx answers 502 until then"
-        ),
-        "sigterm": "hypercorn cancels the requests in flight (nginx answers 502) and exits",
-        "reload": (
-            "SIGHUP restarts all workers at once and cancels the requests in flight; hypercorn answers"
-            " them 500, which nginx does not retry (measured with 16 users: 17 requests lost in 35 reloads)"
-        ),
-    },
+    name: dict(server.faults) for name, server in records.SERVERS.items() if server.faults
 }
 
 # Servers whose workers each listen on a socket of their own (SO_REUSEPORT) rather than share one:
-# when a worker exits, the connections queued on its socket are reset unless the kernel moves them
-# to another worker's (net.ipv4.tcp_migrate_req, which compose.yaml sets for these). Measured with
-# granian 2.8, 15 workers killed under 16 clients: 8 requests reset before a worker read them without
-# it, 1 with it.
-SOCKET_PER_WORKER = frozenset({"granian"})
+# compose.yaml sets net.ipv4.tcp_migrate_req for these (see their records).
+SOCKET_PER_WORKER = frozenset(name for name, server in records.SERVERS.items() if server.socket_per_worker)
 
 # What the container engine adds (compose.yaml's restart policy, replicas, memory limit and stop
 # order), in the words the user reads: written into the README and held true by
@@ -92,10 +65,8 @@ ENGINE_FAULT_NAMES: dict[str, str] = {
     "stop": "`docker compose stop` (a redeploy)",
 }
 # Seconds from the app server's death to serving again through nginx, the engine restarting the
-# container (measured: gunicorn 0.5-0.9, uvicorn 1.1-1.3, hypercorn 1.0-1.8, granian 0.5; uvicorn and
-# hypercorn spawn fresh interpreters for their workers), and those `docker compose stop` took
-# (measured 1.0-1.9), rounded up.
-ENGINE_RESTART_S: dict[str, float] = {"gunicorn": 1, "uvicorn": 1.5, "hypercorn": 2, "granian": 1}
+# container (each server's record), and those `docker compose stop` took (measured 1.0-1.9), rounded up.
+ENGINE_RESTART_S: dict[str, float] = {name: server.engine_restart_s for name, server in records.SERVERS.items()}
 ENGINE_STOP_S = 2
 
 
@@ -140,8 +111,8 @@ def engine_fault_behaviour(server: str) -> dict[str, str]:
 
 
 def hung_request_replaces_the_worker(server: str, interface: str) -> bool:
-    """Only gunicorn's WSGI workers have a request timeout (REQUEST_TIMEOUT, its `timeout`)."""
-    return server == "gunicorn" and interface == "wsgi"
+    """Whether the server has a request timeout (REQUEST_TIMEOUT) on this interface: its record says."""
+    return records.SERVERS[server].replaces_hung_workers(interface)
 
 
 def hung_request_behaviour(server: str, interface: str) -> str:
@@ -164,11 +135,12 @@ STATIC_STRATEGIES = ("nginx", "whitenoise", "cdn", "none")
 # WhiteNoise serves WSGI only (its maintainer has no ASGI plans); ServeStatic, its maintained fork,
 # does both, so `whitenoise` means "the app serves its own compressed, hashed files" for every stack.
 STATIC_PACKAGE = {"wsgi": "whitenoise", "asgi": "servestatic"}
+STATIC_REQUIREMENT = {"whitenoise": "whitenoise==6.12.0", "servestatic": "servestatic==4.4.0"}
 
-FRAMEWORKS = tuple(FRAMEWORK_INTERFACES)
-SERVERS = tuple(SERVER_INTERFACES)
-INTERFACES = ("asgi", "wsgi")
-WORKLOADS = ("io_bound", "mixed", "cpu_bound")
+FRAMEWORKS = tuple(records.FRAMEWORKS)
+SERVERS = tuple(records.SERVERS)
+INTERFACES = tuning.INTERFACES
+WORKLOADS = tuning.WORKLOADS
 PYTHON_VERSIONS = ("3.13", "3.12", "3.14")
 
 

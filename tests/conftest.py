@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pyserve_template.matrix import ONE_PER_SERVER
 
 from .containers import started_engine
 
@@ -33,26 +31,10 @@ BASELINE: dict[str, str] = {
 }
 
 
-# Each static strategy on WSGI and ASGI, Django and not: with the 26 stacks (static=nginx), what the
-# validators and the end-to-end tests run.
-STATIC_VARIATIONS: list[dict[str, str]] = [
-    {"static_strategy": "whitenoise", "framework": "flask"},
-    {"static_strategy": "whitenoise"},
-    {"static_strategy": "whitenoise", "framework": "django"},
-    {"static_strategy": "whitenoise", "framework": "django", "interface": "asgi"},
-    {"static_strategy": "cdn"},
-    {"static_strategy": "cdn", "framework": "django"},
-    {"static_strategy": "none"},
-    {"static_strategy": "none", "framework": "django"},
-]
-
-# One stack per server, for the fault tests on the host and in containers; 2 CPUs, so that a server
+# One stack per server for the fault tests on the host and in containers; 2 CPUs, so that a server
 # runs more than one worker where its plan says so.
 SERVER_VARIATIONS: dict[str, dict[str, str]] = {
-    "gunicorn": {"framework": "flask", "cpu_limit": "2"},  # WSGI, gthread workers
-    "uvicorn": {"framework": "fastapi", "cpu_limit": "2"},
-    "hypercorn": {"framework": "quart", "server": "hypercorn", "cpu_limit": "2"},
-    "granian": {"framework": "starlette", "server": "granian", "cpu_limit": "2"},
+    server: {**stack, "cpu_limit": "2"} for server, stack in ONE_PER_SERVER.items()
 }
 
 
@@ -65,57 +47,6 @@ def context(**changes: str) -> dict[str, str]:
 
 def variation_id(changes: Mapping[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in changes.items()) or "baseline"
-
-
-@dataclass
-class CookiecutterRun:
-    result: subprocess.CompletedProcess[str]
-    output_dir: Path
-    replay_dir: Path
-    temp_dir: Path  # the run's TMPDIR, where cookiecutter writes each hook before running it
-
-    @property
-    def left_in_temp(self) -> list[Path]:
-        return list(self.temp_dir.iterdir())
-
-    @property
-    def left_behind(self) -> list[Path]:
-        return list(self.output_dir.iterdir()) + self.left_in_temp
-
-
-def run_cookiecutter(
-    workdir: Path,
-    answers: Mapping[str, str],
-    *options: str,
-    typed: str | None = None,
-    default_context: Mapping[str, str] | None = None,
-    template: Path = TEMPLATE_ROOT,
-) -> CookiecutterRun:
-    """The real command a user runs, so its output is what a user sees; its replay files stay in workdir.
-
-    With `typed`, the answers are typed at the prompts (one line each) instead of given with --no-input.
-    """
-    output_dir, replay_dir, temp_dir = workdir / "out", workdir / "replay", workdir / "temp"
-    output_dir.mkdir(exist_ok=True)
-    temp_dir.mkdir(exist_ok=True)
-    config = workdir / "cookiecutter-config.yaml"
-    config.write_text(
-        f"replay_dir: {json.dumps(str(replay_dir))}\n"
-        + (f"default_context: {json.dumps(dict(default_context))}\n" if default_context else "")
-    )
-    args = [f"{key}={value}" for key, value in answers.items()]
-    command = [sys.executable, "-m", "cookiecutter", "--config-file", str(config), "-o", str(output_dir)]
-    result = subprocess.run(
-        [*command, *(options or ([] if typed is not None else ["--no-input"])), str(template), *args],
-        input=typed,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "TMPDIR": str(temp_dir)},
-        cwd=workdir,  # not the template's root, whose local_extensions.py `python -m` would import first
-    )
-    return CookiecutterRun(result, output_dir, replay_dir, temp_dir)
 
 
 def bake_with(cookies, changes: Mapping[str, str]) -> Path:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from pyserve_template import deploy_module
+from pyserve_template.baking import free_port
+
 from .engine import Engine, base_images, docker_engine, engine_unavailable, podman_engine
-from .stack import free_port
 
 CONTAINER_TEST_TIMEOUT = 900
 
@@ -29,14 +30,7 @@ def started_engine(kind: str) -> Iterator[Engine]:
 
 def load_container_test(project: Path) -> ModuleType:
     """The project's own deploy/container_test.py, its harness reused here."""
-    sys.path.insert(0, str(project / "deploy"))
-    try:
-        import container_test as module
-
-        return module
-    finally:
-        sys.path.remove(str(project / "deploy"))
-        sys.modules.pop("container_test", None)
+    return deploy_module(project, "container_test", f"deploy_{abs(hash(str(project)))}")
 
 
 @contextlib.contextmanager

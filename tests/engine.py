@@ -25,7 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .stack import TEMPLATE_ROOT, TOOLS
+from pyserve_template.baking import TOOLS
+
+from .stack import TEMPLATE_ROOT
 
 ENGINE_CACHE = Path(os.environ.get("PYSERVE_ENGINE_CACHE", TEMPLATE_ROOT / ".cache" / "engine"))
 DEBIAN_MIRROR = "http://deb.debian.org/debian"

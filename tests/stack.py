@@ -7,45 +7,22 @@ does, and all share the checks that nothing is left running or listening afterwa
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import http.client
 import json
 import os
-import random
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyserve_template.baking import free_port
+
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
-VENV_CACHE = Path(os.environ.get("PYSERVE_VENV_CACHE", TEMPLATE_ROOT / ".cache" / "venvs"))
-TOOLS = Path(sys.executable).parent
 START_TIMEOUT = 90
 STOP_TIMEOUT = 40
-
-
-def project_venv(project: Path, requirements: str = "requirements.txt") -> Path:
-    """A venv with one of the project's requirements files, shared by every project with the same pins."""
-    pins = b"".join((project / name).read_bytes() for name in sorted({"requirements.txt", requirements}))
-    key = hashlib.sha256(pins + sys.version.encode()).hexdigest()[:16]
-    venv = VENV_CACHE / key
-    VENV_CACHE.mkdir(parents=True, exist_ok=True)
-    with (VENV_CACHE / f"{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs build each venv once
-        if not (venv / ".complete").exists():  # a build cut short leaves no marker and is redone
-            shutil.rmtree(venv, ignore_errors=True)
-            uv = [str(TOOLS / "uv"), "--quiet"]
-            subprocess.run([*uv, "venv", "--python", sys.executable, str(venv)], check=True)
-            install = [*uv, "pip", "install", "--python", str(venv / "bin" / "python")]
-            subprocess.run([*install, "-r", str(project / requirements)], check=True, cwd=project)
-            (venv / ".complete").touch()
-    return venv
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
@@ -56,31 +33,6 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
             return time.monotonic()
         time.sleep(0.1)
     raise AssertionError(f"not within {seconds} s: {what}")
-
-
-EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1, below the kernel's ephemeral range and never handed out twice.
-
-    A port from bind(0) is an ephemeral one, and any outbound connection made before the server
-    binds it (make local's readiness polls) may take it as its own local port: once, nginx's
-    bind() failed with "Address already in use".
-    """
-    lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
-    while True:
-        port = random.randrange(10_000, lowest_ephemeral)
-        if port in _handed_out:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
 
 
 def is_listening(port: int) -> bool:
@@ -115,7 +67,7 @@ class Stack:
     http_port: int
     app_port: int
     log: Path
-    server_pid: int = 0  # the app server's master: serve.py execs into it, it leads the group
+    server_pid: int = 0  # the app server's master: deploy.serve execs into it, it leads the group
     make: subprocess.Popen[bytes] | None = None  # `make local`, leader of its own process group
 
     def stop(self) -> None:
@@ -124,7 +76,7 @@ class Stack:
         os.killpg(self.make.pid, signal.SIGTERM)
 
     def plan(self) -> dict:
-        """The plan the server started with: the JSON line deploy/serve.py logs."""
+        """The plan the server started with: the JSON line deploy.serve logs."""
         for line in self.output().splitlines():
             if line.startswith("{") and '"workers"' in line:
                 return json.loads(line)
@@ -269,11 +221,15 @@ def running_stack(
 
 
 @contextlib.contextmanager
-def started(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def started(
+    command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """A process in a group of its own, stopped by that group (SIGTERM, then SIGKILL)."""
     log.write_bytes(b"")
     with log.open("ab") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+        )
     try:
         yield process
     finally:

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pyserve_template import compat
+from pyserve_template.baking import run_cookiecutter
 
-from .conftest import ANSWER_KEYS, BASELINE, COOKIECUTTER_JSON, run_cookiecutter
+from .conftest import ANSWER_KEYS, BASELINE, COOKIECUTTER_JSON
 
 # Answers that can be right, so that a bake with random answers sometimes succeeds.
 PLAUSIBLE: dict[str, list[str]] = {

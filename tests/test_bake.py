@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import TUNING_FILE, compat, tuning
+from pyserve_template import TUNING_PACKAGE, compat, records, tuning
+from pyserve_template.baking import project_venv
+from pyserve_template.matrix import PRODUCT, STATIC_VARIATIONS
 
-from .conftest import STATIC_VARIATIONS, context, variation_id
-from .stack import project_venv
+from .conftest import context, variation_id
 
 # One- and two-key variations of the baseline, each named by what it changes.
 VARIATIONS: list[dict[str, str]] = [
@@ -40,11 +41,6 @@ VARIATIONS: list[dict[str, str]] = [
     {"cpu_limit": "64", "memory_limit": "2GiB", "framework": "flask"},
     {"project_name": "Billing API v2", "project_slug": "billing"},
     {"project_name": '2nd "Quoted" Service'},
-]
-
-PRODUCT = [
-    {"framework": stack.framework, "interface": stack.interface, "server": stack.server}
-    for stack in compat.supported_stacks()
 ]
 
 # Jinja left unrendered; GitHub Actions' own expressions, ${{ ... }}, are meant to stay.
@@ -74,15 +70,19 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
 
     assert compat.supports(framework, interface, server)
     assert stack["stack"]["workload"] == asked["workload"]
-    assert (project / "deploy" / "tuning.py").read_bytes() == TUNING_FILE.read_bytes()
+    # The tuning model and its reading of the machine ship as the template runs them, byte for byte.
+    for shipped in TUNING_PACKAGE.glob("*.py"):
+        assert (deploy / "tuning" / shipped.name).read_bytes() == shipped.read_bytes(), shipped.name
 
     # What the answers chose is there, and nothing they did not.
     assert not (package / "_frameworks").exists() and not (deploy / "_servers").exists()
-    assert (package / ("settings.py" if framework == "django" else "app.py")).is_file()
+    for chosen, others, folder in (
+        (records.FRAMEWORKS[framework], records.FRAMEWORKS.values(), package),
+        (records.SERVERS[server], records.SERVERS.values(), deploy),
+    ):
+        assert all((folder / file).is_file() for file in chosen.files)
+        assert not any((folder / file).exists() for other in others for file in set(other.files) - set(chosen.files))
     assert (project / "manage.py").exists() == (framework == "django")
-    assert (deploy / "server_command.py").is_file()
-    assert (deploy / "gunicorn.conf.py").exists() == (server == "gunicorn")
-    assert (deploy / "hypercorn_config.py").exists() == (server == "hypercorn")
     nginx_serves_static = static in {"nginx", "cdn"}
     assert (deploy / "nginx" / "templates" / "locations" / "static.conf.template").exists() == nginx_serves_static
     assert (deploy / "collect_static.py").exists() == (static != "none")
@@ -90,12 +90,15 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     assert (package / "static").exists() == (static != "none")
     assert (deploy / "k8s").exists() == (asked["use_kubernetes"] == "yes")
 
-    requirements = (project / "requirements.txt").read_text()
-    assert f"\n{framework}==" in requirements and f"\n{server}" in requirements
+    requirements = (project / "requirements.txt").read_text().splitlines()
+    assert set(records.FRAMEWORKS[framework].requirements_for(static)) <= set(requirements)
+    assert set(records.SERVERS[server].requirements_for(interface)) <= set(requirements)
     if static == "whitenoise":
-        assert compat.STATIC_PACKAGE[interface] + "==" in requirements
+        assert compat.STATIC_REQUIREMENT[compat.STATIC_PACKAGE[interface]] in requirements
+    # No record ships: they are the template's.
+    assert not list(project.rglob(records.SERVER_RECORD)) and not list(project.rglob(records.FRAMEWORK_RECORD))
 
-    # The README states the plan deploy/tuning.py computes for these answers.
+    # The README states the plan deploy/tuning/ computes for these answers.
     plan = tuning.plan(
         tuning.parse_cpus(asked["cpu_limit"]),
         tuning.parse_memory(asked["memory_limit"]),
@@ -103,6 +106,7 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
         interface,
         server,
         asked["workload"],
+        **records.memory_figures(framework, server),
     )
     readme = (project / "README.md").read_text()
     assert f"workers x threads: {plan.workers} x {plan.threads}" in readme
@@ -173,7 +177,7 @@ def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:
 
     project = fresh_bake(framework="django", interface="asgi", server="granian", cpu_limit="0.5", memory_limit="768MiB")
     result = subprocess.run(
-        [sys.executable, "deploy/tuning.py", "--json"],
+        [sys.executable, "-m", "deploy.tuning", "--json"],
         cwd=project,
         capture_output=True,
         text=True,

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import PROJECT_TEMPLATE, tuning
+from pyserve_template import confine, tuning
 
 from .conftest import TEMPLATE_ROOT
-
-sys.path.insert(0, str(PROJECT_TEMPLATE / "deploy"))
-from confine import CannotConfine, Confinement
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +27,8 @@ TINY = [
 
 def test_bench_measures_and_reports(tmp_path: Path) -> None:
     try:
-        Confinement.create(1, 64 * tuning.MIB, "pyserve-bench-check").remove()
-    except CannotConfine as error:
+        confine.Confinement.create(1, 64 * tuning.MIB, "pyserve-bench-check").remove()
+    except confine.CannotConfine as error:
         pytest.skip(f"the benchmark needs a writable cgroup tree: {error}")
     out = tmp_path / "results"
     command = [sys.executable, "-m", "bench", *TINY, "--out", str(out), "--workdir", str(tmp_path / "work")]

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import tuning
+from pyserve_template import machine, tuning
+from pyserve_template.baking import TOOLS, project_venv
+from pyserve_template.matrix import ONE_PER_SERVER
 
-from .stack import TOOLS, Stack, project_venv, running_stack
+from .stack import Stack, running_stack
 from .test_e2e import check_workers_fit_the_memory_model
 
 pytestmark = pytest.mark.e2e
@@ -28,13 +30,7 @@ pytestmark = pytest.mark.e2e
 MIB = tuning.MIB
 CONFINED_CPUS = 1.5
 ANSWERS = {"cpu_limit": "4", "memory_limit": "2GiB"}
-# One framework per server: between them every server and both interfaces.
-CONFINED = {
-    "gunicorn": {"framework": "flask", "server": "gunicorn", "workload": "io_bound"},
-    "uvicorn": {"framework": "fastapi", "server": "uvicorn"},
-    "hypercorn": {"framework": "quart", "server": "hypercorn"},
-    "granian": {"framework": "starlette", "server": "granian"},
-}
+CONFINED = ONE_PER_SERVER
 LOAD = {
     "LOCUST_USERS": "64",
     "LOCUST_SPAWN_RATE": "64",
@@ -50,14 +46,20 @@ CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d
 
 def tightest_memory_mib(stack: dict[str, str]) -> int:
     """The smallest limit that still fits the CPU-based worker count: the model's own edge."""
-    by_cpu = tuning.plan(CONFINED_CPUS, None, *(stack[key] for key in PLAN_INPUTS))
-    needed = by_cpu.workers * tuning.WORKER_MEMORY_MIB[stack["framework"]] + tuning.SERVER_MEMORY_MIB[stack["server"]]
+    by_cpu = planned(CONFINED_CPUS, None, stack)
+    needed = by_cpu.workers * int(stack["worker_memory_mib"]) + int(stack["server_memory_mib"])
     return math.ceil(needed / (1 - tuning.MEMORY_HEADROOM))
+
+
+def planned(cpus: float, memory_bytes: int | None, stack: dict[str, str]) -> tuning.Plan:
+    """The model for the project's answers and memory figures (its deploy/stack.toml)."""
+    figures = {f"{kind}_memory_bytes": int(stack[f"{kind}_memory_mib"]) * MIB for kind in ("worker", "server")}
+    return tuning.plan(cpus, memory_bytes, *(stack[key] for key in PLAN_INPUTS), **figures)
 
 
 def require_writable_cgroups(project: Path, venv: Path) -> None:
     check = subprocess.run(
-        [str(venv / "bin" / "python"), "deploy/confine.py", "--check"], cwd=project, capture_output=True, text=True
+        [str(venv / "bin" / "python"), "-m", "deploy.confine", "--check"], cwd=project, capture_output=True, text=True
     )
     if check.returncode != 0:
         pytest.skip(f"no real cgroup test here: {check.stdout.strip() or check.stderr.strip()}")
@@ -78,9 +80,9 @@ def test_server_sizes_itself_from_a_real_cgroup_and_survives_load(fresh_bake, se
     project = fresh_bake(**CONFINED[server], **ANSWERS)
     venv = project_venv(project)
     require_writable_cgroups(project, venv)
-    stack_answers = tuning.load_stack(project / "deploy" / "stack.toml")
+    stack_answers = machine.load_stack(project / "deploy" / "stack.toml")
     memory_mib = tightest_memory_mib(stack_answers)
-    expected = tuning.plan(CONFINED_CPUS, memory_mib * MIB, *(stack_answers[key] for key in PLAN_INPUTS))
+    expected = planned(CONFINED_CPUS, memory_mib * MIB, stack_answers)
     env = {"CPU_LIMIT": f"{CONFINED_CPUS}", "MEMORY_LIMIT": f"{memory_mib}MiB"}
 
     with running_stack(project, venv, env, ("CONFINE=1",)) as stack:

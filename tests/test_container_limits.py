@@ -1,7 +1,7 @@
 """The container's real limits, read from cgroup trees built as the kernel lays them out.
 
 Each case builds a /sys/fs/cgroup (and where it matters a /proc/self) in a temp dir, reads it with
-deploy/tuning.py and checks the limit the plan uses, where it came from, and the workers it gives.
+deploy/tuning/ and checks the limit the plan uses, where it came from, and the workers it gives.
 The machine's own CPU affinity is left out so that the cases mean the same on every machine.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import tuning
+from pyserve_template import machine, tuning
 
 from .test_tuning_model import STACK  # flask, WSGI, gunicorn, mixed; answers 1 CPU, 512 MiB
 
@@ -100,7 +100,7 @@ def read_tree(tmp_path: Path, files: dict[str, str]) -> list[tuning.Found]:
     meminfo = files.pop("meminfo", MEMINFO)
     root = write(tmp_path / "cgroup", files)
     proc = write(tmp_path / "proc", {"meminfo": meminfo})
-    return tuning.read_system_limits(root, proc, affinity=False)
+    return machine.read_system_limits(root, proc, affinity=False)
 
 
 @pytest.mark.parametrize(("files", "expected"), TREES.values(), ids=TREES.keys())
@@ -158,7 +158,7 @@ def test_a_nested_cgroup_on_a_host_takes_its_parents_limit(tmp_path: Path) -> No
             f"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw"
         ),
     )
-    found = tuning.read_system_limits(None, proc, affinity=False)
+    found = machine.read_system_limits(None, proc, affinity=False)
     plan = tuning.plan_from_environment({}, STACK, found)
     assert (plan.cpus, plan.memory_limit_bytes) == (0.75, 384 * MIB)
     assert plan.limits["cpus"]["from"] == f"cgroup v2 cpu.max in {root / 'web.slice'}"
@@ -182,25 +182,26 @@ def test_inside_a_v1_container_without_a_cgroup_namespace(tmp_path: Path) -> Non
         f"12:pids:{container}\n5:memory:{container}\n3:cpuset:{container}\n2:cpu,cpuacct:{container}\n1:name=systemd:{container}",
         lambda _: "\n".join(lines),
     )
-    plan = tuning.plan_from_environment({}, STACK, tuning.read_system_limits(None, proc, affinity=False))
+    plan = tuning.plan_from_environment({}, STACK, machine.read_system_limits(None, proc, affinity=False))
     assert (plan.cpus, plan.memory_limit_bytes) == (0.5, 256 * MIB)
 
 
 def test_without_cgroups_only_the_machine_is_a_ceiling(tmp_path: Path) -> None:
     proc = write(tmp_path / "proc", {"self/cgroup": "", "self/mountinfo": "", "meminfo": MEMINFO})
-    found = tuning.read_system_limits(None, proc, affinity=False)
+    found = machine.read_system_limits(None, proc, affinity=False)
     assert [(item.resource, item.kind) for item in found] == [("memory", "ceiling")]
 
 
 @pytest.mark.parametrize(("text", "count"), [("0", 1), ("0-3", 4), ("0-3,8,10-11", 7), ("", 0), ("5\n", 1)])
 def test_kernel_cpu_lists_count(text: str, count: int) -> None:
-    assert tuning.count_cpus(text) == count
+    assert machine.count_cpus(text) == count
 
 
 def test_the_command_line_reads_a_cgroup_root_and_logs_one_json_line(bake, tmp_path: Path) -> None:
     root = write(tmp_path / "cgroup", v2("50000 100000", memory=str(256 * MIB)))
     result = subprocess.run(
-        [sys.executable, str(bake() / "deploy" / "tuning.py"), "--json", "--cgroup-root", str(root)],
+        [sys.executable, "-m", "deploy.tuning", "--json", "--cgroup-root", str(root)],
+        cwd=bake(),
         capture_output=True,
         text=True,
         check=True,

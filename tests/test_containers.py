@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pyserve_template.baking import TOOLS, project_venv
+
 from .conftest import variation_id
 from .containers import CONTAINER_TEST_TIMEOUT, compose_stack, dns_valid_seconds
 from .engine import Engine, PodmanEngine, base_images
-from .stack import TOOLS, project_venv, running_stack
+from .stack import running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -125,7 +127,7 @@ def test_an_app_without_healthz_runs_by_app_module_alone_on_the_host(fresh_bake)
         assert stack.get(FOREIGN_APP["path"]).status == 200
         assert stack.get("/healthz").status == 404  # it really has none: make local waited on /.alive
         healthcheck = subprocess.run(
-            [str(TOOLS / "python"), "deploy/healthcheck.py"],
+            [str(TOOLS / "python"), "-m", "deploy.healthcheck"],
             cwd=project,
             env={**os.environ, "APP_MODULE": FOREIGN_APP["module"], "APP_PORT": str(stack.app_port)},
             capture_output=True,

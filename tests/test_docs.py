@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import compat, tuning
+from pyserve_template import compat, records
+from pyserve_template.baking import run_cookiecutter
 
-from .conftest import ANSWER_KEYS, COOKIECUTTER_JSON, TEMPLATE_ROOT, run_cookiecutter
+from .conftest import ANSWER_KEYS, COOKIECUTTER_JSON, TEMPLATE_ROOT
 
 README = (TEMPLATE_ROOT / "README.md").read_text()
 
@@ -138,7 +139,10 @@ def memory_table(header: str) -> dict[str, tuple[float, int]]:
 
 @pytest.mark.parametrize(
     ("header", "figures"),
-    [("| framework | worker RSS", tuning.WORKER_MEMORY_MIB), ("| server | beside", tuning.SERVER_MEMORY_MIB)],
+    [
+        ("| framework | worker RSS", {name: record.memory_mib for name, record in records.FRAMEWORKS.items()}),
+        ("| server | beside", {name: record.memory_mib for name, record in records.SERVERS.items()}),
+    ],
 )
 def test_readme_memory_figures_are_the_models_and_above_what_was_measured(header: str, figures: dict) -> None:
     rows = memory_table(header)

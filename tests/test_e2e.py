@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import STATIC_VARIATIONS, context, variation_id
-from .stack import TOOLS, Response, Stack, free_port, project_venv, resident_memory, running_stack
-from .test_bake import PRODUCT
+from pyserve_template.baking import TOOLS, free_port, project_venv
+from pyserve_template.matrix import PRODUCT, STATIC_VARIATIONS
+
+from .conftest import context, variation_id
+from .stack import Response, Stack, resident_memory, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +91,7 @@ def check_endpoints(stack: Stack) -> None:
 
 def check_container_healthcheck(stack: Stack, venv: Path) -> None:
     """The Dockerfile's HEALTHCHECK command, run against the app server as the container runs it."""
-    command = [str(venv / "bin" / "python"), "deploy/healthcheck.py"]
+    command = [str(venv / "bin" / "python"), "-m", "deploy.healthcheck"]
     env = {"PATH": "/usr/bin:/bin", "BIND": f"127.0.0.1:{stack.app_port}"}
     assert subprocess.run(command, cwd=stack.project, env=env, timeout=10, check=False).returncode == 0
     env["BIND"] = f"127.0.0.1:{free_port()}"  # and it fails where nothing answers

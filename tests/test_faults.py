@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from pyserve_template import compat
+from pyserve_template.baking import project_venv
 
 from .conftest import SERVER_VARIATIONS
 from .load import STEADY_PATH, STEADY_USERS, SteadyLoad, raw_get, send_large_body, slow_clients, trickle
-from .stack import Response, Stack, project_venv, running_stack, wait_for
+from .stack import Response, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,6 @@ oldest and newest Kubernetes it bundles, and coupled to the rest of the project 
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -11,10 +10,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pyserve_template import tuning
+from pyserve_template import machine, settings, tuning
+from pyserve_template.baking import TOOLS
 
 from .conftest import TEMPLATE_ROOT, variation_id
-from .stack import TOOLS
 
 SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 BUNDLED = sorted(
@@ -24,7 +23,6 @@ OLDEST, NEWEST = (".".join(map(str, version)) for version in (BUNDLED[0], BUNDLE
 RESOURCES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
 PRESTOP_SECONDS = 5
 # The app server's graceful timeout, as each server's config spells it.
-GRACEFUL = re.compile(r'graceful_timeout = (\d+)|timeout_graceful_shutdown=(\d+)|"--workers-kill-timeout", "(\d+)"')
 
 # Every server, both interfaces, Django's secret, a fractional CPU and a large memory limit.
 CASES = [
@@ -59,14 +57,14 @@ def test_the_readme_names_the_versions_validated() -> None:
 @pytest.mark.parametrize("changes", CASES, ids=variation_id)
 def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[str, str]) -> None:
     project = bake(**changes)
-    stack = tuning.load_stack(project / "deploy" / "stack.toml")
+    stack = machine.load_stack(project / "deploy" / "stack.toml")
     found = manifests(project)
     pod = found["deployment.yaml"]["spec"]["template"]["spec"]
     containers = {container["name"]: container for container in pod["containers"]}
     app = containers["app"]
 
     # Requests and limits are the answers; the plan's limits come from them (Downward API), in the
-    # units deploy/tuning.py reads: millicores, and MiB (MEMORY_LIMIT's bare number).
+    # units deploy/tuning/ reads: millicores, and MiB (MEMORY_LIMIT's bare number).
     cpus = tuning.parse_cpus(app["resources"]["limits"]["cpu"])
     memory = tuning.parse_memory(app["resources"]["limits"]["memory"].removesuffix("i"))
     assert (cpus, memory) == (tuning.parse_cpus(stack["cpu_limit"]), tuning.parse_memory(stack["memory_limit"]))
@@ -87,16 +85,14 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     assert tuning.parse_memory(nginx_limits["memory"].removesuffix("i")) == tuning.parse_memory(
         compose_limits["memory"]
     )
-    # Startup and liveness need nothing of the app: the server layer's own answer (deploy/serve.py).
-    liveness = re.search(r'^LIVENESS_PATH = "(.+)"$', (project / "deploy" / "serve.py").read_text(), re.M).group(1)
+    # Startup and liveness need nothing of the app: the server layer's own answer.
+    liveness = settings.LIVENESS_PATH
     assert app["startupProbe"]["httpGet"]["path"] == app["livenessProbe"]["httpGet"]["path"] == liveness
-    assert app["readinessProbe"]["exec"]["command"] == ["python", "deploy/healthcheck.py"]
+    assert app["readinessProbe"]["exec"]["command"] == ["python", "-m", "deploy.healthcheck"]
 
-    # Stopping: the grace period outlasts preStop plus the app server's own graceful timeout.
-    server_files = "\n".join(path.read_text() for path in (project / "deploy").glob("*.py"))
-    graceful = max(int(next(filter(None, match))) for match in GRACEFUL.findall(server_files))
+    # Stopping: the grace period outlasts preStop plus the app server's own graceful stop.
     assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(PRESTOP_SECONDS)]
-    assert pod["terminationGracePeriodSeconds"] > PRESTOP_SECONDS + graceful
+    assert pod["terminationGracePeriodSeconds"] > PRESTOP_SECONDS + settings.GRACEFUL_STOP_S
 
     # Restricted: non-root with numeric IDs, read-only root, no privilege escalation, no capabilities.
     assert pod["securityContext"]["runAsNonRoot"] is True

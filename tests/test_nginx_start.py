@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .stack import free_port, is_listening, started, wait_for
+from pyserve_template.baking import free_port
+
+from .stack import is_listening, started, wait_for
 from .test_validators import local_script
 
 BUSYBOX_APPLETS = ("sh", "awk", "nproc", "find", "cp", "mkdir", "dirname", "rm", "cat")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pyserve_template import compat
+from pyserve_template.baking import run_cookiecutter
 
-from .conftest import context, run_cookiecutter, variation_id
+from .conftest import context, variation_id
 
 # What each refusal says is accepted.
 CPU = "give cores as a number > 0 and <= 1024 (e.g. 0.5, 2 or 500m)"

@@ -2,7 +2,7 @@
 the app's replicas through DNS as they come and go, and spreads requests over them.
 
 The pieces are real: the project's nginx config (APP_TARGET "app:PORT", as compose sets it), nginx,
-app servers started by deploy/serve.py on 127.0.0.2 and 127.0.0.3 (two "containers" on one port),
+app servers started by `python -m deploy.serve` on 127.0.0.2 and 127.0.0.3 (two "containers" on one port),
 and dnsmasq on 127.0.0.1 answering for "app" as Docker's DNS does, from a hosts file it re-reads
 on SIGHUP.
 """
@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from .stack import Stack, free_port, project_venv, started, stop_group, wait_for
+from pyserve_template.baking import free_port, project_venv
+
+from .stack import Stack, started, stop_group, wait_for
 from .test_validators import NGINX, local_script
 
 pytestmark = pytest.mark.e2e
@@ -81,13 +83,13 @@ def test_nginx_follows_the_replicas_through_dns(bake, tmp_path: Path) -> None:
     config = local.write_nginx_config(tmp_path / "nginx", values)
     app_env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     app_env.pop("PYTHONPATH", None)
-    serve = [str(venv / "bin" / "python"), str(project / "deploy" / "serve.py")]
+    serve = [str(venv / "bin" / "python"), *local.SERVE]
 
     with contextlib.ExitStack() as running:
         dnsmasq = running.enter_context(started(dns, tmp_path / "dnsmasq.log"))
         replicas = {
             address: running.enter_context(
-                started(serve, tmp_path / f"app-{address}.log", {**app_env, "BIND": f"{address}:{app_port}"})
+                started(serve, tmp_path / f"app-{address}.log", {**app_env, "BIND": f"{address}:{app_port}"}, project)
             )
             for address in REPLICAS
         }

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from pyserve_template.baking import free_port
+
 from .load import StaleUpstream
-from .stack import Stack, free_port, is_listening, started
+from .stack import Stack, is_listening, started
 from .test_faults import in_background, wait_for
 from .test_validators import NGINX, local_script
 

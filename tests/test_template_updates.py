@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import TEMPLATE_ROOT, context, run_cookiecutter, variation_id
-from .stack import TOOLS, project_venv
+from pyserve_template.baking import TOOLS, project_venv, run_cookiecutter
+
+from .conftest import TEMPLATE_ROOT, context, variation_id
 
 PROJECT_TEMPLATE = "{{cookiecutter.project_slug}}"
 GIT_IDENTITY = {
@@ -111,10 +112,10 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def maintainers_improvements(project: Path) -> None:
-    """What a template release brings: a changed nginx directive, a re-measured figure in the tuning
-    model, a new file and a removed one."""
+    """What a template release brings: a changed nginx directive, a re-measured figure in a server's
+    record (the plan and deploy/stack.toml follow it), a new file and a removed one."""
     edit(project / "deploy/nginx/nginx.conf", "keepalive_timeout 65s;", "keepalive_timeout 70s;")
-    edit(project / "deploy/tuning.py", '"uvicorn": 45,', '"uvicorn": 47,')
+    edit(project / "deploy/_servers/uvicorn/server.toml", "memory_mib = 45\n", "memory_mib = 47\n")
     (project / "SECURITY.md").write_text(
         "# Security\n\nReport a vulnerability in {{ cookiecutter.project_name }} to its owners, not in an issue.\n"
     )

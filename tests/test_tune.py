@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import project_venv
+from pyserve_template.baking import project_venv
 
 pytestmark = pytest.mark.e2e
 

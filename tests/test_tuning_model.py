@@ -6,10 +6,17 @@ import math
 
 import pytest
 
-from pyserve_template import tuning
+from pyserve_template import records, tuning
 
 MIB = tuning.MIB
 GIB = 1024 * MIB
+
+
+def planned(*inputs: object, **overrides: object) -> tuning.Plan:
+    """The model for (cpus, memory, framework, interface, server, workload), with the memory figures
+    of the framework's and the server's records, as the template and the generated project use it."""
+    framework, server = inputs[2], inputs[4]
+    return tuning.plan(*inputs, **records.memory_figures(framework, server), **overrides)
 
 
 @pytest.mark.parametrize(
@@ -131,30 +138,30 @@ PLANS = {
 
 @pytest.mark.parametrize(("inputs", "expected"), PLANS.values(), ids=PLANS.keys())
 def test_plan(inputs: tuple, expected: tuple) -> None:
-    plan = tuning.plan(*inputs)
+    plan = planned(*inputs)
     assert (plan.workers, plan.threads, plan.worker_class) == expected
     assert set(plan.reasons) == {"workers", "threads", "worker_class"}
     assert all(reason.strip() for reason in plan.reasons.values())
 
 
 def test_plan_says_why_in_numbers() -> None:
-    plan = tuning.plan(4, 300 * MIB, "django", "wsgi", "gunicorn", "mixed")
+    plan = planned(4, 300 * MIB, "django", "wsgi", "gunicorn", "mixed")
     assert plan.reasons["workers"].startswith("3: memory-capped from 9")
     assert plan.reasons["threads"].startswith("64 per worker (capped from 128): 32 requests in flight per CPU")
 
 
 def test_memory_too_small_for_one_worker_is_flagged_not_zero() -> None:
-    plan = tuning.plan(1, 64 * MIB, "django", "wsgi", "gunicorn", "mixed")
+    plan = planned(1, 64 * MIB, "django", "wsgi", "gunicorn", "mixed")
     assert plan.workers == 1 and not plan.fits_memory
     assert "expect OOM kills" in plan.reasons["workers"]
 
 
-@pytest.mark.parametrize("framework", tuning.FRAMEWORKS)
-@pytest.mark.parametrize("server", tuning.SERVERS)
+@pytest.mark.parametrize("framework", records.FRAMEWORKS)
+@pytest.mark.parametrize("server", records.SERVERS)
 def test_minimum_memory_is_exactly_where_one_worker_fits(framework: str, server: str) -> None:
-    least = tuning.minimum_memory_bytes(framework, server)
-    assert tuning.plan(1, least, framework, "asgi", server, "io_bound").fits_memory
-    assert not tuning.plan(1, least - MIB, framework, "asgi", server, "io_bound").fits_memory
+    least = tuning.minimum_memory_bytes(**records.memory_figures(framework, server))
+    assert planned(1, least, framework, "asgi", server, "io_bound").fits_memory
+    assert not planned(1, least - MIB, framework, "asgi", server, "io_bound").fits_memory
 
 
 @pytest.mark.parametrize("cpus", [0.01, 0.1, 0.25, 0.5, 0.75, 1, 1.25, 3.3, 7, 12, 1024])
@@ -163,20 +170,17 @@ def test_minimum_memory_is_exactly_where_one_worker_fits(framework: str, server:
 def test_every_plan_has_at_least_one_worker_and_respects_the_ceilings(
     cpus: float, workload: str, interface: str
 ) -> None:
-    plan = tuning.plan(cpus, None, "django", interface, "granian", workload)
+    plan = planned(cpus, None, "django", interface, "granian", workload)
     assert 1 <= plan.workers <= tuning.MAX_WORKERS
     assert 1 <= plan.threads <= tuning.MAX_THREADS
     assert plan.workers >= min(math.ceil(cpus), tuning.MAX_WORKERS)
 
 
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [("framework", "bottle"), ("interface", "rsgi"), ("server", "waitress"), ("workload", "bursty")],
-)
+@pytest.mark.parametrize(("name", "value"), [("interface", "rsgi"), ("workload", "bursty")])
 def test_plan_refuses_unknown_names(name: str, value: str) -> None:
     inputs = {"framework": "flask", "interface": "wsgi", "server": "gunicorn", "workload": "mixed", name: value}
     with pytest.raises(tuning.TuningError, match=f"^{name}: '{value}' is not known; choose one of "):
-        tuning.plan(1, None, **inputs)
+        tuning.plan(1, None, **inputs, **records.memory_figures("flask", "gunicorn"))
 
 
 STACK = {
@@ -186,6 +190,9 @@ STACK = {
     "workload": "mixed",
     "cpu_limit": "1",
     "memory_limit": "512MiB",
+    # deploy/stack.toml's [memory], from the records
+    "worker_memory_mib": str(records.FRAMEWORKS["flask"].memory_mib),
+    "server_memory_mib": str(records.SERVERS["gunicorn"].memory_mib),
 }
 
 ANSWER = "stack.toml (the answer at generation)"
@@ -262,6 +269,6 @@ def test_plan_json_has_what_operators_read() -> None:
 
 
 def test_describe_shows_each_number() -> None:
-    text = tuning.describe(tuning.plan(1, 512 * MIB, "flask", "wsgi", "gunicorn", "io_bound"))
+    text = tuning.describe(planned(1, 512 * MIB, "flask", "wsgi", "gunicorn", "io_bound"))
     assert "workers x threads: 3 x 64" in text
     assert "1 CPU, 512 MiB" in text

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,11 +20,12 @@ from types import ModuleType
 import pytest
 import yaml
 
-from pyserve_template import tuning
+from pyserve_template import deploy_module, tuning
+from pyserve_template.baking import TOOLS, project_venv
+from pyserve_template.matrix import PRODUCT, STATIC_VARIATIONS
 
-from .conftest import STATIC_VARIATIONS, TEMPLATE_ROOT, variation_id
-from .stack import TOOLS, project_venv
-from .test_bake import PRODUCT, answers_of
+from .conftest import TEMPLATE_ROOT, variation_id
+from .test_bake import answers_of
 
 CASES = [*PRODUCT, *STATIC_VARIATIONS]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -39,11 +41,14 @@ def compose_binary() -> Path:
 
 def local_script(project: Path) -> ModuleType:
     """The project's deploy/local.py, imported: the nginx config is rendered by its own code."""
-    spec = importlib.util.spec_from_file_location(f"local_{id(project)}", project / "deploy" / "local.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return deploy_module(project, "local", f"deploy_{abs(hash(str(project)))}")
+
+
+def dockerfile_instructions(stage: str) -> dict[str, str]:
+    """The instructions of one Dockerfile stage, continuation lines joined: the last of each kind."""
+    lines = re.sub(r"\\\n\s*", "", stage).splitlines()
+    found = [line.split(None, 1) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return {parts[0]: parts[1] if len(parts) > 1 else "" for parts in found}
 
 
 def render_nginx(project: Path, prefix: Path) -> Path:
@@ -110,12 +115,14 @@ def test_gunicorn_check_config(bake, changes: dict[str, str]) -> None:
 def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> None:
     project = bake(**changes)
     dockerfile = (project / "Dockerfile").read_text()
-    local = (project / "deploy" / "local.py").read_text()
-    # One server command line: serve.py, which `make local` starts too.
-    assert 'CMD ["python", "deploy/serve.py"]' in dockerfile and 'DEPLOY / "serve.py"' in local
-    assert "deploy/healthcheck.py" in dockerfile
+    local = local_script(project)
+    instructions = dockerfile_instructions(dockerfile.split("AS app")[1])
+    # One server command line, which `make local` starts too; the healthcheck the same module.
+    assert json.loads(instructions["CMD"]) == ["python", *local.SERVE]
+    assert json.loads(instructions["HEALTHCHECK"].partition("CMD ")[2]) == ["python", "-m", "deploy.healthcheck"]
     if (project / "deploy" / "collect_static.py").exists():
-        assert "RUN python deploy/collect_static.py" in dockerfile and '"collect_static.py"' in local
+        build = dockerfile_instructions(dockerfile.split("AS build")[1].split("AS nginx")[0])
+        assert build["RUN"].startswith(shlex.join(["python", *local.COLLECT_STATIC]))
     # The nginx image's start script renders the same placeholders as deploy/local.py, and the
     # templates use no others.
     used = {

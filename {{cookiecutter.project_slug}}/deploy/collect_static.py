@@ -1,4 +1,6 @@
-"""Collect the static files as they will be served: `make static`, `make local` and the Dockerfile run this.
+"""Collect the static files as they will be served: `python -m deploy.collect_static`.
+
+`make static`, `make local` and the Dockerfile run it.
 {%- if cookiecutter.framework == "django" %}
 
 Django's own collectstatic does it (STORAGES in settings.py picks hashed, compressed or S3 storage).
@@ -15,14 +17,9 @@ from __future__ import annotations
 
 {% if cookiecutter.framework == "django" -%}
 import os
-import sys
-from pathlib import Path
-
-PROJECT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    sys.path.insert(0, str(PROJECT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.project_slug }}.settings")
     # collectstatic uses no secret; settings.py refuses to load without one, so give it a throwaway.
     os.environ.setdefault("DJANGO_SECRET_KEY", "collectstatic-needs-no-secret")
@@ -34,13 +31,9 @@ import gzip
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-
-from {{ cookiecutter.project_slug }} import site  # noqa: E402
+from {{ cookiecutter.project_slug }} import site
 
 # Worth compressing: text. Images like PNG or WOFF2 fonts are compressed already.
 COMPRESSIBLE = {".css", ".js", ".mjs", ".svg", ".json", ".txt", ".html", ".map", ".xml"}

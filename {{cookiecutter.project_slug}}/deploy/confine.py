@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import tuning
+from .tuning import machine
+from .tuning.model import MIB, format_memory
 
 PERIOD_US = 100_000  # the kernel's default CFS period: the quota is cpus x this, per period
 
@@ -35,14 +36,14 @@ class Confinement:
     @classmethod
     def create(cls, cpus: float, memory_bytes: int | None, name: str | None = None) -> Confinement:
         name = name or f"pyserve-{os.getpid()}"
-        own = tuning.cgroups_of_this_process(controllers=(*tuning.CONTROLLERS, tuning.ACCOUNTING))
+        own = machine.cgroups_of_this_process(controllers=(*machine.CONTROLLERS, machine.ACCOUNTING))
         if "cpu" not in own or "memory" not in own:
             raise CannotConfine("no cpu or memory cgroup controller is mounted here")
         quota = str(max(1000, round(cpus * PERIOD_US)))  # the kernel's smallest quota is 1 ms
         if own["cpu"].version == 1 and own["memory"].version == 1:
             directories = {"cpu": own["cpu"].directory / name, "memory": own["memory"].directory / name}
-            if tuning.ACCOUNTING in own and own[tuning.ACCOUNTING].version == 1:  # CPU time, where v1 counts it
-                directories[tuning.ACCOUNTING] = own[tuning.ACCOUNTING].directory / name
+            if machine.ACCOUNTING in own and own[machine.ACCOUNTING].version == 1:  # CPU time, where v1 counts it
+                directories[machine.ACCOUNTING] = own[machine.ACCOUNTING].directory / name
             settings = [
                 ("cpu", "cpu.cfs_period_us", str(PERIOD_US)),
                 ("cpu", "cpu.cfs_quota_us", quota),
@@ -71,7 +72,7 @@ class Confinement:
         return confinement
 
     def describe(self) -> str:
-        memory = tuning.format_memory(self.memory_bytes)
+        memory = format_memory(self.memory_bytes)
         places = ", ".join(sorted({str(path) for path in self.directories.values()}))
         return f"{self.cpus:g} CPU, {memory} (cgroup v{self.version}: {places})"
 
@@ -101,9 +102,9 @@ class Confinement:
                 if key == "usage_usec":
                     return int(value) / 1e6
             return None
-        if tuning.ACCOUNTING not in self.directories:
+        if machine.ACCOUNTING not in self.directories:
             return None
-        text = _read(self.directories[tuning.ACCOUNTING] / "cpuacct.usage")  # nanoseconds
+        text = _read(self.directories[machine.ACCOUNTING] / "cpuacct.usage")  # nanoseconds
         return int(text) / 1e9 if text.isdigit() else None
 
     def peak_memory(self) -> int | None:
@@ -115,8 +116,8 @@ class Confinement:
     def usage(self) -> str:
         """Peak memory against the limit and OOM kills, as one line: what `make tune` reads."""
         peak = self.peak_memory()
-        shown = "unknown" if peak is None else tuning.format_memory(peak)
-        return f"peak memory {shown} of {tuning.format_memory(self.memory_bytes)}, OOM kills {self.oom_kills()}"
+        shown = "unknown" if peak is None else format_memory(peak)
+        return f"peak memory {shown} of {format_memory(self.memory_bytes)}, OOM kills {self.oom_kills()}"
 
     def remove(self, timeout: float = 10) -> None:
         """Kill what is still inside (by PID, from cgroup.procs), then remove the cgroup."""
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="make and remove a test cgroup; say why not")
     parser.parse_args(argv)
     try:
-        Confinement.create(1, 64 * tuning.MIB, f"pyserve-check-{os.getpid()}").remove()
+        Confinement.create(1, 64 * MIB, f"pyserve-check-{os.getpid()}").remove()
     except CannotConfine as error:
         print(f"confine: {error}")
         return 1

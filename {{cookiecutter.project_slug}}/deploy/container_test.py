@@ -1,6 +1,6 @@
 """`make container-test`: the images and compose.yaml, built and run on a real engine, used through nginx.
 
-    python deploy/container_test.py [--compose "docker compose"] [--docker docker] [--keep-images] [--loadtest]
+    python -m deploy.container_test [--compose "docker compose"] [--docker docker] [--keep-images] [--loadtest]
 
 It builds both images, starts the stack (`up --wait`) under a project name of its own on a free
 port, and checks what production relies on:
@@ -42,10 +42,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-STACK = tomllib.loads((PROJECT / "deploy" / "stack.toml").read_text(encoding="utf-8"))
+from .settings import LIVENESS_PATH, PROJECT, STACK_FILE
+
+STACK = tomllib.loads(STACK_FILE.read_text(encoding="utf-8"))
 APP_USER, NGINX_USER = 10001, 101
 UP_TIMEOUT = 300
 SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
@@ -212,9 +212,9 @@ def probe_health(stack: ComposeStack) -> None:
     if path:
         response = stack.get(path)
         check(response.status == 200, f"{path} answered {response.status}")
-    hidden = stack.get("/.alive")  # the server layer's own answer stays on the app's port
-    check(hidden.status == 404, f"/.alive answered {hidden.status} through nginx")
-    say(f"health check {path or '(the server layer only)'} through nginx, /.alive not exposed: ok")
+    hidden = stack.get(LIVENESS_PATH)  # the server layer's own answer stays on the app's port
+    check(hidden.status == 404, f"{LIVENESS_PATH} answered {hidden.status} through nginx")
+    say(f"health check {path or '(the server layer only)'} through nginx, {LIVENESS_PATH} not exposed: ok")
 
 
 def slow_requests_do_not_hold_up_fast_ones(stack: ComposeStack) -> None:
@@ -254,7 +254,7 @@ def plan_matches_the_container(stack: ComposeStack) -> None:
     check(plan["cpus"] == float(limits["cpus"]), f"plan {plan['cpus']} CPU, compose {limits['cpus']}")
     check(plan["memory_limit_bytes"] == int(limits["memory"]), f"plan {plan['memory_limit_bytes']}, compose {limits}")
     processes = app_processes(stack)
-    # PID 1 is the engine's init; its child, the server (deploy/serve.py execs it); its children, the workers.
+    # PID 1 is the engine's init; its child, the server (deploy.serve execs it); its children, the workers.
     servers = [pid for pid, info in processes.items() if info["ppid"] == 1]
     check(len(servers) == 1, f"expected one server under init: {servers}")
     workers = [

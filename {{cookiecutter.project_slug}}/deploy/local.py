@@ -1,6 +1,6 @@
 """`make local`: the production stack on this machine, in the foreground, on 127.0.0.1.
 
-The app server starts through deploy/serve.py, the command the Dockerfile runs, behind a real nginx
+The app server starts through `python -m deploy.serve`, the command the Dockerfile runs, behind a real nginx
 with the generated config (upstream and static root pointed at this checkout). Ports come from
 HTTP_PORT (nginx, default 8080) and APP_PORT (app server, default 8000).
 
@@ -33,19 +33,19 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-DEPLOY = Path(__file__).resolve().parent
-sys.path.insert(0, str(DEPLOY))
+from . import settings
+from .confine import CannotConfine, Confinement
+from .settings import DEPLOY, PROJECT
+from .tuning import machine, model
 
-import tuning  # noqa: E402
-from confine import CannotConfine, Confinement  # noqa: E402
-from serve import readiness_path  # noqa: E402
-
-PROJECT = DEPLOY.parent
+# The commands the images run too (the Dockerfile's CMD and its build step), from the project root.
+SERVE = ("-m", "deploy.serve")
+COLLECT_STATIC = ("-m", "deploy.collect_static")
 RUN_DIR = PROJECT / ".local"
 NGINX_DIR = DEPLOY / "nginx"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-# serve.py's graceful timeout is 20 s; past this, whatever is left is killed.
-STOP_TIMEOUT = 30
+# Past the server's graceful stop, whatever is left is killed.
+STOP_TIMEOUT = settings.GRACEFUL_STOP_S + 10
 START_TIMEOUT = 60
 # nginx's own health answer belongs to the server block for hosts it does not serve (nginx's
 # healthcheck in its container asks by IP): asked here with a name that never resolves (RFC 2606).
@@ -53,25 +53,21 @@ NGINX_HEALTH = ("/nginx-health", "nginx-health.invalid")
 
 
 def ports(env: dict[str, str]) -> tuple[str, str]:
-    return env.get("HTTP_PORT", "8080"), env.get("APP_PORT", "8000")
+    return env.get("HTTP_PORT", "8080"), env.get("APP_PORT", str(settings.DEFAULT_APP_PORT))
 
 
 def static_root(env: dict[str, str]) -> Path:
     return Path(env.get("STATIC_ROOT") or PROJECT / "build" / "static").resolve()
 
 
-def request_timeout(env: dict[str, str]) -> str:
-    """Seconds nginx waits for the app (and gunicorn's WSGI workers for a request): REQUEST_TIMEOUT, else 30."""
-    value = env.get("REQUEST_TIMEOUT", "30")
-    if not value.isdigit() or int(value) == 0:
-        raise SystemExit(f"local: REQUEST_TIMEOUT: {value!r} is not a whole number of seconds > 0")
-    return value
-
-
 def nginx_values(env: dict[str, str]) -> dict[str, str]:
     """What the nginx templates are rendered with on this machine: loopback only. The keys are the
     placeholders deploy/nginx/start.sh renders in the image."""
     http_port, app_port = ports(env)
+    try:
+        request_timeout_s = settings.request_timeout_s(env)
+    except settings.SettingError as error:
+        raise SystemExit(f"local: {error}") from None
     names = dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])
     return {
         "APP_UPSTREAM": f"127.0.0.1:{app_port}",
@@ -79,7 +75,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "APP_TARGET": "app_pool",
         "RESOLVER": "127.0.0.1",
         "LISTEN_ADDRESS": f"127.0.0.1:{http_port}",
-        "REQUEST_TIMEOUT": request_timeout(env),
+        "REQUEST_TIMEOUT": str(request_timeout_s),
         "SERVER_NAMES": " ".join(names),
         "STATIC_PARENT": str(static_root(env).parent),
     }
@@ -135,9 +131,8 @@ def nginx_argv(nginx: str, prefix: Path, config: Path, worker_processes: str = "
 
 
 def collect_static(env: dict[str, str]) -> None:
-    script = DEPLOY / "collect_static.py"
-    if script.exists():
-        subprocess.run([sys.executable, str(script)], env=env, check=True)
+    if (DEPLOY / "collect_static.py").exists():
+        subprocess.run([sys.executable, *COLLECT_STATIC], env=env, cwd=PROJECT, check=True)
 
 
 def wait_until_ready(
@@ -178,10 +173,10 @@ def stop(processes: list[subprocess.Popen[bytes]], group: int) -> None:
 
 def confine(env: dict[str, str]) -> Confinement:
     """A cgroup with the limits the container gets: CPU_LIMIT / MEMORY_LIMIT, else the answers."""
-    limits = tuning.plan_from_environment(env, tuning.load_stack())
+    limits = model.plan_from_environment(env, machine.load_stack())
     try:
         confinement = Confinement.create(limits.cpus, limits.memory_limit_bytes)
-    except (CannotConfine, tuning.TuningError) as error:
+    except (CannotConfine, model.TuningError) as error:
         raise SystemExit(f"local: --confine: {error}") from None
     print(f"local: the app server runs confined to {confinement.describe()}", flush=True)
     return confinement
@@ -237,8 +232,9 @@ def run_stack(
     """App server, then nginx, until a stop is asked or one exits; True if it did not stop as asked."""
     http_port, app_port = ports(env)
     app = subprocess.Popen(
-        [sys.executable, str(DEPLOY / "serve.py")],
+        [sys.executable, *SERVE],
         env={**env, "BIND": f"127.0.0.1:{app_port}"},
+        cwd=PROJECT,
         process_group=0,
         preexec_fn=confinement.enter if confinement else None,  # safe: no threads run here
     )
@@ -247,7 +243,7 @@ def run_stack(
     processes = [app]
     server = None
     # nginx once the app is ready (deploy/healthcheck.py's check), so that its first requests find an upstream.
-    if wait_until_ready(app_port, processes, stopping, readiness_path()):
+    if wait_until_ready(app_port, processes, stopping, settings.from_environment(env).readiness_path):
         server = subprocess.Popen(nginx_argv(nginx, RUN_DIR / "nginx", config), env=env, process_group=group)
         processes.append(server)
     if server and wait_until_ready(http_port, processes, stopping, *NGINX_HEALTH):

@@ -1,6 +1,6 @@
 """The app every server runs: APP_MODULE, with one answer of the server layer's own in front of it.
 
-GET {LIVENESS_PATH} (deploy/serve.py) answers 200 "alive" without calling the app, so the
+GET {LIVENESS_PATH} (deploy/settings.py) answers 200 "alive" without calling the app, so the
 container healthcheck, `make local` and the Kubernetes probes can tell that the server is up and
 its workers answer, whatever app APP_MODULE names: one from PyPI need not have a /healthz. The app's
 own check, where it has one, is HEALTH_PATH (deploy/healthcheck.py). nginx refuses paths that start
@@ -10,7 +10,8 @@ with a dot, so this answer is seen on the app server's own port only.
 {% if cookiecutter.__interface == 'wsgi' %}from collections.abc import Callable, Iterable{% else %}from collections.abc import Awaitable, Callable{% endif %}
 from typing import Any
 
-from serve import LIVENESS_PATH, app_module, load_app
+from .serve import load_app
+from .settings import LIVENESS_PATH, from_environment
 {% if cookiecutter.__interface == "wsgi" %}
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -42,4 +43,4 @@ def with_liveness(inner: ASGIApp) -> ASGIApp:
 {%- endif %}
 
 
-app = with_liveness(load_app(app_module()))
+app = with_liveness(load_app(from_environment().app_module))

@@ -1,8 +1,8 @@
 """Keeping up with pyserve-template, the template this project was generated from, through cruft.
 
-    python deploy/template_updates.py check     (make template-check) exit 1 when the template has moved on
-    python deploy/template_updates.py update    (make template-update) bring its changes here
-    python deploy/template_updates.py update --variables '{"cpu_limit": "2"}'   and change answers
+    python -m deploy.template_updates check     (make template-check) exit 1 when the template has moved on
+    python -m deploy.template_updates update    (make template-update) bring its changes here
+    python -m deploy.template_updates update --variables '{"cpu_limit": "2"}'   and change answers
 
 .cruft.json records the template's repository, the commit this project is at and the answers given.
 `update` renders that commit and the template's latest with the answers (the derived values, such as
@@ -19,11 +19,11 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cruft
 
-PROJECT = Path(__file__).resolve().parent.parent
+from .settings import PROJECT
+
 RECORD = PROJECT / ".cruft.json"
 
 

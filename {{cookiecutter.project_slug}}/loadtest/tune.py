@@ -31,13 +31,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-LOADTEST = Path(__file__).resolve().parent
-PROJECT = LOADTEST.parent
-REPORTS = LOADTEST / "reports"
-sys.path.insert(0, str(PROJECT / "deploy"))
+from deploy.confine import CannotConfine, Confinement
+from deploy.settings import PROJECT
+from deploy.tuning import machine
+from deploy.tuning import model as tuning
 
-import tuning  # noqa: E402
-from confine import CannotConfine, Confinement  # noqa: E402
+LOADTEST = Path(__file__).resolve().parent
+REPORTS = LOADTEST / "reports"
 
 START_TIMEOUT = 90
 USAGE = re.compile(r"local: confined app server: peak memory (.+) of .+, OOM kills (\d+)")
@@ -121,7 +121,7 @@ def start_stack(setting: Setting, confine: bool, log: Path) -> tuple[subprocess.
     }
     if setting.worker_class in {"sync", "gthread"}:
         env["GUNICORN_CMD_ARGS"] = f"--worker-class {setting.worker_class}"  # beats gunicorn.conf.py
-    command = [sys.executable, str(PROJECT / "deploy" / "local.py"), *(["--confine"] if confine else [])]
+    command = [sys.executable, "-m", "deploy.local", *(["--confine"] if confine else [])]
     log.write_text("")
     # Append mode: nginx reopens /dev/stderr with an offset of its own, which would overwrite the log.
     with log.open("a") as output:
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per combination")
     args = parser.parse_args(argv)
 
-    plan = tuning.plan_from_environment(os.environ, tuning.load_stack())
+    plan = tuning.plan_from_environment(os.environ, machine.load_stack())
     try:
         Confinement.create(plan.cpus, plan.memory_limit_bytes, f"pyserve-tune-check-{os.getpid()}").remove()
         confine = True
@@ -262,9 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tune: each run confined to {limits[0]} CPU, {limits[1]} (a cgroup), as in the container")
     except CannotConfine as error:
         confine = False
-        machine = tuning.read_system_limits()
-        cpus, _ = tuning.choose_limit("cpus", machine, None)
-        memory, _ = tuning.choose_limit("memory", machine, None)
+        found = machine.read_system_limits()
+        cpus, _ = tuning.choose_limit("cpus", found, None)
+        memory, _ = tuning.choose_limit("memory", found, None)
         limits = (f"{cpus:g}", tuning.format_memory(int(memory) if memory else None))
         print(f"tune: {error}; measuring under this whole machine ({limits[0]} CPU, {limits[1]}),")
         print(f"tune: not under the container's {plan.cpus:g} CPU, {tuning.format_memory(plan.memory_limit_bytes)}")

@@ -13,17 +13,16 @@ import os
 {% if cookiecutter.static_strategy != "none" -%}
 import subprocess
 {% endif -%}
+{% if cookiecutter.static_strategy != "none" -%}
 import sys
+{% endif -%}
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
-sys.path.insert(0, str(DEPLOY))
-
-import serve  # noqa: E402
+from deploy import settings
+from deploy.serve import load_app
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +32,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> object:
     os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only")
 {%- endif %}
 {%- if cookiecutter.static_strategy != "none" %}
-    subprocess.run([sys.executable, str(DEPLOY / "collect_static.py")], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "deploy.collect_static"], cwd=settings.PROJECT, check=True, capture_output=True
+    )
 {%- endif %}
-    return serve.load_app(serve.app_module())
+    return load_app(settings.from_environment().app_module)
 
 
 def get(app: object, path: str) -> httpx.Response:

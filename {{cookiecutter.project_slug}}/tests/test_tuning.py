@@ -5,12 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+from deploy.settings import PROJECT
+from deploy.tuning import machine, model
+from loadtest import tune
 
 
 def run_tuning(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(DEPLOY / "tuning.py"), *args],
+        [sys.executable, "-m", "deploy.tuning", *args],
+        cwd=PROJECT,
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", **env},
@@ -45,13 +48,9 @@ def test_a_cgroup_root_is_read_as_the_container(tmp_path: Path) -> None:
 
 
 def test_make_tune_sweeps_around_the_plan() -> None:
-    sys.path.insert(0, str(DEPLOY.parent / "loadtest"))
-    import tune
-    import tuning
-
-    plan = tuning.plan_from_environment({}, tuning.load_stack())
+    plan = model.plan_from_environment({}, machine.load_stack())
     settings = tune.sweep(plan)
     assert (plan.workers, plan.threads) in {(setting.workers, setting.threads) for setting in settings}
-    assert {setting.workers for setting in settings} >= {plan.workers, min(tuning.MAX_WORKERS, 2 * plan.workers)}
+    assert {setting.workers for setting in settings} >= {plan.workers, min(model.MAX_WORKERS, 2 * plan.workers)}
     given = tune.sweep(plan, workers=[1, 4], threads=[8])
     assert [(setting.workers, setting.threads) for setting in given][:2] == [(1, 8), (4, 8)]

@@ -3,10 +3,9 @@ honoured only when they come from FORWARDED_ALLOW_IPS (the proxy in front). gran
 headers itself.
 """
 
-import os
-
 from granian.utils.proxies import wrap_{{ cookiecutter.__interface }}_with_proxy_headers
-from served_app import app as served
 
-trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-app = wrap_{{ cookiecutter.__interface }}_with_proxy_headers(served, trusted_hosts=trusted)
+from .served_app import app as served
+from .settings import from_environment
+
+app = wrap_{{ cookiecutter.__interface }}_with_proxy_headers(served, trusted_hosts=from_environment().forwarded_allow_ips)

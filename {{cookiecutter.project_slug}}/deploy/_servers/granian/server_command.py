@@ -1,13 +1,19 @@
-"""granian's command line: every number is a flag from the plan."""
+"""granian's command line: every number is a flag, from the plan or deploy/settings.py."""
 
 from __future__ import annotations
 
-import os
 import sys
 
+from .settings import APP_KEEPALIVE_S, GRACEFUL_STOP_S, Settings
+from .tuning import Plan
 
-def argv(plan, bind: str) -> list[str]:
-    host, _, port = bind.rpartition(":")
+# granian has no idle keep-alive timeout of its own: an idle connection from nginx is closed when
+# its HTTP/1 header-read timeout runs out (30 s by default), and that timeout is 60 s at most.
+KEEPALIVE_S = min(APP_KEEPALIVE_S, 60)
+
+
+def argv(plan: Plan, settings: Settings) -> list[str]:
+    host, _, port = settings.bind.rpartition(":")
     threads = ["--blocking-threads", str(plan.threads)] if plan.interface == "wsgi" else []
     return [
         sys.executable, "-m", "granian",
@@ -18,14 +24,10 @@ def argv(plan, bind: str) -> list[str]:
         "--respawn-failed-workers",
         # Recycle workers to bound slow leaks (granian's equivalent of max-requests).
         "--workers-lifetime", "3600",
-        # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
-        "--workers-kill-timeout", "20",
-        # granian has no idle keep-alive timeout of its own: an idle connection from nginx is closed
-        # when this header-read timeout runs out (30 s by default, 60 s at most). Longer than nginx's
-        # upstream keepalive_timeout (50 s), so nginx closes idle connections first.
-        "--http1-header-read-timeout", "60000",
+        "--workers-kill-timeout", str(GRACEFUL_STOP_S),
+        "--http1-header-read-timeout", str(KEEPALIVE_S * 1000),
         "--no-ws" if plan.interface == "wsgi" else "--ws",
         # deploy/granian_app.py: APP_MODULE (deploy/served_app.py) behind a proxy-header check.
-        "granian_app:app",
-        "--log-level", os.environ.get("LOG_LEVEL", "info").lower(),
+        "deploy.granian_app:app",
+        "--log-level", settings.log_level,
     ]  # fmt: skip

@@ -1,51 +1,45 @@
 """gunicorn settings for {{ cookiecutter.project_name }}.
 
 Read at start-up and again on SIGHUP (a graceful reload), so the numbers follow the container's
-limits and the environment. Run `python deploy/tuning.py` to see them and the reasons.
+limits and the environment. Run `python -m deploy.tuning` to see them and the reasons; the
+timeouts, the address and the log level are deploy/settings.py's.
 """
 
 import os
 import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import tuning
+from deploy import settings, tuning
+from deploy.tuning.model import GUNICORN_ASGI_WORKER
 
 _plan = tuning.start_up_plan()
+_settings = settings.from_environment()
 
 # --- How many, and of what kind ------------------------------------------------------------
 workers = _plan.workers
 threads = _plan.threads
 worker_class = _plan.worker_class
 
-# --- Where ----------------------------------------------------------------------------------
-# No `bind` here: deploy/serve.py passes --bind (BIND, else 127.0.0.1:APP_PORT) for every server.
-
 # --- Timeouts, coupled across layers -----------------------------------------------------------
 # REQUEST_TIMEOUT is nginx's proxy_read_timeout too: when nginx gives up on a request (504), the
 # app gives up on it as well. A worker silent this long is killed and replaced, and one whose
 # request runs this long retires (see "A request that hangs" below).
-timeout = int(os.environ.get("REQUEST_TIMEOUT", "30"))
-# On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
-graceful_timeout = 20
-# Keep idle connections from nginx open longer than nginx's upstream keepalive_timeout (50 s), so
-# nginx, not the app, closes them and never reuses a connection the app is closing.
-keepalive = 75
+timeout = _settings.request_timeout_s
+graceful_timeout = settings.GRACEFUL_STOP_S
+keepalive = settings.APP_KEEPALIVE_S
 
 # --- Recycling ----------------------------------------------------------------------------------
 # Replace a worker after this many requests (jittered so they do not all restart at once):
 # bounds slow leaks and heap fragmentation. High, because each new worker imports the app again on
 # the same CPU quota: at 2000 (a common value), fast requests restarted a worker every second or two
-# and halved the throughput (pyserve-template's benchmark, see deploy/tuning.py: Flask static files
+# and halved the throughput (pyserve-template's benchmark, see deploy/tuning/model.py: Flask static files
 # from WhiteNoise at 1 CPU, 2171 req/s and 0.46 CPU ms per request; never recycled, 3354 req/s and
 # 0.30 ms). Not the uvicorn worker (ASGI): as uvicorn
 # itself, a recycled one reset connections it had just read requests from (measured: 3 of ~4000
 # requests answered 502 at 32 users back to back), so those live until they crash or the container
 # restarts.
-max_requests = 0 if worker_class == tuning.GUNICORN_ASGI_WORKER else 100_000
+max_requests = 0 if worker_class == GUNICORN_ASGI_WORKER else 100_000
 max_requests_jitter = 10_000
 
 # --- Containers ----------------------------------------------------------------------------------
@@ -54,12 +48,12 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # gunicorn 27 opens a control socket under ~/.gunicorn: unwritable on a read-only root filesystem.
 control_socket_disable = True
 # Trust X-Forwarded-* only from the proxy in front (nginx on loopback or the pod's sidecar).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = _settings.forwarded_allow_ips
 
 # --- Logs to stdout/stderr, where the container runtime collects them ------------------------------
-accesslog = "-" if os.environ.get("ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"} else None
+accesslog = "-" if _settings.access_log else None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _settings.log_level
 
 
 # --- A request that hangs ------------------------------------------------------------------------

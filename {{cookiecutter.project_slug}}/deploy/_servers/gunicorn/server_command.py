@@ -1,13 +1,16 @@
-"""gunicorn's command line. Its numbers live in deploy/gunicorn.conf.py, which asks deploy/tuning.py."""
+"""gunicorn's command line. Its numbers live in deploy/gunicorn.conf.py, which asks deploy/tuning/."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from .settings import Settings
+from .tuning import Plan
+
 CONFIG = Path(__file__).resolve().with_name("gunicorn.conf.py")
 
 
-def argv(plan: object, bind: str) -> list[str]:
+def argv(plan: Plan, settings: Settings) -> list[str]:
     # deploy/served_app.py: APP_MODULE with the server's own liveness answer in front.
-    return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", bind, "served_app:app"]
+    return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", settings.bind, "deploy.served_app:app"]

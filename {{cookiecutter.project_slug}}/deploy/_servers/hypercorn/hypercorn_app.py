@@ -8,14 +8,14 @@ runs it on a pool of the plan's size.
 """
 
 import ipaddress
-import os
 
 {% if cookiecutter.__interface == "wsgi" -%}
-import tuning
 from a2wsgi import WSGIMiddleware
 {% endif -%}
 from hypercorn.middleware import ProxyFixMiddleware
-from served_app import app as served
+
+from . import settings{% if cookiecutter.__interface == "wsgi" %}, tuning{% endif %}
+from .served_app import app as served
 
 
 class TrustedProxyFix:
@@ -47,4 +47,4 @@ inner = WSGIMiddleware(served, workers=tuning.start_up_plan().threads)
 {%- else %}
 inner = served
 {%- endif %}
-app = TrustedProxyFix(inner, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+app = TrustedProxyFix(inner, settings.from_environment().forwarded_allow_ips)

@@ -1,4 +1,4 @@
-"""hypercorn's command line: the numbers live in deploy/hypercorn_config.py, which asks tuning.
+"""hypercorn's command line: the numbers live in deploy/hypercorn_config.py, which asks deploy/tuning/.
 
 The app is deploy/hypercorn_app.py: APP_MODULE (deploy/served_app.py) behind a proxy-header check
 (and a sized thread pool for WSGI).
@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .settings import Settings
+from .tuning import Plan
+
 CONFIG = Path(__file__).resolve().with_name("hypercorn_config.py")
 
 
-def argv(plan, bind: str) -> list[str]:
-    # deploy/hypercorn_app.py wraps APP_MODULE (read from the environment there) as an ASGI app;
-    # "asgi:" tells hypercorn so instead of letting it guess.
-    return [sys.executable, "-m", "hypercorn", "--config", f"file:{CONFIG}", "--bind", bind, "asgi:hypercorn_app:app"]
+def argv(plan: Plan, settings: Settings) -> list[str]:
+    # "asgi:" tells hypercorn that deploy/hypercorn_app.py is an ASGI app instead of letting it guess.
+    app = "asgi:deploy.hypercorn_app:app"
+    return [sys.executable, "-m", "hypercorn", "--config", f"file:{CONFIG}", "--bind", settings.bind, app]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-LAUNCHER = Path(__file__).resolve().with_name("uvicorn_server.py")
+from .settings import Settings
+from .tuning import Plan
 
 
-def argv(plan, bind: str) -> list[str]:
+def argv(plan: Plan, settings: Settings) -> list[str]:
     # deploy/served_app.py: APP_MODULE with the server's own liveness answer in front.
-    return [sys.executable, str(LAUNCHER), "served_app:app", bind, str(plan.workers)]
+    return [sys.executable, "-m", "deploy.uvicorn_server", "deploy.served_app:app", str(plan.workers)]

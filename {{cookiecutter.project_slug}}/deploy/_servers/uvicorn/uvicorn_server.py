@@ -1,26 +1,28 @@
-"""Run uvicorn under its supervisor, even with one worker: `python deploy/uvicorn_server.py APP BIND WORKERS`.
+"""Run uvicorn under its supervisor, even with one worker: `python -m deploy.uvicorn_server APP WORKERS`.
 
 `uvicorn --workers 1` serves in its own process, with nothing above it: a crashed worker is the
 whole server gone and SIGHUP kills it. With more workers uvicorn runs a supervisor
 (uvicorn.supervisors.Multiprocess) that replaces a worker that dies or stops answering its ping,
 and on SIGHUP replaces the workers one at a time, each new one serving before the old one stops.
 This runs that supervisor for any number of workers. It costs one small process, which the memory
-model counts (tuning.SERVER_MEMORY_MIB).
+model counts ([memory] server in deploy/stack.toml).
 
-deploy/serve.py passes the plan's worker count (deploy/tuning.py); every other number says why it is what it is.
+deploy/serve.py passes the plan's worker count; the address, timeouts and log level are
+deploy/settings.py's; every other number says why it is what it is.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from .settings import APP_KEEPALIVE_S, GRACEFUL_STOP_S, Settings, from_environment
 
-def config(app_module: str, bind: str, workers: int) -> uvicorn.Config:
-    host, _, port = bind.rpartition(":")
+
+def config(app_module: str, settings: Settings, workers: int) -> uvicorn.Config:
+    host, _, port = settings.bind.rpartition(":")
     return uvicorn.Config(
         app_module,
         host=host,
@@ -30,24 +32,22 @@ def config(app_module: str, bind: str, workers: int) -> uvicorn.Config:
         # which spend more CPU on every request.
         loop="uvloop",
         http="httptools",
-        # Longer than nginx's upstream keepalive_timeout (50 s): nginx closes idle connections first.
-        timeout_keep_alive=75,
-        # On SIGTERM, in-flight requests get this long; below compose's stop_grace_period (30 s).
-        timeout_graceful_shutdown=20,
+        timeout_keep_alive=APP_KEEPALIVE_S,
+        timeout_graceful_shutdown=GRACEFUL_STOP_S,
         # No limit_max_requests: a recycled uvicorn worker resets the connections it has just read
         # requests from (measured: nginx logged "Connection reset by peer" and 1 request in ~9000
         # failed at 64 users).
         proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        access_log=False,
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        access_log=settings.access_log,
+        log_level=settings.log_level,
     )
 
 
 def main() -> None:
-    app_module, bind, workers = sys.argv[1:4]
-    settings = config(app_module, bind, int(workers))
-    Multiprocess(settings, sockets=[settings.bind_socket()]).run()
+    app_module, workers = sys.argv[1:3]
+    served = config(app_module, from_environment(), int(workers))
+    Multiprocess(served, sockets=[served.bind_socket()]).run()
 
 
 if __name__ == "__main__":

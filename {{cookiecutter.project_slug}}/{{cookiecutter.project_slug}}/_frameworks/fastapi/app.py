@@ -8,6 +8,9 @@ from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse
 
 from . import site
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+from .static_files import serve_static
+{%- endif %}
 
 app = FastAPI(title="sample", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -38,7 +41,5 @@ async def api_cpu(ms: int = MsQuery) -> dict[str, int]:
 
 
 # static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
-from .static_files import serve_static  # noqa: E402
-
 app = serve_static(app)
 {%- endif %}

@@ -7,6 +7,9 @@ import time
 from flask import Flask, Response, abort, jsonify, request
 
 from . import site
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+from .static_files import serve_static
+{%- endif %}
 
 # Static files are not Flask's job here: nginx, WhiteNoise or a CDN serves /static/.
 app = Flask(__name__, static_folder=None)
@@ -43,7 +46,5 @@ def api_cpu() -> Response:
 
 
 # static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
-from .static_files import serve_static  # noqa: E402
-
 app.wsgi_app = serve_static(app.wsgi_app)
 {%- endif %}

@@ -9,6 +9,9 @@ from litestar import Litestar, MediaType, get
 from litestar.params import Parameter
 
 from . import site
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+from .static_files import serve_static
+{%- endif %}
 
 Ms = Annotated[int, Parameter(ge=0, le=site.MAX_MS)]
 
@@ -40,7 +43,5 @@ app = Litestar(route_handlers=[index, healthz, api_io, api_cpu], openapi_config=
 
 
 # static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
-from .static_files import serve_static  # noqa: E402
-
 app = serve_static(app)
 {%- endif %}

@@ -7,6 +7,9 @@ import asyncio
 from quart import Quart, Response, abort, jsonify, request
 
 from . import site
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+from .static_files import serve_static
+{%- endif %}
 
 # Static files are not Quart's job here: nginx, ServeStatic or a CDN serves /static/.
 app = Quart(__name__, static_folder=None)
@@ -44,7 +47,5 @@ async def api_cpu() -> Response:
 
 
 # static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
-from .static_files import serve_static  # noqa: E402
-
 app = serve_static(app)
 {%- endif %}

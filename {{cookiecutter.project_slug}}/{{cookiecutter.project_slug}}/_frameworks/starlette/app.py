@@ -11,6 +11,9 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from . import site
+{%- if cookiecutter.static_strategy == "whitenoise" %}
+from .static_files import serve_static
+{%- endif %}
 
 
 def requested_ms(request: Request) -> int:
@@ -51,7 +54,5 @@ app = Starlette(
 
 
 # static_strategy=whitenoise: the app answers /static/ itself (see static_files.py).
-from .static_files import serve_static  # noqa: E402
-
 app = serve_static(app)
 {%- endif %}

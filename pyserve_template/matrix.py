@@ -1,0 +1,38 @@
+"""The stacks the template's tests and its benchmark run: from the records and the compatibility
+table, so that a server or a framework added there is tested everywhere without another edit."""
+
+from __future__ import annotations
+
+from . import compat, records
+
+# Every framework x interface x server that works.
+PRODUCT: list[dict[str, str]] = [
+    {"framework": stack.framework, "interface": stack.interface, "server": stack.server}
+    for stack in compat.supported_stacks()
+]
+
+# One stack per server (its record's `tested_with` framework): what the fault, cgroup and
+# container fault tests run, between them every server and both interfaces.
+ONE_PER_SERVER: dict[str, dict[str, str]] = {
+    name: {"framework": server.tested_with, "server": name} for name, server in records.SERVERS.items()
+}
+
+# Each static strategy on WSGI and ASGI, Django and not: with PRODUCT (static=nginx), what the
+# validators and the end-to-end tests run.
+STATIC_VARIATIONS: list[dict[str, str]] = [
+    {"static_strategy": "whitenoise", "framework": "flask"},
+    {"static_strategy": "whitenoise"},
+    {"static_strategy": "whitenoise", "framework": "django"},
+    {"static_strategy": "whitenoise", "framework": "django", "interface": "asgi"},
+    {"static_strategy": "cdn"},
+    {"static_strategy": "cdn", "framework": "django"},
+    {"static_strategy": "none"},
+    {"static_strategy": "none", "framework": "django"},
+]
+
+# What the benchmark bakes: one WSGI and one ASGI framework, each on the server `auto` picks.
+BENCH_FRAMEWORKS = {"wsgi": "flask", "asgi": "fastapi"}
+BENCH_STACKS: dict[str, dict[str, str]] = {
+    interface: {"framework": framework, "server": compat.AUTO_SERVER[interface][0]}
+    for interface, framework in BENCH_FRAMEWORKS.items()
+}

@@ -1,0 +1,141 @@
+"""Each server's and framework's record: where the template learns everything it knows of them.
+
+A server is one folder, deploy/_servers/<name>/ in the project template: its server.toml, read
+here, and the files a generated project's deploy/ gets when that server is chosen. A framework is
+one folder too, <package>/_frameworks/<name>/ with its framework.toml and its sample app. The
+compatibility table, the requirements, the memory figures the tuning model plans with, the READMEs
+and the tests' matrices all come from these records. cookiecutter.json lists the names, in the
+order the user is offered them.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import PROJECT_TEMPLATE, TEMPLATE_ROOT
+
+SERVERS_DIR = PROJECT_TEMPLATE / "deploy" / "_servers"
+FRAMEWORKS_DIR = PROJECT_TEMPLATE / "{{cookiecutter.project_slug}}" / "_frameworks"
+SERVER_RECORD = "server.toml"
+FRAMEWORK_RECORD = "framework.toml"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    interfaces: tuple[str, ...]
+    memory_mib: int  # what runs beside the workers
+    engine_restart_s: float
+    request_timeout: tuple[str, ...]  # interfaces on which a hung request replaces its worker
+    tested_with: str  # the framework of the one stack per server the fault tests run
+    requirements: Mapping[str, tuple[str, ...]]  # "any", or an interface
+    recycles_on: tuple[str, ...]
+    recycling: str
+    socket_per_worker: bool
+    keepalive_max_s: int | None  # the longest it can keep an idle connection, where it has a bound
+    readme: str
+    faults: Mapping[str, str]  # what it does not survive, in place of the stack's behaviour
+    files: tuple[str, ...]  # what it adds to the generated project's deploy/
+
+    def requirements_for(self, interface: str) -> list[str]:
+        return [*self.requirements.get("any", ()), *self.requirements.get(interface, ())]
+
+    def recycles_workers(self, interface: str) -> bool:
+        return interface in self.recycles_on
+
+    def replaces_hung_workers(self, interface: str) -> bool:
+        return interface in self.request_timeout
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    interfaces: tuple[str, ...]  # the native one first
+    memory_mib: int  # one worker running the sample app
+    app_module_pattern: str
+    requirements: Mapping[str, tuple[str, ...]]  # "any", or a static strategy
+    files: tuple[str, ...]  # the sample app it adds to the package
+
+    def app_module(self, package: str, interface: str) -> str:
+        return self.app_module_pattern.format(package=package, interface=interface)
+
+    def requirements_for(self, static_strategy: str) -> list[str]:
+        return [*self.requirements.get("any", ()), *self.requirements.get(static_strategy, ())]
+
+
+def _read(folder: Path, record: str) -> tuple[dict, tuple[str, ...]]:
+    with (folder / record).open("rb") as handle:
+        data = tomllib.load(handle)
+    files = tuple(sorted(path.name for path in folder.iterdir() if path.name != record))
+    return data, files
+
+
+def _tuples(table: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    return {key: tuple(values) for key, values in table.items()}
+
+
+def load_server(folder: Path) -> Server:
+    data, files = _read(folder, SERVER_RECORD)
+    recycling = data.get("recycling", {})
+    return Server(
+        name=folder.name,
+        interfaces=tuple(data["interfaces"]),
+        memory_mib=data["memory_mib"],
+        engine_restart_s=data["engine_restart_s"],
+        request_timeout=tuple(data.get("request_timeout", ())),
+        tested_with=data["tested_with"],
+        requirements=_tuples(data["requirements"]),
+        recycles_on=tuple(recycling.get("interfaces", ())),
+        recycling=recycling.get("how", ""),
+        socket_per_worker=data.get("socket_per_worker", False),
+        keepalive_max_s=data.get("keepalive_max_s"),
+        readme=data.get("readme", ""),
+        faults=data.get("faults", {}),
+        files=files,
+    )
+
+
+def load_framework(folder: Path) -> Framework:
+    data, files = _read(folder, FRAMEWORK_RECORD)
+    return Framework(
+        name=folder.name,
+        interfaces=tuple(data["interfaces"]),
+        memory_mib=data["memory_mib"],
+        app_module_pattern=data["app_module"],
+        requirements=_tuples(data["requirements"]),
+        files=files,
+    )
+
+
+def offered(question: str) -> list[str]:
+    """The choices cookiecutter.json offers for `question`, `auto` left out."""
+    choices = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))[question]
+    return [choice for choice in choices if choice != "auto"]
+
+
+def _in_offered_order(folders: list[Path], question: str) -> list[Path]:
+    order = {name: index for index, name in enumerate(offered(question))}
+    return sorted(folders, key=lambda folder: (order.get(folder.name, len(order)), folder.name))
+
+
+SERVERS: dict[str, Server] = {
+    folder.name: load_server(folder)
+    for folder in _in_offered_order([path.parent for path in SERVERS_DIR.glob(f"*/{SERVER_RECORD}")], "server")
+}
+FRAMEWORKS: dict[str, Framework] = {
+    folder.name: load_framework(folder)
+    for folder in _in_offered_order([path.parent for path in FRAMEWORKS_DIR.glob(f"*/{FRAMEWORK_RECORD}")], "framework")
+}
+
+
+def memory_figures(framework: str, server: str) -> dict[str, int]:
+    """What the tuning model plans with, from the two records: a worker's memory and the server's."""
+    return {
+        "worker_memory_bytes": FRAMEWORKS[framework].memory_mib * MIB,
+        "server_memory_bytes": SERVERS[server].memory_mib * MIB,
+    }

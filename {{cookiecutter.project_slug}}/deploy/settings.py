@@ -1,0 +1,87 @@
+"""What the app server, its health checks and `make local` agree on, each said once.
+
+The constants are this deployment's own choices; the environment sets the rest, read here and
+nowhere else in deploy/. Every server's config takes its timeouts, address and log level from here.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEPLOY = Path(__file__).resolve().parent
+PROJECT = DEPLOY.parent
+STACK_FILE = DEPLOY / "stack.toml"
+
+# On SIGTERM the server lets the requests in flight finish for this long, then exits: below the
+# engine's wait before SIGKILL (compose's stop_grace_period, Kubernetes'
+# terminationGracePeriodSeconds less its preStop sleep), so that no request is cut by the kill.
+GRACEFUL_STOP_S = 20
+# How long the app server keeps an idle connection from nginx: longer than nginx's upstream
+# keepalive_timeout (50 s, deploy/nginx/templates/site.conf.template), so that nginx closes idle
+# connections first and never sends a request down one the server is closing.
+APP_KEEPALIVE_S = 75
+# Answered by the server layer itself (deploy/served_app.py), never by the app: "the server is up".
+LIVENESS_PATH = "/.alive"
+DEFAULT_APP_PORT = 8000
+# Longer than any legitimate request: nginx answers 504 past it (proxy_read_timeout), and
+# gunicorn's WSGI workers give up on the request too.
+DEFAULT_REQUEST_TIMEOUT_S = 30
+
+
+class SettingError(ValueError):
+    """A setting from the environment that cannot work; the message names it, its value and what fits."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bind: str
+    log_level: str
+    request_timeout_s: int
+    forwarded_allow_ips: str
+    access_log: bool
+    app_module: str
+    health_path: str
+
+    @property
+    def port(self) -> str:
+        return self.bind.rpartition(":")[2]
+
+    @property
+    def readiness_path(self) -> str:
+        """What the healthchecks and `make local` wait on: the app's own check, else the server's."""
+        return self.health_path or LIVENESS_PATH
+
+
+def app_answers(stack_file: Path = STACK_FILE) -> dict[str, str]:
+    """[app] in deploy/stack.toml: the module the server runs and the path of its own health check."""
+    with stack_file.open("rb") as handle:
+        return tomllib.load(handle)["app"]
+
+
+def request_timeout_s(env: Mapping[str, str]) -> int:
+    value = env.get("REQUEST_TIMEOUT", str(DEFAULT_REQUEST_TIMEOUT_S)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise SettingError(f"REQUEST_TIMEOUT: {value!r} is not a whole number of seconds > 0; unset it or give e.g. 30")
+    return int(value)
+
+
+def from_environment(env: Mapping[str, str] = os.environ) -> Settings:
+    """The settings for this process. HEALTH_PATH is the app's own check: stack.toml's when the app
+    served is the one stack.toml names; another app (APP_MODULE set) may have none, and then the
+    checks use LIVENESS_PATH. HEALTH_PATH="" says so for stack.toml's app too."""
+    answers = app_answers()
+    app_module = env.get("APP_MODULE") or answers["module"]
+    default_health = answers.get("health_path", "") if app_module == answers["module"] else ""
+    return Settings(
+        bind=env.get("BIND") or f"127.0.0.1:{env.get('APP_PORT', DEFAULT_APP_PORT)}",
+        log_level=env.get("LOG_LEVEL", "info").lower(),
+        request_timeout_s=request_timeout_s(env),
+        forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        access_log=env.get("ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"},
+        app_module=app_module,
+        health_path=env.get("HEALTH_PATH", default_health),
+    )

@@ -1,0 +1,431 @@
+"""The tuning model: a container's limits and the answers in, workers and threads out, with why.
+
+Pure Python, no I/O and no dependencies: the same inputs give the same plan. The template runs this
+very file when it generates the project (to print the plan and write it into the README);
+deploy/tuning/machine.py reads the container's limits and calls it at start-up.
+
+Figures marked "benchmark" are pyserve-template's: the sample app behind nginx, loaded by wrk, the
+app server in a cgroup with the stated CPU quota, on a 2-core machine (https://github.com/org/pyserve-template/tree/main/bench/results).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+MIB = 1024 * 1024
+
+INTERFACES = ("asgi", "wsgi")
+WORKLOADS = ("io_bound", "mixed", "cpu_bound")
+
+# Part of the limit no worker may plan on: page cache, heap growth between worker recycles, and a
+# burst of large request bodies. The kernel OOM-kills at the limit, not near it.
+MEMORY_HEADROOM = 0.20
+
+# A thread costs little memory (64 gthread threads under load added 3 MiB to a Flask worker) but
+# every in-flight request holds the GIL for its CPU part, so threads are bounded by that, not RAM.
+MAX_THREADS = 64
+
+# Past this, one container is better split into replicas: every worker holds its own database
+# pool and warm caches, and one host's accept queue is a single point of failure.
+MAX_WORKERS = 32
+
+# Requests in flight per CPU that an I/O-bound WSGI service needs (Little's law): a request that
+# spends ~1/64 of its time on the CPU (1.5 ms of 100 ms) saturates a core only at ~64 in flight.
+# The common advice of 2 threads per worker would hold a 1-CPU gunicorn to 3 x 2 = 6 in flight:
+# 60 req/s at 100 ms.
+IO_BOUND_REQUESTS_PER_CPU = 64
+# A mixed workload spends a real part of each request on the CPU, so it saturates the CPU with
+# fewer requests in flight. benchmark (3 /api/io?ms=100 to 1 /api/cpu?ms=10, 1 CPU, 64 connections):
+# gunicorn 3 x 4 threads 148 req/s; 3 x 16 300; 3 x 32 301-328; 3 x 64 294-316: the CPU is full
+# from 16 on. 32 leaves room for mixes that wait longer.
+MIXED_REQUESTS_PER_CPU = 32
+# Fewest threads a threaded worker gets, however small its CPU share.
+MIN_THREADS = 4
+
+# Event loops per CPU for ASGI. One loop per CPU leaves the CPU idle while a loop waits on its
+# thread pool (file reads for static files, sync endpoints, which FastAPI and Starlette run in
+# threads). benchmark (FastAPI on uvicorn, 1 CPU, 64 connections, static files through the app),
+# req/s for 1 / 2 / 3 / 4 workers: ServeStatic ~1110 / 1150 / 1330 / 1290; Starlette's
+# StaticFiles ~860 / 1530 / 1140 / 1250; I/O, CPU and mixed alike for all four (noise ~10%).
+# CPU-bound ASGI stays at one per CPU: its loops only compute, and each costs a worker's memory.
+ASGI_WORKERS_PER_CPU = 2
+
+# Sanity bounds for the limits: anything outside is a typo, not a machine.
+MAX_CPUS = 1024.0
+MAX_MEMORY_BYTES = 64 * 1024 * 1024 * MIB  # 64 TiB
+
+# gunicorn's ASGI worker: the uvicorn-worker package or gunicorn's own `asgi`. One worker each,
+# wrk side by side on this machine (req/s): /healthz, 16 connections: starlette 23209 vs 13596,
+# fastapi 8236 vs 7634, django 665 vs 580; /api/io?ms=100, 64 connections: starlette 618 vs 615,
+# fastapi 619 vs 613, django 282 vs 387. uvicorn-worker (uvloop + httptools) wins where the
+# server's own cost shows; gunicorn's worker wins only Django's sleep-bound case.
+GUNICORN_ASGI_WORKER = "uvicorn_worker.UvicornWorker"
+
+
+class TuningError(ValueError):
+    """A value the model cannot work with; the message names the field, the value and what fits."""
+
+    def __init__(self, name: str, value: object, problem: str, accepted: str) -> None:
+        self.name, self.value, self.problem, self.accepted = name, value, problem, accepted
+        super().__init__(f"{name}: {value!r} {problem}; {accepted}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    framework: str
+    interface: str
+    server: str
+    workload: str
+    cpus: float
+    memory_limit_bytes: int | None
+    worker_class: str | None
+    workers: int
+    threads: int
+    worker_memory_bytes: int
+    memory_needed_bytes: int
+    fits_memory: bool
+    reasons: dict[str, str]
+    limits: dict[str, dict] = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Found:
+    """One limit read from the system or the environment.
+
+    kind "limit": set for this container (a cgroup quota or memory limit, CPU_LIMIT, MEMORY_LIMIT);
+    kind "ceiling": what the process can use anyway (cpuset, CPU affinity, the machine's memory).
+    """
+
+    resource: str  # "cpus" or "memory"
+    value: float  # cores or bytes
+    source: str
+    kind: str = "limit"
+
+
+# --- parsing limits --------------------------------------------------------------------------
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
+_UNIT_POWER = {"": 2, "k": 1, "m": 2, "g": 3, "t": 4}  # a bare number means MiB
+
+
+def parse_cpus(text: object, name: str = "cpu_limit") -> float:
+    """Cores as a float: "2", "0.5", or Kubernetes' "500m". Never rounds 0.5 down to 0."""
+    accepted = f"give cores as a number > 0 and <= {MAX_CPUS:g} (e.g. 0.5, 2 or 500m)"
+    raw = str(text).strip()
+    try:
+        cpus = float(raw[:-1]) / 1000 if raw.lower().endswith("m") else float(raw)
+    except ValueError:
+        raise TuningError(name, text, "is not a number", accepted) from None
+    if not math.isfinite(cpus) or cpus <= 0:
+        raise TuningError(name, text, "is not a finite number > 0", accepted)
+    if cpus > MAX_CPUS:
+        raise TuningError(name, text, "is larger than any machine", accepted)
+    return cpus
+
+
+def parse_memory(text: object, name: str = "memory_limit") -> int:
+    """Bytes from "512MiB", "2GiB", "1.5G", "768M" or a bare number of MiB.
+
+    K, M, G and T are binary (1.5G = 1536 MiB), as Docker reads them.
+    """
+    accepted = "give a size such as 512MiB, 2GiB, 1.5G, 768M, or a number of MiB"
+    match = _MEMORY.match(str(text))
+    if not match:
+        raise TuningError(name, text, "is not a memory size", accepted)
+    number, unit, binary, byte = match.groups()
+    if binary and not unit:
+        raise TuningError(name, text, "is not a memory size", accepted)
+    scale = 1 if byte and not unit and not binary else 1024 ** _UNIT_POWER[unit.lower()]  # "1024B": bytes
+    bytes_ = float(number) * scale
+    if bytes_ < 1:
+        raise TuningError(name, text, "is not more than 0", accepted)
+    if bytes_ > MAX_MEMORY_BYTES:
+        raise TuningError(name, text, "is larger than any machine", accepted)
+    return int(bytes_)
+
+
+def format_memory(bytes_: int | None) -> str:
+    if bytes_ is None:
+        return "no limit"
+    mib = bytes_ / MIB
+    return f"{mib / 1024:g} GiB" if mib >= 1024 and mib % 128 == 0 else f"{mib:.0f} MiB"
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise TuningError(name, value, "is not known", "choose one of " + ", ".join(choices))
+    return value
+
+
+# --- the model -------------------------------------------------------------------------------
+
+
+def worker_class_for(server: str, interface: str, workload: str) -> tuple[str | None, str]:
+    """The worker class where the server has one, and why."""
+    if server == "gunicorn" and interface == "asgi":
+        return GUNICORN_ASGI_WORKER, "uvicorn-worker: uvloop + httptools, up to 1.7x gunicorn's asgi worker"
+    if server == "gunicorn" and workload == "cpu_bound":
+        return "sync", "sync: CPU-bound requests gain nothing from threads sharing one GIL"
+    if server == "gunicorn":
+        return "gthread", "gthread: threads overlap the waits on I/O inside each worker"
+    return None, f"{server} has one worker model for {interface.upper()}"
+
+
+def uses_threads(interface: str, workload: str) -> bool:
+    """Whether requests run on a pool of blocking threads (WSGI), not on an event loop."""
+    return interface == "wsgi" and workload != "cpu_bound"
+
+
+def workers_for_cpus(cpus: float, interface: str, workload: str) -> tuple[int, str]:
+    """Workers from the CPU, and why. ceil() so that 0.5 CPU is one core's worth, never zero."""
+    if interface == "asgi" and workload == "cpu_bound":
+        workers = math.ceil(cpus)
+        return workers, f"{workers} = one event loop per CPU (ceil {cpus:g}): the loops only compute"
+    if interface == "asgi":
+        workers = math.ceil(ASGI_WORKERS_PER_CPU * cpus)
+        return workers, (
+            f"{workers} = {ASGI_WORKERS_PER_CPU} event loops per CPU (ceil {ASGI_WORKERS_PER_CPU} x {cpus:g}):"
+            " one runs while another waits on its thread pool"
+        )
+    if workload == "cpu_bound":
+        workers = math.ceil(cpus) + 1
+        return workers, f"{workers} = one per CPU (ceil {cpus:g}) + 1 to cover a worker's network writes"
+    workers = math.ceil(2 * cpus) + 1
+    return workers, f"{workers} = 2 x CPU + 1 (ceil 2 x {cpus:g} + 1): blocking workers wait as often as they compute"
+
+
+def threads_per_worker(cpus: float, interface: str, workload: str) -> tuple[int, str]:
+    """Threads per worker, and why.
+
+    Each worker gets threads for all the requests in flight, not its fair share of them: a gthread
+    worker accepts connections while its threads are busy, and nginx keeps its upstream connections
+    alive, so one worker can hold most of them. benchmark (1 CPU, 64 connections, /api/io?ms=100):
+    3 x 22 threads (66 in all) 455 req/s, p95 202 ms; 3 x 32 614 req/s, 3 x 64 616, p95 108 ms.
+    """
+    if uses_threads(interface, workload):
+        per_cpu = IO_BOUND_REQUESTS_PER_CPU if workload == "io_bound" else MIXED_REQUESTS_PER_CPU
+        in_flight = math.ceil(per_cpu * cpus)
+        threads = min(MAX_THREADS, max(MIN_THREADS, in_flight))
+        waits = "wait most of the time" if workload == "io_bound" else "wait part of the time"
+        capped = f" (capped from {in_flight})" if in_flight > MAX_THREADS else ""
+        return threads, (
+            f"{threads} per worker{capped}: {per_cpu} requests in flight per CPU, as {workload.replace('_', '-')}"
+            f" requests {waits}; each worker can hold them all, as connections do not spread evenly"
+        )
+    if interface == "asgi":
+        return 1, "1: an event loop runs many requests at once without threads"
+    return 1, "1: CPU-bound requests run one at a time per GIL"
+
+
+def workers_that_fit(
+    workers: int, memory_limit_bytes: int | None, per_worker: int, overhead: int, server: str
+) -> tuple[int, str | None, bool]:
+    """Workers within the memory limit: (workers, why if fewer, whether even one fits).
+
+    Every worker pays its own RSS (spawned workers share nothing), the server (`overhead`) its own.
+    """
+    if memory_limit_bytes is None:
+        return workers, None, True
+    budget = memory_limit_bytes * (1 - MEMORY_HEADROOM) - overhead
+    fitting = int(budget // per_worker)
+    if fitting < 1:
+        below = (
+            f"1: the memory limit {format_memory(memory_limit_bytes)} is below one worker"
+            f" ({format_memory(per_worker)} + {format_memory(overhead)} for {server}"
+            f" + {MEMORY_HEADROOM:.0%} headroom); expect OOM kills"
+        )
+        return 1, below, False
+    if fitting < workers:
+        capped = (
+            f"{fitting}: memory-capped from {workers}; {format_memory(memory_limit_bytes)} less"
+            f" {MEMORY_HEADROOM:.0%} headroom and {format_memory(overhead)} for {server}"
+            f" fits {fitting} x {format_memory(per_worker)}"
+        )
+        return fitting, capped, True
+    return workers, None, True
+
+
+def plan(
+    cpus: float,
+    memory_limit_bytes: int | None,
+    framework: str,
+    interface: str,
+    server: str,
+    workload: str,
+    *,
+    worker_memory_bytes: int,
+    server_memory_bytes: int,
+    workers_override: int | None = None,
+    threads_override: int | None = None,
+) -> Plan:
+    """Workers and threads for one container. Pure: same inputs, same plan.
+
+    worker_memory_bytes is one worker's memory (the framework's measured figure, or your app's
+    WORKER_MEMORY), server_memory_bytes what the server runs beside its workers.
+    """
+    _choice("interface", interface, INTERFACES)
+    _choice("workload", workload, WORKLOADS)
+    if not (math.isfinite(cpus) and 0 < cpus <= MAX_CPUS):
+        raise TuningError("cpus", cpus, "is out of range", f"a number > 0 and <= {MAX_CPUS:g}")
+    reasons: dict[str, str] = {}
+    worker_class, reasons["worker_class"] = worker_class_for(server, interface, workload)
+    workers, reasons["workers"] = workers_for_cpus(cpus, interface, workload)
+    threads, reasons["threads"] = threads_per_worker(cpus, interface, workload)
+    if workers > MAX_WORKERS:
+        workers, reasons["workers"] = MAX_WORKERS, f"{MAX_WORKERS}: capped from {workers}; past that, add replicas"
+    per_worker = worker_memory_bytes
+    workers, memory_capped, fits_memory = workers_that_fit(
+        workers, memory_limit_bytes, per_worker, server_memory_bytes, server
+    )
+    reasons["workers"] = memory_capped or reasons["workers"]
+
+    if workers_override is not None:
+        over = (
+            ""
+            if fits_memory and workers_override * per_worker <= (memory_limit_bytes or math.inf)
+            else ("; more than the memory limit fits, expect OOM kills")
+        )
+        reasons["workers"] = f"{workers_override}: set by WEB_CONCURRENCY (the model said {workers}){over}"
+        workers = workers_override
+    if threads_override is not None:
+        reasons["threads"] = f"{threads_override}: set by WEB_THREADS (the model said {threads})"
+        threads = threads_override
+        if worker_class == "sync" and threads > 1:
+            worker_class = "gthread"
+            reasons["worker_class"] = "gthread: WEB_THREADS asks for threads, which sync workers lack"
+
+    return Plan(
+        framework=framework,
+        interface=interface,
+        server=server,
+        workload=workload,
+        cpus=cpus,
+        memory_limit_bytes=memory_limit_bytes,
+        worker_class=worker_class,
+        workers=workers,
+        threads=threads,
+        worker_memory_bytes=per_worker,
+        memory_needed_bytes=server_memory_bytes + workers * per_worker,
+        fits_memory=fits_memory,
+        reasons=reasons,
+    )
+
+
+def minimum_memory_bytes(worker_memory_bytes: int, server_memory_bytes: int) -> int:
+    """The smallest memory limit that fits one worker, the server and the headroom."""
+    return math.ceil((worker_memory_bytes + server_memory_bytes) / (1 - MEMORY_HEADROOM))
+
+
+# --- choosing the limits ------------------------------------------------------------------------
+
+
+def choose_limit(resource: str, found: list[Found], answer: Found | None) -> tuple[float | None, str]:
+    """The limit the plan uses, and where from: the smallest limit set for this container; the
+    generation-time answer when none is (a laptop, a VM, a pod without limits), since nothing else
+    says how much of the machine the service should plan on; never more than a ceiling.
+    """
+    mine = [item for item in found if item.resource == resource]
+    limits = [item for item in mine if item.kind == "limit"] or ([answer] if answer else [])
+    ceilings = [item for item in mine if item.kind == "ceiling"]
+    chosen = min(limits, key=lambda item: item.value, default=None)
+    ceiling = min(ceilings, key=lambda item: item.value, default=None)
+    if ceiling is not None and (chosen is None or ceiling.value < chosen.value):
+        chosen = ceiling
+    return (chosen.value, chosen.source) if chosen else (None, "none")
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise TuningError(name, raw, "is not a whole number >= 1", "unset it or give e.g. 4")
+    return int(raw)
+
+
+def limits_from_environment(env: Mapping[str, str]) -> list[Found]:
+    """CPU_LIMIT (or CPU_LIMIT_MILLICORES) and MEMORY_LIMIT: the limits an orchestrator passes in."""
+    found = []
+    if env.get("CPU_LIMIT", "").strip():
+        found.append(Found("cpus", parse_cpus(env["CPU_LIMIT"], "CPU_LIMIT"), "CPU_LIMIT"))
+    millicores = _positive_int(env, "CPU_LIMIT_MILLICORES")
+    if millicores is not None:
+        cpus = parse_cpus(f"{millicores}m", "CPU_LIMIT_MILLICORES")
+        found.append(Found("cpus", cpus, "CPU_LIMIT_MILLICORES"))
+    if env.get("MEMORY_LIMIT", "").strip():
+        found.append(Found("memory", parse_memory(env["MEMORY_LIMIT"], "MEMORY_LIMIT"), "MEMORY_LIMIT"))
+    return found
+
+
+def plan_from_environment(
+    env: Mapping[str, str], stack: Mapping[str, str], system: list[Found] | tuple[Found, ...] = ()
+) -> Plan:
+    """The plan from the answers and memory figures (stack), the environment and the limits read from the system."""
+    found = [*system, *limits_from_environment(env)]
+    cpu_answer = Found("cpus", parse_cpus(stack["cpu_limit"]), "stack.toml (the answer at generation)")
+    memory_answer = (
+        Found("memory", parse_memory(stack["memory_limit"]), "stack.toml (the answer at generation)")
+        if stack.get("memory_limit")
+        else None
+    )
+    cpus, cpus_from = choose_limit("cpus", found, cpu_answer)
+    memory, memory_from = choose_limit("memory", found, memory_answer)
+    limits = {
+        "cpus": {"from": cpus_from, "found": {item.source: item.value for item in found if item.resource == "cpus"}},
+        "memory": {
+            "from": memory_from,
+            "found": {item.source: int(item.value) for item in found if item.resource == "memory"},
+        },
+    }
+    for resource, answer in (("cpus", cpu_answer), ("memory", memory_answer)):
+        if answer is not None:
+            limits[resource]["found"].setdefault(answer.source, answer.value)
+    worker_memory = int(stack["worker_memory_mib"]) * MIB
+    if env.get("WORKER_MEMORY", "").strip():
+        worker_memory = parse_memory(env["WORKER_MEMORY"], "WORKER_MEMORY")
+    result = plan(
+        float(cpus or cpu_answer.value),
+        int(memory) if memory else None,
+        stack["framework"],
+        stack["interface"],
+        stack["server"],
+        stack["workload"],
+        worker_memory_bytes=worker_memory,
+        server_memory_bytes=int(stack["server_memory_mib"]) * MIB,
+        workers_override=_positive_int(env, "WEB_CONCURRENCY"),
+        threads_override=_positive_int(env, "WEB_THREADS"),
+    )
+    return Plan(**{**asdict(result), "limits": limits})
+
+
+def describe(p: Plan) -> str:
+    """The plan as a few lines a person reads at start-up or generation time."""
+    kind = f" ({p.worker_class})" if p.worker_class else ""
+    lines = [
+        f"{p.server}{kind} for {p.framework} over {p.interface.upper()}, {p.workload} workload",
+        f"limits: {p.cpus:g} CPU, {format_memory(p.memory_limit_bytes)}",
+    ]
+    for resource, limit in p.limits.items():
+        if list(limit["found"]) == [limit["from"]]:
+            continue  # only the answers: nothing to compare them with
+        lines.append(f"  {resource:<8} from {limit['from']}")
+        for source, value in limit["found"].items():
+            shown = format_memory(int(value)) if resource == "memory" else f"{value:g}"
+            lines.append(f"             {shown:>9}  {source}")
+    return "\n".join(
+        [
+            *lines,
+            f"workers x threads: {p.workers} x {p.threads}",
+            f"  workers  {p.reasons['workers']}",
+            f"  threads  {p.reasons['threads']}",
+            f"  memory   about {format_memory(p.memory_needed_bytes)} planned"
+            f" ({p.workers} x {format_memory(p.worker_memory_bytes)} + the server)",
+        ]
+    )

@@ -1,0 +1,1 @@
+"""The load test: locustfile.py (`make loadtest`), and tune.py, the workers x threads sweep (`make tune`)."""
