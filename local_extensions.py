@@ -35,11 +35,13 @@ if str(TEMPLATE_ROOT) not in sys.path:
     sys.path.insert(0, str(TEMPLATE_ROOT))
 # `cruft update` renders two commits of the template in one process, from one checkout reset from
 # the first to the second: each render must read this commit's records and code, not the modules
-# the previous render imported. So this module, which cookiecutter imports for each render, drops
-# the template's own, and (below) itself once loaded, so that the next render imports it afresh.
+# the previous render imported. So this module, which cookiecutter imports for each render (it
+# drops itself once loaded, below), drops the template's own where their sources have changed.
 TEMPLATE_PACKAGES = ("pyserve_template", "pyserve_deploy")
-for _name in [name for name in sys.modules if name.partition(".")[0] in TEMPLATE_PACKAGES]:
-    del sys.modules[_name]
+_loaded = sys.modules.get("pyserve_template")
+if _loaded is not None and _loaded.SOURCE_STAMP != _loaded.source_stamp():
+    for _name in [name for name in sys.modules if name.partition(".")[0] in TEMPLATE_PACKAGES]:
+        del sys.modules[_name]
 
 from pyserve_template import answers  # noqa: E402
 

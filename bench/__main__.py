@@ -29,9 +29,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pyserve_template import tuning
+from pyserve_template.matrix import BENCH_STACKS as STACKS
 
 from . import report
-from .contenders import CONTENDERS, STACKS, Limits, default_limits
+from .contenders import CONTENDERS, Limits, default_limits
 from .harness import Bake, Load, Measurement, bake, measure
 from .workloads import WORKLOADS
 

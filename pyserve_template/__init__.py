@@ -19,6 +19,24 @@ DEPLOY_TEMPLATE = PROJECT_TEMPLATE / "deploy"
 TUNING_PACKAGE = DEPLOY_TEMPLATE / "tuning"
 
 
+def source_stamp() -> tuple[tuple[str, int], ...]:
+    """The template's own Python and records, each with when it last changed. `cruft update` renders
+    two commits from one checkout in one process: local_extensions.py imports this package again
+    when the stamp it was imported with no longer holds."""
+    paths = [
+        TEMPLATE_ROOT / "cookiecutter.json",
+        *Path(__file__).parent.glob("*.py"),
+        *DEPLOY_TEMPLATE.glob("*.py"),
+        *TUNING_PACKAGE.glob("*.py"),
+        *DEPLOY_TEMPLATE.glob("_servers/*/server.toml"),
+        *PROJECT_TEMPLATE.glob("*/_frameworks/*/framework.toml"),
+    ]
+    return tuple(sorted((str(path), path.stat().st_mtime_ns) for path in paths))
+
+
+SOURCE_STAMP = source_stamp()
+
+
 def deploy_module(project: Path, name: str, package: str) -> ModuleType:
     """deploy.<name> of `project` (the project template or a generated project), imported with its
     deploy/ package named `package`, so that several projects' deploy/ can live in one process."""
@@ -48,10 +66,12 @@ __all__ = [
     "DEPLOY_TEMPLATE",
     "PROJECT_TEMPLATE",
     "TEMPLATE_ROOT",
+    "SOURCE_STAMP",
     "TUNING_PACKAGE",
     "confine",
     "deploy_module",
     "machine",
     "settings",
+    "source_stamp",
     "tuning",
 ]
