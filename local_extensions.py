@@ -107,6 +107,12 @@ def asked_again_until_valid(given: MutableMapping[str, Any], name: str) -> str:
     return ""
 
 
+def toml_string(value: object) -> str:
+    """A TOML basic string. Not `tojson`: it writes a character beyond U+FFFF as two \\u escapes of
+    surrogates, which TOML refuses (a project named with an emoji got a stack.toml nothing could read)."""
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 class PyserveExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
@@ -120,6 +126,7 @@ class PyserveExtension(Extension):
             except answers.tuning.TuningError as error:
                 answers.refuse(error)
         environment.filters["python_identifier"] = answers.derive_slug
+        environment.filters["toml_string"] = toml_string
         environment.filters["resolved"] = resolved
         environment.filters["asked_again_until_valid"] = asked_again_until_valid
         environment.globals["template_root"] = str(TEMPLATE_ROOT)

@@ -41,6 +41,7 @@ VARIATIONS: list[dict[str, str]] = [
     {"cpu_limit": "64", "memory_limit": "2GiB", "framework": "flask"},
     {"project_name": "Billing API v2", "project_slug": "billing"},
     {"project_name": '2nd "Quoted" Service'},
+    {"project_name": "🌀 Weather"},  # beyond U+FFFF: JSON's surrogate escapes are not TOML
 ]
 
 # Jinja left unrendered; GitHub Actions' own expressions, ${{ ... }}, are meant to stay.
