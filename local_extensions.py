@@ -100,8 +100,8 @@ def asked_again_until_valid(given: MutableMapping[str, Any], name: str) -> str:
         if isinstance(DEFAULTS[name], list):
             fitting = [c for c in DEFAULTS[name] if not answers.problem_with(name, {**given, name: c}, DEFAULT_ANSWERS)]
             given[name] = read_user_choice(name, fitting, prompts, "  ")
-        elif name == "project_slug":
-            given[name] = read_user_variable(name, answers.derive_slug(given["project_name"]), prompts, "  ")
+        elif name in answers.COMPUTED_DEFAULTS:
+            given[name] = read_user_variable(name, answers.default_for(name, given), prompts, "  ")
         else:
             given[name] = read_user_variable(name, DEFAULT_ANSWERS[name], prompts, "  ")
     return ""
@@ -128,6 +128,7 @@ class PyserveExtension(Extension):
         environment.filters["python_identifier"] = answers.derive_slug
         environment.filters["toml_string"] = toml_string
         environment.filters["resolved"] = resolved
+        environment.filters["default_for"] = lambda given, name: answers.default_for(name, given)
         environment.filters["asked_again_until_valid"] = asked_again_until_valid
         environment.globals["template_root"] = str(TEMPLATE_ROOT)
         # The hooks read the context through `tojson`; in the questions' order, the post-gen hook's

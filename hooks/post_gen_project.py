@@ -67,6 +67,12 @@ def remove_static_assets() -> None:
         (DEPLOY / "collect_static.py").unlink()
 
 
+def remove_database_pool() -> None:
+    """The pool of the frameworks without one of their own: Django's is in its settings."""
+    if CHOSEN.database == "none" or CHOSEN.framework == "django":
+        (PACKAGE / "database.py").unlink()
+
+
 def remove_kubernetes() -> None:
     if not CHOSEN.use_kubernetes:
         shutil.rmtree(DEPLOY / "k8s")
@@ -140,6 +146,7 @@ def main() -> None:
     remove_nginx_static_files()
     remove_app_static_serving()
     remove_static_assets()
+    remove_database_pool()
     remove_kubernetes()
     plan = shipped_plan()
     write_into_readme(plan)

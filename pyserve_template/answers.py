@@ -31,6 +31,8 @@ _SHADOWED = frozenset(sys.stdlib_module_names) | {
     "a2wsgi",
 }
 _SLUG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Connections compose's PostgreSQL keeps beside the service's budget (Answers.db_server_max_connections).
+DB_RESERVED_CONNECTIONS = 10
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Answers:
     static_package: str | None
     python_version: str
     use_kubernetes: bool
+    database: str
+    max_replicas: int
+    db_max_connections: int | None  # None: no budget (or no database)
     plan: Any  # tuning.Plan
 
     @property
@@ -117,12 +122,32 @@ class Answers:
 
     @property
     def requirements(self) -> list[str]:
-        """requirements.txt: the framework's, the server's and the static files' package, pinned."""
+        """requirements.txt: the framework's, the server's, the static files' and the database's packages, pinned."""
         return [
             *records.FRAMEWORKS[self.framework].requirements_for(self.static_strategy),
             *records.SERVERS[self.server].requirements_for(self.interface),
             *([compat.STATIC_REQUIREMENT[self.static_package]] if self.static_package else []),
+            *(compat.DATABASE_REQUIREMENTS if self.database != "none" else ()),
         ]
+
+    @property
+    def db_budget_toml(self) -> str:
+        """The budget as deploy/stack.toml writes it: a number, or the string "none"."""
+        return '"none"' if self.db_max_connections is None else str(self.db_max_connections)
+
+    @property
+    def postgres_image(self) -> str:
+        return compat.POSTGRES_IMAGE
+
+    @property
+    def min_replicas(self) -> int:
+        return compat.MIN_REPLICAS
+
+    @property
+    def db_server_max_connections(self) -> int:
+        """compose's PostgreSQL: the service's budget, PostgreSQL's 3 superuser slots and 7 for a
+        person with psql, migrations and monitoring."""
+        return (self.db_max_connections or DEFAULT_DB_MAX_CONNECTIONS) + DB_RESERVED_CONNECTIONS
 
 
 def derive_slug(project_name: object) -> str:
@@ -134,6 +159,26 @@ def derive_slug(project_name: object) -> str:
     if keyword.iskeyword(slug) or keyword.issoftkeyword(slug) or slug in _SHADOWED:
         slug = f"{slug}_service"
     return slug
+
+
+# A budget that fits PostgreSQL's default max_connections (100) with room to spare.
+DEFAULT_DB_MAX_CONNECTIONS = 90
+# Most replicas: what Kubernetes' HPA may scale to; one without it (compose --scale is by hand).
+DEFAULT_MAX_REPLICAS = {True: 10, False: 1}
+
+
+def default_for(name: str, given: Mapping[str, Any]) -> str:
+    """The default of a question whose default follows earlier answers, as cookiecutter.json shows it."""
+    if name == "project_slug":
+        return derive_slug(given.get("project_name", ""))
+    if name == "max_replicas":
+        return str(DEFAULT_MAX_REPLICAS[_boolean("use_kubernetes", given.get("use_kubernetes", False))])
+    if name == "db_max_connections":
+        return str(DEFAULT_DB_MAX_CONNECTIONS) if given.get("database") == "postgres" else "none"
+    raise KeyError(name)
+
+
+COMPUTED_DEFAULTS = ("project_slug", "max_replicas", "db_max_connections")
 
 
 # cookiecutter renders an answer given with --no-input as a Jinja template: "{%" alone crashes it.
@@ -233,6 +278,26 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
             f" ({records.FRAMEWORKS[framework].memory_mib} MiB a worker + {records.SERVERS[server].memory_mib} MiB"
             f" for {server} + {tuning.MEMORY_HEADROOM:.0%} headroom)",
         )
+    # Checked after the rest, in the order asked: these are the last questions.
+    database = _choice("database", raw.get("database", "none"), compat.DATABASES)
+    # A question not answered yet (its default is rendered when it is asked) takes that default.
+    max_replicas = tuning.parse_replicas(raw.get("max_replicas", default_for("max_replicas", raw)), "max_replicas")
+    if use_kubernetes and max_replicas < compat.MIN_REPLICAS:
+        raise AnswerError(
+            "max_replicas",
+            raw.get("max_replicas"),
+            f"is below the {compat.MIN_REPLICAS} replicas the Kubernetes HPA keeps",
+            f"give {compat.MIN_REPLICAS} or more, or no Kubernetes manifests",
+        )
+    budget = None
+    if database != "none":
+        budget = tuning.Database(
+            tuning.parse_connections(
+                raw.get("db_max_connections", default_for("db_max_connections", raw)), "db_max_connections"
+            ),
+            max_replicas,
+        )
+        plan = tuning.plan(cpus, memory, framework, interface, server, workload, **figures, database=budget)
     return Answers(
         project_name=project_name,
         project_slug=project_slug,
@@ -248,6 +313,9 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
         static_package=compat.STATIC_PACKAGE[interface] if static == "whitenoise" else None,
         python_version=python_version,
         use_kubernetes=use_kubernetes,
+        database=database,
+        max_replicas=max_replicas,
+        db_max_connections=budget.max_connections if budget else None,
         plan=plan,
     )
 

@@ -142,6 +142,12 @@ SERVERS = tuple(records.SERVERS)
 INTERFACES = tuning.INTERFACES
 WORKLOADS = tuning.WORKLOADS
 PYTHON_VERSIONS = ("3.13", "3.12", "3.14")
+DATABASES = ("none", "postgres")
+# The database's own image in compose, its major version pinned, and what the app talks to it with.
+POSTGRES_IMAGE = "postgres:17"
+DATABASE_REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
+# What the HPA keeps at least, and so the fewest max_replicas a project with Kubernetes may answer.
+MIN_REPLICAS = 2
 
 
 class AnswerError(tuning.TuningError):

@@ -30,6 +30,15 @@ STATIC_VARIATIONS: list[dict[str, str]] = [
     {"static_strategy": "none", "framework": "django"},
 ]
 
+# Each framework (Django on both interfaces) with a PostgreSQL database, and the budget's edges: what
+# the bake, lint and validator tests add to PRODUCT.
+DATABASE_VARIATIONS: list[dict[str, str]] = [
+    *({"database": "postgres", "framework": name} for name in records.FRAMEWORKS),
+    {"database": "postgres", "framework": "django", "interface": "asgi"},
+    {"database": "postgres", "db_max_connections": "none"},
+    {"database": "postgres", "use_kubernetes": "yes", "max_replicas": "4", "db_max_connections": "40"},
+]
+
 # What the benchmark bakes: one WSGI and one ASGI framework, each on the server `auto` picks.
 BENCH_FRAMEWORKS = {"wsgi": "flask", "asgi": "fastapi"}
 BENCH_STACKS: dict[str, dict[str, str]] = {

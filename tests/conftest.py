@@ -28,6 +28,7 @@ BASELINE: dict[str, str] = {
     "static_strategy": "nginx",
     "python_version": "3.13",
     "use_kubernetes": "no",
+    "database": "none",
 }
 
 

@@ -31,6 +31,9 @@ PLAUSIBLE: dict[str, list[str]] = {
     "static_strategy": list(compat.STATIC_STRATEGIES),
     "python_version": list(compat.PYTHON_VERSIONS),
     "use_kubernetes": ["yes", "no", "true", "n"],
+    "database": list(compat.DATABASES),
+    "max_replicas": ["1", "3", "10"],
+    "db_max_connections": ["90", "none", "20"],
 }
 # What people and scripts get wrong, and what breaks naive code.
 HOSTILE = [

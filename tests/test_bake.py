@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import TUNING_PACKAGE, compat, records, tuning
+from pyserve_template import TUNING_PACKAGE, answers, compat, records, tuning
 from pyserve_template.baking import project_venv
-from pyserve_template.matrix import PRODUCT, STATIC_VARIATIONS
+from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import context, variation_id
 
@@ -42,6 +42,7 @@ VARIATIONS: list[dict[str, str]] = [
     {"project_name": "Billing API v2", "project_slug": "billing"},
     {"project_name": '2nd "Quoted" Service'},
     {"project_name": "🌀 Weather"},  # beyond U+FFFF: JSON's surrogate escapes are not TOML
+    *DATABASE_VARIATIONS,
 ]
 
 # Jinja left unrendered; GitHub Actions' own expressions, ${{ ... }}, are meant to stay.
@@ -90,16 +91,33 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     assert (package / "static_files.py").exists() == (static == "whitenoise")
     assert (package / "static").exists() == (static != "none")
     assert (deploy / "k8s").exists() == (asked["use_kubernetes"] == "yes")
+    with_database = asked["database"] != "none"
+    assert (package / "database.py").exists() == (with_database and framework != "django")
+    assert ("\n  db:\n" in (project / "compose.yaml").read_text()) == with_database
 
     requirements = (project / "requirements.txt").read_text().splitlines()
     assert set(records.FRAMEWORKS[framework].requirements_for(static)) <= set(requirements)
     assert set(records.SERVERS[server].requirements_for(interface)) <= set(requirements)
     if static == "whitenoise":
         assert compat.STATIC_REQUIREMENT[compat.STATIC_PACKAGE[interface]] in requirements
+    assert (
+        set(compat.DATABASE_REQUIREMENTS) <= set(requirements) if with_database else "psycopg" not in str(requirements)
+    )
     # No record ships: they are the template's.
     assert not list(project.rglob(records.SERVER_RECORD)) and not list(project.rglob(records.FRAMEWORK_RECORD))
 
-    # The README states the plan deploy/tuning/ computes for these answers.
+    # The README states the plan deploy/tuning/ computes for these answers, the database's budget too.
+    database = None
+    if with_database:
+        given = {
+            name: asked.get(name) or answers.default_for(name, asked) for name in ("max_replicas", "db_max_connections")
+        }
+        database = tuning.Database(tuning.parse_connections(given["db_max_connections"]), int(given["max_replicas"]))
+        assert stack["database"] == {
+            "engine": asked["database"],
+            "max_connections": database.max_connections or "none",
+            "max_replicas": database.max_replicas,
+        }
     plan = tuning.plan(
         tuning.parse_cpus(asked["cpu_limit"]),
         tuning.parse_memory(asked["memory_limit"]),
@@ -108,10 +126,13 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
         server,
         asked["workload"],
         **records.memory_figures(framework, server),
+        database=database,
     )
     readme = (project / "README.md").read_text()
     assert f"workers x threads: {plan.workers} x {plan.threads}" in readme
     assert plan.reasons["workers"] in readme and "<!-- plan -->" not in readme
+    if with_database:
+        assert f"database {plan.reasons['database']}" in readme
     # ... and what the stack does when things go wrong, with this server's caveats.
     for fault, (text, _) in compat.fault_behaviour(server, interface).items():
         assert f"- **{compat.FAULT_NAMES[fault]}**: {text}." in readme
@@ -154,7 +175,13 @@ def test_generated_python_passes_ruff(bake, command: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [*({"framework": framework} for framework in compat.FRAMEWORKS), *STATIC_VARIATIONS],
+    [
+        *({"framework": framework} for framework in compat.FRAMEWORKS),
+        *STATIC_VARIATIONS,
+        # The app imports, and its tests pass, without a database: only /api/db and /readyz need one.
+        {"database": "postgres", "framework": "django"},
+        {"database": "postgres", "framework": "fastapi"},
+    ],
     ids=variation_id,
 )
 def test_generated_project_tests_pass(fresh_bake, changes: dict[str, str]) -> None:

@@ -88,6 +88,7 @@ def test_the_issue_s_keys_and_no_others() -> None:
     expected = {
         "project_name", "project_slug", "framework", "interface", "server", "workload",
         "cpu_limit", "memory_limit", "static_strategy", "python_version", "use_kubernetes",
+        "database", "max_replicas", "db_max_connections",
     }  # fmt: skip
     assert ANSWER_KEYS == expected
     assert COOKIECUTTER_JSON["use_kubernetes"] is False  # a yes/no question

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pyserve_template import machine, settings, tuning
+from pyserve_template import answers, machine, settings, tuning
 from pyserve_template.baking import TOOLS
 
 from .conftest import TEMPLATE_ROOT, variation_id
@@ -32,6 +32,7 @@ CASES = [
     {"use_kubernetes": "yes", "server": "hypercorn", "cpu_limit": "1.5"},
     {"use_kubernetes": "yes", "server": "granian", "static_strategy": "none"},
     {"use_kubernetes": "yes", "server": "gunicorn", "framework": "quart"},
+    {"use_kubernetes": "yes", "database": "postgres", "max_replicas": "6", "db_max_connections": "60"},
 ]
 
 
@@ -88,7 +89,15 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     # Startup and liveness need nothing of the app: the server layer's own answer.
     liveness = settings.LIVENESS_PATH
     assert app["startupProbe"]["httpGet"]["path"] == app["livenessProbe"]["httpGet"]["path"] == liveness
-    assert app["readinessProbe"]["exec"]["command"] == ["python", "-m", "deploy.healthcheck"]
+    if stack["database"] == "none":
+        assert app["readinessProbe"]["exec"]["command"] == ["python", "-m", "deploy.healthcheck"]
+    else:
+        # Ready only while the database answers; DATABASE_URL from the operator's Secret; every pod
+        # up to the HPA's most splits the budget.
+        assert app["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
+        assert int(env["MAX_REPLICAS"]["value"]) == found["hpa.yaml"]["spec"]["maxReplicas"]
+        assert env["MAX_REPLICAS"]["value"] == stack["max_replicas"]
 
     # Stopping: the grace period outlasts preStop plus the app server's own graceful stop.
     assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(PRESTOP_SECONDS)]
@@ -112,5 +121,8 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     assert found["hpa.yaml"]["spec"]["scaleTargetRef"]["name"] == found["deployment.yaml"]["metadata"]["name"]
     assert found["service.yaml"]["spec"]["ports"][0]["targetPort"] == containers["nginx"]["ports"][0]["name"]
     assert found["pdb.yaml"]["spec"]["minAvailable"] < found["hpa.yaml"]["spec"]["minReplicas"]
+    assert found["hpa.yaml"]["spec"]["maxReplicas"] == int(
+        stack.get("max_replicas", answers.default_for("max_replicas", changes))
+    )
     kustomization = yaml.safe_load((project / "deploy" / "k8s" / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == sorted(RESOURCES)

@@ -71,6 +71,28 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
         {"project_name": " "},
         "project_name: ' ' is not a usable name; give 1 to 100 printable characters, e.g. My Service",
     ),
+    # A database budget that cannot give every worker a connection, and the counts themselves.
+    (
+        {"database": "postgres", "cpu_limit": "4", "max_replicas": "20"},
+        "db_max_connections: '90' leaves 4 connections per container for 6 workers at 20 replicas;"
+        " give at least 120 (one a worker), or fewer replicas or CPUs",
+    ),
+    (
+        {"database": "postgres", "framework": "flask", "db_max_connections": "2"},
+        "db_max_connections: '2' leaves 2 connections per container for 3 workers at 1 replica;"
+        " give at least 3 (one a worker), or fewer replicas or CPUs",
+    ),
+    (
+        {"database": "postgres", "db_max_connections": "many"},
+        "db_max_connections: 'many' is not a whole number >= 1;"
+        " give the connections this service may hold, e.g. 90, or none",
+    ),
+    ({"max_replicas": "0"}, "max_replicas: '0' is not a whole number from 1 to 1000; give e.g. 1, or 10"),
+    (
+        {"use_kubernetes": "yes", "max_replicas": "1"},
+        "max_replicas: '1' is below the 2 replicas the Kubernetes HPA keeps;"
+        " give 2 or more, or no Kubernetes manifests",
+    ),
 ]
 
 

@@ -272,3 +272,124 @@ def test_describe_shows_each_number() -> None:
     text = tuning.describe(planned(1, 512 * MIB, "flask", "wsgi", "gunicorn", "io_bound"))
     assert "workers x threads: 3 x 64" in text
     assert "1 CPU, 512 MiB" in text
+
+
+# The database budget: (cpus, framework, interface, server, workload), (budget, replicas) ->
+# workers, threads, each worker's pool. replicas x workers x pool stays within the budget.
+DATABASE_PLANS = {
+    "wsgi io: 90 over 3 workers caps 64 threads at 30": (
+        (1, "flask", "wsgi", "gunicorn", "io_bound"),
+        (90, 1),
+        (3, 30, 30),
+    ),
+    "wsgi io: a large budget leaves the threads alone, and a thread needs one connection": (
+        (1, "flask", "wsgi", "gunicorn", "io_bound"),
+        (1000, 1),
+        (3, 64, 64),
+    ),
+    "wsgi io at 10 replicas: 9 a container, 3 a worker": (
+        (1, "django", "wsgi", "gunicorn", "io_bound"),
+        (90, 10),
+        (3, 3, 3),
+    ),
+    "wsgi cpu-bound: one thread, one connection": ((1, "flask", "wsgi", "gunicorn", "cpu_bound"), (90, 1), (2, 1, 1)),
+    "wsgi: the remainder of an uneven split stays unused": (
+        (1, "flask", "wsgi", "granian", "mixed"),
+        (20, 1),
+        (3, 6, 6),
+    ),
+    "asgi: 90 over 2 event loops, 45 each": ((1, "fastapi", "asgi", "uvicorn", "io_bound"), (90, 1), (2, 1, 45)),
+    "asgi: an event loop takes at most 64 without a reason for more": (
+        (1, "fastapi", "asgi", "uvicorn", "io_bound"),
+        (1000, 1),
+        (2, 1, 64),
+    ),
+    "asgi at 10 replicas": ((2, "starlette", "asgi", "hypercorn", "io_bound"), (90, 10), (4, 1, 2)),
+    "exactly one connection a worker fits": ((1, "flask", "wsgi", "gunicorn", "io_bound"), (30, 10), (3, 1, 1)),
+    "no budget: a connection for each request in flight (wsgi)": (
+        (1, "flask", "wsgi", "gunicorn", "io_bound"),
+        (None, 10),
+        (3, 64, 64),
+    ),
+    "no budget: an event loop's pool as large as a threaded worker's": (
+        (1, "quart", "asgi", "granian", "io_bound"),
+        (None, 1),
+        (2, 1, 64),
+    ),
+}
+
+
+@pytest.mark.parametrize(("inputs", "budget", "expected"), DATABASE_PLANS.values(), ids=DATABASE_PLANS.keys())
+def test_database_plan(inputs: tuple, budget: tuple, expected: tuple) -> None:
+    cpus, framework, interface, server, workload = inputs
+    database = tuning.Database(*budget)
+    plan = planned(cpus, None, framework, interface, server, workload, database=database)
+    assert (plan.workers, plan.threads, plan.db_pool_size) == expected
+    assert plan.db_connections_per_container == plan.workers * plan.db_pool_size
+    if database.max_connections is not None:
+        assert plan.db_connections_at_max_replicas <= database.max_connections
+    assert plan.reasons["database"].strip()
+
+
+def test_database_plan_says_why_in_numbers() -> None:
+    plan = planned(1, None, "flask", "wsgi", "gunicorn", "io_bound", database=tuning.Database(90, 10))
+    assert plan.reasons["database"] == (
+        "3 connections per worker: 90 over 10 replicas x 3 workers (9 per container, 90 at 10 replicas)"
+    )
+    assert plan.reasons["threads"] == "3 per worker: capped from 64 by the database, one connection a thread"
+    assert "database 3 connections per worker" in tuning.describe(plan)
+
+
+def test_a_budget_below_one_connection_a_worker_is_refused_naming_what_fits() -> None:
+    with pytest.raises(tuning.TuningError) as caught:
+        planned(4, None, "fastapi", "asgi", "uvicorn", "io_bound", database=tuning.Database(90, 20))
+    assert str(caught.value) == (
+        "db_max_connections: '90' leaves 4 connections per container for 8 workers at 20 replicas;"
+        " give at least 160 (one a worker), or fewer replicas or CPUs"
+    )
+
+
+def test_no_database_no_pool() -> None:
+    plan = planned(1, None, "flask", "wsgi", "gunicorn", "io_bound")
+    assert (plan.db_pool_size, plan.db_connections_per_container, plan.max_replicas) == (None, None, None)
+    assert "database" not in plan.reasons
+
+
+DATABASE_STACK = {
+    **STACK,
+    "workload": "io_bound",
+    "database": "postgres",
+    "db_max_connections": "90",
+    "max_replicas": "1",
+}
+
+# environment -> workers, threads, pool, what a refusal would name
+DATABASE_OVERRIDES = {
+    "the answers": ({}, (3, 30, 30)),
+    "DB_MAX_CONNECTIONS from the orchestrator": ({"DB_MAX_CONNECTIONS": "30"}, (3, 10, 10)),
+    "MAX_REPLICAS: compose --scale 3": ({"MAX_REPLICAS": "3"}, (3, 10, 10)),
+    "DB_MAX_CONNECTIONS=none: no budget (a pooler in front)": ({"DB_MAX_CONNECTIONS": "none"}, (3, 64, 64)),
+    "WEB_CONCURRENCY first, then the split": ({"WEB_CONCURRENCY": "9"}, (9, 10, 10)),
+    "WEB_THREADS past the pool: they wait for a connection": ({"WEB_THREADS": "40"}, (3, 40, 30)),
+}
+
+
+@pytest.mark.parametrize(("env", "expected"), DATABASE_OVERRIDES.values(), ids=DATABASE_OVERRIDES.keys())
+def test_database_environment_overrides(env: dict[str, str], expected: tuple) -> None:
+    plan = tuning.plan_from_environment(env, DATABASE_STACK)
+    assert (plan.workers, plan.threads, plan.db_pool_size) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DB_MAX_CONNECTIONS": "2"}, "DB_MAX_CONNECTIONS: '2' leaves 2 connections per container for 3 workers"),
+        ({"DB_MAX_CONNECTIONS": "lots"}, "DB_MAX_CONNECTIONS: 'lots' is not a whole number >= 1"),
+        ({"MAX_REPLICAS": "0"}, "MAX_REPLICAS: '0' is not a whole number from 1 to 1000"),
+        ({"MAX_REPLICAS": "100"}, "db_max_connections: '90' leaves 0 connections per container for 3 workers"),
+    ],
+)
+def test_database_budgets_that_cannot_work_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(tuning.TuningError) as caught:
+        tuning.plan_from_environment(env, DATABASE_STACK)
+    assert str(caught.value).startswith(message)

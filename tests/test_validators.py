@@ -20,9 +20,9 @@ from types import ModuleType
 import pytest
 import yaml
 
-from pyserve_template import deploy_module, tuning
+from pyserve_template import compat, deploy_module, tuning
 from pyserve_template.baking import TOOLS, project_venv
-from pyserve_template.matrix import PRODUCT, STATIC_VARIATIONS
+from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import TEMPLATE_ROOT, variation_id
 from .test_bake import answers_of
@@ -76,12 +76,17 @@ def test_nginx_config_passes_nginx_t_and_gixy(bake, tmp_path: Path, changes: dic
     assert gixy.returncode == 0 and json.loads(gixy.stdout) == [], gixy.stdout + gixy.stderr
 
 
-@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+@pytest.mark.parametrize("changes", [*CASES, *DATABASE_VARIATIONS], ids=variation_id)
 def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str]) -> None:
     project = bake(**changes)
     schema = run([str(TOOLS / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
     assert schema.returncode == 0, schema.stdout + schema.stderr
-    env = {"PATH": os.environ["PATH"], "HOME": str(project), "DJANGO_SECRET_KEY": "set-by-the-operator"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(project),
+        "DJANGO_SECRET_KEY": "set-by-the-operator",
+        "POSTGRES_PASSWORD": "set-by-the-operator",
+    }
     parsed = run([str(compose_binary()), "config", "--format", "json"], project, env)
     assert parsed.returncode == 0, parsed.stderr
     services = json.loads(parsed.stdout)["services"]
@@ -91,7 +96,20 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
     assert services["nginx"]["depends_on"]["app"]["condition"] == "service_healthy"
     for service in services.values():
         assert service["init"] is True and service["read_only"] is True
-        assert service["stop_grace_period"] == "30s"  # above the servers' 20 s graceful timeout
+    for name in ("app", "nginx"):
+        assert services[name]["stop_grace_period"] == "30s"  # above the servers' 20 s graceful timeout
+    if stack["database"]["engine"] == "none":
+        assert set(services) == {"app", "nginx"}
+        return
+    # The database: healthy before the app starts, its data in a named volume, reachable by the app only.
+    database = services["db"]
+    assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert database["image"] == compat.POSTGRES_IMAGE and "healthcheck" in database and "ports" not in database
+    assert [mount["source"] for mount in database["volumes"] if mount["type"] == "volume"] == ["db-data"]
+    assert services["app"]["environment"]["DATABASE_URL"].endswith("@db:5432/app")
+    budget = stack["database"]["max_connections"]
+    server_slots = int(database["command"][-1].removeprefix("max_connections="))
+    assert server_slots > (budget if isinstance(budget, int) else 0)  # room beside the service's pools
 
 
 @pytest.mark.parametrize("changes", [case for case in PRODUCT if case["server"] == "gunicorn"], ids=variation_id)

@@ -1,7 +1,9 @@
 """Start the app server: the one command line that the Dockerfile, compose and `make local` run.
 
 It computes the plan (deploy/tuning/), logs it as one JSON line, and replaces itself with the
-server process (exec), so the server is PID 1's direct child and gets SIGTERM itself.
+server process (exec), so the server is PID 1's direct child and gets SIGTERM itself. With a
+database, the plan's pool size goes to the app as DB_POOL_SIZE: each worker's pool opens at most
+that many connections.
 
     python -m deploy.serve              # APP_MODULE, BIND (or APP_PORT) from the environment
 
@@ -34,6 +36,8 @@ def main() -> None:
     except (tuning.TuningError, settings.SettingError) as error:
         sys.exit(f"serve: {error}")
     print(plan.as_json(), file=sys.stderr, flush=True)
+    if plan.db_pool_size is not None:
+        os.environ["DB_POOL_SIZE"] = str(plan.db_pool_size)
     os.execvp(argv[0], argv)
 
 

@@ -191,7 +191,18 @@ def load_stack(path: Path = STACK_FILE) -> dict[str, str]:
         **data["stack"],
         **{f"{key}_limit": str(value) for key, value in data["limits"].items()},
         **{f"{key}_memory_mib": str(value) for key, value in data["memory"].items()},
+        **database_answers(data.get("database", {})),
     }
+
+
+def database_answers(table: dict[str, object]) -> dict[str, str]:
+    """[database]: the engine, and with one the connection budget and the most replicas."""
+    answers = {"database": str(table.get("engine", "none"))}
+    if "max_connections" in table:
+        answers["db_max_connections"] = str(table["max_connections"])
+    if "max_replicas" in table:
+        answers["max_replicas"] = str(table["max_replicas"])
+    return answers
 
 
 def start_up_plan(cgroup_root: Path | None = None) -> Plan:

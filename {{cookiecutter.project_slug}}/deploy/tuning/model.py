@@ -54,6 +54,9 @@ MIN_THREADS = 4
 # CPU-bound ASGI stays at one per CPU: its loops only compute, and each costs a worker's memory.
 ASGI_WORKERS_PER_CPU = 2
 
+# More replicas than this is a typo, or a service for which one budget split evenly is the wrong model.
+MAX_REPLICAS = 1000
+
 # Sanity bounds for the limits: anything outside is a typo, not a machine.
 MAX_CPUS = 1024.0
 MAX_MEMORY_BYTES = 64 * 1024 * 1024 * MIB  # 64 TiB
@@ -64,6 +67,12 @@ MAX_MEMORY_BYTES = 64 * 1024 * 1024 * MIB  # 64 TiB
 # fastapi 619 vs 613, django 282 vs 387. uvicorn-worker (uvloop + httptools) wins where the
 # server's own cost shows; gunicorn's worker wins only Django's sleep-bound case.
 GUNICORN_ASGI_WORKER = "uvicorn_worker.UvicornWorker"
+
+# Without a database budget, a worker's pool grows to a connection for each request it has in
+# flight: its threads (WSGI), or for an event loop as many as a threaded worker would hold at most.
+# That is what a service does when nothing sizes its pool, and what runs PostgreSQL out of
+# connections once workers x replicas grow: give DB_MAX_CONNECTIONS.
+UNBUDGETED_EVENT_LOOP_POOL = MAX_THREADS
 
 
 class TuningError(ValueError):
@@ -90,6 +99,20 @@ class Plan:
     fits_memory: bool
     reasons: dict[str, str]
     limits: dict[str, dict] = field(default_factory=dict)
+    # With a database: connections each worker's pool may hold, the most replicas that run at once,
+    # and the budget they share (None: none given). Without one, all None.
+    db_pool_size: int | None = None
+    max_replicas: int | None = None
+    db_max_connections: int | None = None
+
+    @property
+    def db_connections_per_container(self) -> int | None:
+        return None if self.db_pool_size is None else self.workers * self.db_pool_size
+
+    @property
+    def db_connections_at_max_replicas(self) -> int | None:
+        per_container = self.db_connections_per_container
+        return None if per_container is None or self.max_replicas is None else per_container * self.max_replicas
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -107,6 +130,19 @@ class Found:
     value: float  # cores or bytes
     source: str
     kind: str = "limit"
+
+
+@dataclass(frozen=True)
+class Database:
+    """What the service may hold of its database, all replicas together.
+
+    max_connections None: no budget was given. `named` is what the refusal names (the answer at
+    generation, the environment variable at start-up).
+    """
+
+    max_connections: int | None
+    max_replicas: int = 1
+    named: str = "db_max_connections"
 
 
 # --- parsing limits --------------------------------------------------------------------------
@@ -252,6 +288,48 @@ def workers_that_fit(
     return workers, None, True
 
 
+def _replicas(count: int) -> str:
+    return f"{count} replica" + ("" if count == 1 else "s")
+
+
+def fit_database(workers: int, threads: int, interface: str, database: Database) -> tuple[int, int, dict[str, str]]:
+    """Each worker's pool within the budget: (pool, threads, reasons that change).
+
+    replicas x workers x pool <= DB_MAX_CONNECTIONS. A WSGI thread holds one connection at most, so
+    a worker never needs more than its threads, and never gets more threads than connections: a
+    thread without one would wait for another's. An event loop's requests past its pool wait for a
+    connection in the pool's queue (the concurrency limit in front of it), up to the request timeout.
+    """
+    wanted = threads if interface == "wsgi" else UNBUDGETED_EVENT_LOOP_POOL
+    replicas = database.max_replicas
+    if database.max_connections is None:
+        reason = (
+            f"{wanted} connections per worker, one for each request in flight: no budget given"
+            f" ({workers * wanted} per container, {workers * wanted * replicas} at {_replicas(replicas)})"
+        )
+        return wanted, threads, {"database": reason}
+    per_container = database.max_connections // replicas
+    if per_container < workers:
+        raise TuningError(
+            database.named,
+            str(database.max_connections),
+            f"leaves {per_container} connections per container for {workers} workers at {_replicas(replicas)}",
+            f"give at least {workers * replicas} (one a worker), or fewer replicas or CPUs",
+        )
+    pool = min(wanted, per_container // workers)
+    split = f"{database.max_connections} over {_replicas(replicas)} x {workers} workers"
+    reasons = {
+        "database": f"{pool} connections per worker: {split}"
+        f" ({workers * pool} per container, {workers * pool * replicas} at {_replicas(replicas)})"
+    }
+    if interface == "wsgi" and pool < threads:
+        reasons["threads"] = f"{pool} per worker: capped from {threads} by the database, one connection a thread"
+        threads = pool
+    elif interface == "asgi" and pool < wanted:
+        reasons["database"] += ": requests past the pool wait for a connection"
+    return pool, threads, reasons
+
+
 def plan(
     cpus: float,
     memory_limit_bytes: int | None,
@@ -264,11 +342,13 @@ def plan(
     server_memory_bytes: int,
     workers_override: int | None = None,
     threads_override: int | None = None,
+    database: Database | None = None,
 ) -> Plan:
     """Workers and threads for one container. Pure: same inputs, same plan.
 
     worker_memory_bytes is one worker's memory (the framework's measured figure, or your app's
-    WORKER_MEMORY), server_memory_bytes what the server runs beside its workers.
+    WORKER_MEMORY), server_memory_bytes what the server runs beside its workers; `database`, where
+    the service has one, the connections it may hold.
     """
     _choice("interface", interface, INTERFACES)
     _choice("workload", workload, WORKLOADS)
@@ -294,8 +374,13 @@ def plan(
         )
         reasons["workers"] = f"{workers_override}: set by WEB_CONCURRENCY (the model said {workers}){over}"
         workers = workers_override
+    pool = None
+    if database is not None:
+        pool, threads, changed = fit_database(workers, threads, interface, database)
+        reasons.update(changed)
     if threads_override is not None:
-        reasons["threads"] = f"{threads_override}: set by WEB_THREADS (the model said {threads})"
+        waits = "; threads past the pool wait for a connection" if pool is not None and threads_override > pool else ""
+        reasons["threads"] = f"{threads_override}: set by WEB_THREADS (the model said {threads}){waits}"
         threads = threads_override
         if worker_class == "sync" and threads > 1:
             worker_class = "gthread"
@@ -315,6 +400,9 @@ def plan(
         memory_needed_bytes=server_memory_bytes + workers * per_worker,
         fits_memory=fits_memory,
         reasons=reasons,
+        db_pool_size=pool,
+        max_replicas=database.max_replicas if database else None,
+        db_max_connections=database.max_connections if database else None,
     )
 
 
@@ -348,6 +436,36 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise TuningError(name, raw, "is not a whole number >= 1", "unset it or give e.g. 4")
     return int(raw)
+
+
+def parse_connections(text: object, name: str = "db_max_connections") -> int | None:
+    """A connection budget: a whole number >= 1, or "none" for no budget (a pooler such as PgBouncer in front)."""
+    raw = str(text).strip()
+    if raw.lower() == "none":
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise TuningError(
+            name, text, "is not a whole number >= 1", "give the connections this service may hold, e.g. 90, or none"
+        )
+    return int(raw)
+
+
+def parse_replicas(text: object, name: str = "max_replicas") -> int:
+    raw = str(text).strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+        raise TuningError(name, text, f"is not a whole number from 1 to {MAX_REPLICAS}", "give e.g. 1, or 10")
+    return int(raw)
+
+
+def database_from_environment(env: Mapping[str, str], stack: Mapping[str, str]) -> Database | None:
+    """The service's database budget: DB_MAX_CONNECTIONS and MAX_REPLICAS, else the answers (stack)."""
+    if stack.get("database", "none") == "none":
+        return None
+    named = "DB_MAX_CONNECTIONS" if env.get("DB_MAX_CONNECTIONS", "").strip() else "db_max_connections"
+    raw_budget = env.get("DB_MAX_CONNECTIONS", "").strip() or stack["db_max_connections"]
+    replicas_named = "MAX_REPLICAS" if env.get("MAX_REPLICAS", "").strip() else "max_replicas"
+    raw_replicas = env.get("MAX_REPLICAS", "").strip() or stack["max_replicas"]
+    return Database(parse_connections(raw_budget, named), parse_replicas(raw_replicas, replicas_named), named)
 
 
 def limits_from_environment(env: Mapping[str, str]) -> list[Found]:
@@ -401,6 +519,7 @@ def plan_from_environment(
         server_memory_bytes=int(stack["server_memory_mib"]) * MIB,
         workers_override=_positive_int(env, "WEB_CONCURRENCY"),
         threads_override=_positive_int(env, "WEB_THREADS"),
+        database=database_from_environment(env, stack),
     )
     return Plan(**{**asdict(result), "limits": limits})
 
@@ -427,5 +546,6 @@ def describe(p: Plan) -> str:
             f"  threads  {p.reasons['threads']}",
             f"  memory   about {format_memory(p.memory_needed_bytes)} planned"
             f" ({p.workers} x {format_memory(p.worker_memory_bytes)} + the server)",
+            *([f"  database {p.reasons['database']}"] if "database" in p.reasons else []),
         ]
     )

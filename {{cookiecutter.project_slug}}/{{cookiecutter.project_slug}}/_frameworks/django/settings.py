@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+{%- if cookiecutter.database != "none" %}
+from urllib.parse import unquote, urlsplit
+{%- endif %}
 
 from . import site
 
@@ -35,7 +38,37 @@ MIDDLEWARE = [
 {%- endif %}
     "django.middleware.common.CommonMiddleware",
 ]
+{%- if cookiecutter.database != "none" %}
+
+
+def database_from_url(url: str) -> dict[str, object]:
+    """DATABASE_URL (postgresql://user:password@host:5432/name) as Django's settings, with its own pool."""
+    parts = urlsplit(url)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        # Each worker's pool (psycopg_pool under Django) holds at most DB_POOL_SIZE connections:
+        # deploy/serve.py sets it from the plan, so that replicas x workers x pool stays within
+        # DB_MAX_CONNECTIONS. A request that finds them all busy waits, up to REQUEST_TIMEOUT.
+        "OPTIONS": {
+            "pool": {
+                "min_size": 1,
+                "max_size": int(os.environ.get("DB_POOL_SIZE") or 2),
+                "timeout": float(os.environ.get("REQUEST_TIMEOUT") or 30),
+            }
+        },
+    }
+
+
+# Without DATABASE_URL (the project's own tests) the app runs; only /api/db and /readyz need it.
+DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])} if os.environ.get("DATABASE_URL") else {}
+{%- else %}
 DATABASES: dict[str, dict[str, str]] = {}
+{%- endif %}
 TEMPLATES: list[dict[str, object]] = []
 
 # nginx sets X-Forwarded-Proto; the app server trusts it only from the proxy's address.

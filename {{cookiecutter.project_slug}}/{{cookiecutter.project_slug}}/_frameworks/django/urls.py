@@ -6,5 +6,8 @@ urlpatterns = [
     path("", views.index),
     path("healthz", views.healthz),
     path("api/io", views.api_io),
-    path("api/cpu", views.api_cpu),
+    path("api/cpu", views.api_cpu),{%- if cookiecutter.database != "none" %}
+    path("api/db", views.api_db),
+    path("readyz", views.readyz),
+{%- endif %}
 ]

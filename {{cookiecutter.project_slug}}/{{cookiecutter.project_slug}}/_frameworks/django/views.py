@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import {{ "asyncio" if cookiecutter.__interface == "asgi" else "time" }}
+{%- if cookiecutter.database != "none" and cookiecutter.__interface == "asgi" %}
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+{%- endif %}
 
+{% if cookiecutter.database != "none" and cookiecutter.__interface == "asgi" -%}
+from asgiref.sync import sync_to_async
+from django.conf import settings
+{% endif -%}
+{% if cookiecutter.database != "none" -%}
+from django.db import connection
+{% endif -%}
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.templatetags.static import static
+{%- if cookiecutter.database != "none" %}
+from psycopg import Error as PsycopgError
+{%- endif %}
 
 from . import site
 {%- set define = "async def" if cookiecutter.__interface == "asgi" else "def" %}
@@ -44,3 +59,69 @@ from . import site
         return HttpResponseBadRequest(str(error))
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return JsonResponse(site.burn_cpu(ms))
+{%- if cookiecutter.database != "none" %}
+{%- if cookiecutter.__interface == "asgi" %}
+
+
+# Django's ORM is synchronous: under ASGI its queries run on threads. sync_to_async's default
+# (thread_sensitive=True) puts them all on one thread per worker, one query at a time whatever the
+# pool holds; a thread for each pooled connection makes the pool's size this worker's limit.
+DATABASE_THREADS = ThreadPoolExecutor(
+    max_workers=settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"] if settings.DATABASES else 1,
+    thread_name_prefix="database",
+)
+T = TypeVar("T")
+
+
+async def run_on_a_database_thread(function: Callable[..., T], *args: object) -> T:
+    return await sync_to_async(function, thread_sensitive=False, executor=DATABASE_THREADS)(*args)
+{%- endif %}
+
+
+# How long /readyz waits for a connection before it answers that the database is not there.
+READY_TIMEOUT_S = 2.0
+
+
+def query_database(ms: int) -> None:
+    """A query through Django's pool, the connection handed back when it is done (connection.close())."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(%s)", [ms / 1000])
+    finally:
+        connection.close()
+
+
+def database_answers() -> bool:
+    """A connection from Django's pool within READY_TIMEOUT_S (a request would wait up to REQUEST_TIMEOUT)."""
+    pool = connection.pool
+    try:
+        pool.open()  # Django opens it with the first query; a no-op after that
+        with pool.connection(timeout=READY_TIMEOUT_S) as pooled:
+            pooled.execute("SELECT 1")
+    except PsycopgError:  # the pool's timeout among them
+        return False
+    return True
+
+
+{{ define }} api_db(request: HttpRequest) -> HttpResponse:
+    try:
+        ms = site.duration_ms(request.GET.get("ms"))
+    except ValueError as error:
+        return HttpResponseBadRequest(str(error))
+{%- if cookiecutter.__interface == "asgi" %}
+    await run_on_a_database_thread(query_database, ms)
+{%- else %}
+    query_database(ms)
+{%- endif %}
+    return JsonResponse({"db_ms": ms})
+
+
+{{ define }} readyz(request: HttpRequest) -> HttpResponse:
+    # Readiness, not liveness: a database outage takes the pod out of the Service, it does not restart it.
+{%- if cookiecutter.__interface == "asgi" %}
+    ready = await run_on_a_database_thread(database_answers)
+{%- else %}
+    ready = database_answers()
+{%- endif %}
+    return JsonResponse({"database": "ok" if ready else "unavailable"}, status=200 if ready else 503)
+{%- endif %}

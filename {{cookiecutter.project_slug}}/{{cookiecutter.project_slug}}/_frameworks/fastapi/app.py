@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import FastAPI, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse{% if cookiecutter.database != "none" %}, JSONResponse{% endif %}
 
-from . import site
+from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 from .static_files import serve_static
 {%- endif %}
 
-app = FastAPI(title="sample", docs_url=None, redoc_url=None, openapi_url=None)
+app = FastAPI(
+    title="sample",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,{%- if cookiecutter.database != "none" %}
+    lifespan=database.lifespan,{%- endif %}
+)
 
 MsQuery = Query(site.DEFAULT_MS, ge=0, le=site.MAX_MS)
 
@@ -37,6 +43,22 @@ async def api_io(ms: int = MsQuery) -> dict[str, int]:
 async def api_cpu(ms: int = MsQuery) -> dict[str, int]:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return site.burn_cpu(ms)
+{%- if cookiecutter.database != "none" %}
+
+
+@app.get("/api/db")
+async def api_db(ms: int = MsQuery) -> dict[str, int]:
+    await database.sleep(ms)  # a query through this worker's pool
+    return {"db_ms": ms}
+
+
+@app.get("/readyz")
+async def readyz() -> JSONResponse:
+    # Readiness, not liveness: a database outage takes the pod out of the Service, it does not restart it.
+    if await database.ready():
+        return JSONResponse({"database": "ok"})
+    return JSONResponse({"database": "unavailable"}, status_code=503)
+{%- endif %}
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 
 

@@ -6,7 +6,7 @@ import time
 
 from flask import Flask, Response, abort, jsonify, request
 
-from . import site
+from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 from .static_files import serve_static
 {%- endif %}
@@ -42,6 +42,23 @@ def api_io() -> Response:
 @app.get("/api/cpu")
 def api_cpu() -> Response:
     return jsonify(site.burn_cpu(requested_ms()))
+{%- if cookiecutter.database != "none" %}
+
+
+@app.get("/api/db")
+def api_db() -> Response:
+    ms = requested_ms()
+    database.sleep(ms)  # a query through this worker's pool: holds one connection, on this thread
+    return jsonify(db_ms=ms)
+
+
+@app.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    # Readiness, not liveness: a database outage takes the pod out of the Service, it does not restart it.
+    if database.ready():
+        return jsonify(database="ok"), 200
+    return jsonify(database="unavailable"), 503
+{%- endif %}
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 
 

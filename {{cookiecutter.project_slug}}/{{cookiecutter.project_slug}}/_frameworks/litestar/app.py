@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from litestar import Litestar, MediaType, get
+from litestar import Litestar, MediaType, {% if cookiecutter.database != "none" %}Response, {% endif %}get
 from litestar.params import Parameter
 
-from . import site
+from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 from .static_files import serve_static
 {%- endif %}
@@ -36,9 +36,33 @@ async def api_io(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
 async def api_cpu(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return site.burn_cpu(ms)
+{%- if cookiecutter.database != "none" %}
+
+
+@get("/api/db")
+async def api_db(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
+    await database.sleep(ms)  # a query through this worker's pool
+    return {"db_ms": ms}
+
+
+@get("/readyz")
+async def readyz() -> Response[dict[str, str]]:
+    # Readiness, not liveness: a database outage takes the pod out of the Service, it does not restart it.
+    if await database.ready():
+        return Response({"database": "ok"})
+    return Response({"database": "unavailable"}, status_code=503)
+
+
+app = Litestar(
+    route_handlers=[index, healthz, api_io, api_cpu, api_db, readyz],
+    openapi_config=None,
+    lifespan=[database.lifespan],
+)
+{%- else %}
 
 
 app = Litestar(route_handlers=[index, healthz, api_io, api_cpu], openapi_config=None)
+{%- endif %}
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+{%- if cookiecutter.database != "none" %}
+from collections.abc import AsyncIterator
+{%- endif %}
 
 from quart import Quart, Response, abort, jsonify, request
 
-from . import site
+from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 from .static_files import serve_static
 {%- endif %}
@@ -43,6 +46,29 @@ async def api_io() -> Response:
 async def api_cpu() -> Response:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return jsonify(site.burn_cpu(requested_ms()))
+{%- if cookiecutter.database != "none" %}
+
+
+@app.while_serving
+async def database_pool() -> AsyncIterator[None]:
+    async with database.lifespan():  # this worker's pool, for as long as it serves
+        yield
+
+
+@app.get("/api/db")
+async def api_db() -> Response:
+    ms = requested_ms()
+    await database.sleep(ms)  # a query through this worker's pool
+    return jsonify(db_ms=ms)
+
+
+@app.get("/readyz")
+async def readyz() -> tuple[Response, int]:
+    # Readiness, not liveness: a database outage takes the pod out of the Service, it does not restart it.
+    if await database.ready():
+        return jsonify(database="ok"), 200
+    return jsonify(database="unavailable"), 503
+{%- endif %}
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 
 

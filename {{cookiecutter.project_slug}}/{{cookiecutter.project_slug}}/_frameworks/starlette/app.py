@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from . import site
+from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 from .static_files import serve_static
 {%- endif %}
@@ -40,6 +40,21 @@ async def api_io(request: Request) -> JSONResponse:
 async def api_cpu(request: Request) -> JSONResponse:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return JSONResponse(site.burn_cpu(requested_ms(request)))
+{%- if cookiecutter.database != "none" %}
+
+
+async def api_db(request: Request) -> JSONResponse:
+    ms = requested_ms(request)
+    await database.sleep(ms)  # a query through this worker's pool
+    return JSONResponse({"db_ms": ms})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    # Readiness, not liveness: a database outage takes the pod out of the Service, it does not restart it.
+    if await database.ready():
+        return JSONResponse({"database": "ok"})
+    return JSONResponse({"database": "unavailable"}, status_code=503)
+{%- endif %}
 
 
 app = Starlette(
@@ -47,8 +62,14 @@ app = Starlette(
         Route("/", index),
         Route("/healthz", healthz),
         Route("/api/io", api_io),
-        Route("/api/cpu", api_cpu),
+        Route("/api/cpu", api_cpu),{%- if cookiecutter.database != "none" %}
+        Route("/api/db", api_db),
+        Route("/readyz", readyz),
+    ],
+    lifespan=database.lifespan,
+{%- else %}
     ]
+{%- endif %}
 )
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 

@@ -1,0 +1,154 @@
+"""The database budget, proven on a real PostgreSQL (tests/postgres.py: max_connections 20, of which
+PostgreSQL keeps 3 for superusers).
+
+Each framework's stack runs under `make local` with DATABASE_URL and a budget of 10 connections, and
+is loaded on /api/db with several times the requests the plan lets it hold: every request is
+answered (waiting for the pool is fine, errors are not), the server never refuses a connection, and
+pg_stat_activity never shows more than the budget. The same load on a plan without a budget shows
+the failure the budget prevents; two stacks sharing one budget (MAX_REPLICAS=2) stay within it
+together; /healthz answers while the database is gone, /readyz says it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pyserve_template import records
+from pyserve_template.baking import free_port, project_venv
+
+from .load import SteadyLoad
+from .postgres import ConnectionWatch, Postgres, running_postgres
+from .stack import Stack, running_stack
+
+pytestmark = pytest.mark.e2e
+
+SERVER_MAX_CONNECTIONS = 20
+BUDGET = 10
+QUERY_PATH = "/api/db?ms=50"
+LOAD_SECONDS = 5
+# The load: this many times the requests the plan lets one stack hold at once.
+OVERLOAD = 4
+
+# Every framework on each interface it speaks, its server left to `auto`.
+STACKS = {
+    f"{name}-{interface}": {"framework": name, "interface": interface}
+    for name, framework in records.FRAMEWORKS.items()
+    for interface in framework.interfaces
+}
+WSGI, ASGI = "flask-wsgi", "fastapi-asgi"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    with running_postgres(SERVER_MAX_CONNECTIONS) as server:
+        yield server
+
+
+def baked(bake, stack: str, **changes: str) -> tuple[Path, Path]:
+    project = bake(**STACKS[stack], database="postgres", db_max_connections=str(BUDGET), **changes)
+    return project, project_venv(project)
+
+
+def in_flight(stack: Stack) -> int:
+    """The most queries the stack's plan lets it run at once: workers x each worker's pool."""
+    plan = stack.plan()
+    return plan["workers"] * plan["db_pool_size"]
+
+
+@contextlib.contextmanager
+def database_stack(bake, name: str, postgres: Postgres, **env: str) -> Iterator[Stack]:
+    project, venv = baked(bake, name)
+    with running_stack(project, venv, env={"DATABASE_URL": postgres.url, **env}) as stack:
+        yield stack
+
+
+@dataclass
+class Overload:
+    loads: list[SteadyLoad]
+    most_connections: int  # the app's connections in pg_stat_activity, sampled every 20 ms
+    refused: int  # connections the server refused meanwhile, for want of a slot
+    room_for_another: bool  # whether one more client could connect at the end, under load
+
+    def summary(self) -> str:
+        queries, failed = sum(load.count() for load in self.loads), sum(len(load.failures()) for load in self.loads)
+        return (
+            f"{queries} queries, {failed} failed, at most {self.most_connections} connections,"
+            f" {self.refused} refused, room for another: {self.room_for_another}"
+        )
+
+
+def overload(stacks: list[Stack], users: int, postgres: Postgres) -> Overload:
+    """`users` clients on each stack's /api/db for LOAD_SECONDS."""
+    refused_before = postgres.refusals()
+    loads = [SteadyLoad(stack.http_port, QUERY_PATH, users) for stack in stacks]
+    with ConnectionWatch(postgres).running() as watch, contextlib.ExitStack() as running:
+        for load in loads:
+            running.enter_context(load.running())
+        time.sleep(LOAD_SECONDS)
+        room = postgres.another_client_connects()
+    return Overload(loads, watch.most, postgres.refusals() - refused_before, room)
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_framework_queries_through_a_pool_within_the_budget(bake, postgres: Postgres, name: str) -> None:
+    with database_stack(bake, name, postgres) as stack:
+        plan = stack.plan()
+        assert plan["db_max_connections"] == BUDGET and plan["max_replicas"] == 1
+        assert 1 <= in_flight(stack) <= BUDGET, plan["reasons"]
+        ready = stack.get("/readyz")
+        assert (ready.status, json.loads(ready.body)) == (200, {"database": "ok"})
+        answered = stack.get("/api/db?ms=10")
+        assert (answered.status, json.loads(answered.body)) == (200, {"db_ms": 10})
+        result = overload([stack], OVERLOAD * in_flight(stack), postgres)
+    print(f"{name}: {OVERLOAD * in_flight(stack)} clients for {in_flight(stack)} planned, {result.summary()}")
+    postgres.wait_until_no_app_connections()  # the workers' connections went with them
+    [load] = result.loads
+    assert load.count() > in_flight(stack), "the load barely ran"
+    assert not load.failures(), load.failures()[:5]
+    assert result.refused == 0 and result.room_for_another
+    assert 0 < result.most_connections <= BUDGET
+
+
+@pytest.mark.parametrize("name", [WSGI, ASGI])
+def test_without_a_budget_the_same_load_takes_more_than_the_budget(bake, postgres: Postgres, name: str) -> None:
+    """What the budget prevents: pools sized to the requests in flight take what the database has."""
+    with database_stack(bake, name, postgres) as stack:
+        users = OVERLOAD * in_flight(stack)
+    with database_stack(bake, name, postgres, DB_MAX_CONNECTIONS="none") as stack:
+        assert stack.plan()["db_max_connections"] is None
+        result = overload([stack], users, postgres)
+    print(f"{name} without a budget: {users} clients, {result.summary()}")
+    # Its pools took every slot PostgreSQL gives a role without superuser rights: the next replica,
+    # a migration or a person with psql is refused.
+    assert result.most_connections > BUDGET and result.refused > 0 and not result.room_for_another
+
+
+def test_two_replicas_share_one_budget(bake, postgres: Postgres) -> None:
+    with (
+        database_stack(bake, WSGI, postgres, MAX_REPLICAS="2") as wsgi,
+        database_stack(bake, ASGI, postgres, MAX_REPLICAS="2") as asgi,
+    ):
+        assert in_flight(wsgi) + in_flight(asgi) <= BUDGET
+        assert in_flight(wsgi) <= BUDGET // 2 and in_flight(asgi) <= BUDGET // 2
+        result = overload([wsgi, asgi], OVERLOAD * max(in_flight(wsgi), in_flight(asgi)), postgres)
+        print(f"two replicas: {in_flight(wsgi)} + {in_flight(asgi)} planned, {result.summary()}")
+    assert all(load.count() > 0 and not load.failures() for load in result.loads)
+    assert result.refused == 0 and result.room_for_another
+    assert 0 < result.most_connections <= BUDGET
+
+
+@pytest.mark.parametrize("name", [WSGI, ASGI, "django-wsgi"])
+def test_healthz_never_touches_the_database_and_readyz_does(bake, name: str) -> None:
+    unreachable = f"postgresql://app:app@127.0.0.1:{free_port()}/app"  # nothing listens there
+    project, venv = baked(bake, name)
+    with running_stack(project, venv, env={"DATABASE_URL": unreachable}) as stack:
+        assert stack.get("/healthz").status == 200
+        not_ready = stack.get("/readyz")
+        assert (not_ready.status, json.loads(not_ready.body)) == (503, {"database": "unavailable"})
