@@ -14,7 +14,7 @@ import pytest
 from pyserve_template import deploy_module
 from pyserve_template.baking import free_port
 
-from .engine import Engine, base_images, docker_engine, engine_unavailable, podman_engine
+from .engine import Engine, docker_engine, engine_unavailable, podman_engine, project_images
 
 CONTAINER_TEST_TIMEOUT = 900
 
@@ -36,7 +36,7 @@ def load_container_test(project: Path) -> ModuleType:
 @contextlib.contextmanager
 def compose_stack(project: Path, engine: Engine, name: str) -> Iterator[ModuleType]:
     """The project's own ComposeStack on `engine`, its images built; taken down afterwards, leaving nothing."""
-    engine.ensure_images(base_images(project / "Dockerfile"))
+    engine.ensure_images(project_images(project))
     harness = load_container_test(project)
     stack = harness.ComposeStack(["docker", "compose"], engine.cli, name, free_port(), engine.env)
     try:

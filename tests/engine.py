@@ -82,9 +82,71 @@ STAND_INS: dict[str, StandIn] = {
 }
 
 
+# What the official postgres image's docker-entrypoint.sh does for the `postgres` command, for what a
+# generated compose.yaml uses of it: as root, own PGDATA and the socket directory and run again as
+# postgres; on an empty PGDATA, initdb with POSTGRES_USER and POSTGRES_PASSWORD, listen on every
+# address with passwords (scram-sha-256), create POSTGRES_DB on a server that listens on no TCP
+# port (so the healthcheck cannot pass early); then exec the server.
+POSTGRES_ENTRYPOINT = r"""#!/bin/sh
+set -eu
+: "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
+if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
+    mkdir -p "$PGDATA" /var/run/postgresql
+    chown -R postgres:postgres "$PGDATA" /var/run/postgresql
+    chmod 700 "$PGDATA"
+    chmod 3777 /var/run/postgresql
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+    password_file=$(mktemp)
+    printf '%s\n' "$POSTGRES_PASSWORD" > "$password_file"
+    initdb --username="$POSTGRES_USER" --pwfile="$password_file" \
+        --auth-local=trust --auth-host=scram-sha-256 -D "$PGDATA"
+    rm -f "$password_file"
+    echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
+    echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
+    if [ "$POSTGRES_DB" != postgres ]; then
+        psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -c "CREATE DATABASE \"$POSTGRES_DB\""
+    fi
+    pg_ctl -D "$PGDATA" -m fast -w stop
+fi
+exec "$@"
+"""
+STAND_INS["postgres:17"] = StandIn(
+    suite="trixie",
+    packages=("postgresql-17",),
+    hooks=(
+        # No cluster of Debian's own: the entrypoint makes one in PGDATA, as the official image does.
+        'rm -rf "$1"/var/lib/postgresql/17 "$1"/etc/postgresql/17',
+        f"cat > \"$1/usr/local/bin/docker-entrypoint.sh\" <<'ENTRYPOINT'\n{POSTGRES_ENTRYPOINT}ENTRYPOINT",
+        'chmod 755 "$1/usr/local/bin/docker-entrypoint.sh"',
+        'mkdir -p "$1/var/lib/postgresql/data"',
+    ),
+    changes=(
+        "ENV LANG=C.UTF-8",
+        "ENV PGDATA=/var/lib/postgresql/data",
+        "ENV PATH=/usr/lib/postgresql/17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        'ENTRYPOINT ["docker-entrypoint.sh"]',
+        "EXPOSE 5432",
+        'CMD ["postgres"]',
+    ),
+)
+
+
 def stand_in_for(image: str) -> StandIn | None:
     repository, _, tag = image.partition(":")
     return STAND_INS.get(repository) or STAND_INS.get(f"{repository}:{tag.split('-')[0]}")
+
+
+def compose_images(compose_file: Path) -> list[str]:
+    """The images compose.yaml runs as they are (its `image:` entries, a database's)."""
+    return re.findall(r"^    image: (\S+)$", compose_file.read_text(), re.MULTILINE)
+
+
+def project_images(project: Path) -> list[str]:
+    """Every image a project's compose stack needs that it does not build itself."""
+    return [*base_images(project / "Dockerfile"), *compose_images(project / "compose.yaml")]
 
 
 def base_images(dockerfile: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """The containers users ship, on real engines that the tests start (tests/engine.py): each project's
 own `make container-test` on Docker for every server, WSGI and ASGI, Django and every static
-strategy, and on podman; the generated CI workflow's steps as written; replicas spread and scaled
+strategy, a PostgreSQL database, and on podman; the generated CI workflow's steps as written; replicas spread and scaled
 down under load; and an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host
 and in containers."""
 
@@ -22,7 +22,7 @@ from pyserve_template.baking import TOOLS, project_venv
 
 from .conftest import variation_id
 from .containers import CONTAINER_TEST_TIMEOUT, compose_stack, dns_valid_seconds
-from .engine import Engine, PodmanEngine, base_images
+from .engine import Engine, PodmanEngine, project_images
 from .stack import running_stack
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +33,8 @@ STACKS = [
     {"framework": "django", "static_strategy": "whitenoise"},  # WSGI, gunicorn gthread
     {"framework": "flask", "server": "granian", "static_strategy": "cdn"},
     {"framework": "starlette", "server": "hypercorn", "static_strategy": "none", "cpu_limit": "0.5"},
+    # Three services: PostgreSQL healthy first, /api/db through Django's pool, the volume outliving `down`.
+    {"framework": "django", "database": "postgres"},
 ]
 # The same smoke test through podman's Docker-compatible API: WSGI and ASGI, nginx finding podman's DNS.
 PODMAN_STACKS = [
@@ -58,7 +60,7 @@ def check_smoke_test_output(output: str, engine: Engine) -> None:
 
 def container_test(project: Path, engine: Engine) -> str:
     """The project's own `make container-test` against `engine`; its output, having passed."""
-    engine.ensure_images(base_images(project / "Dockerfile"))
+    engine.ensure_images(project_images(project))
     command = ["make", "container-test", f"PYTHON={sys.executable}"]
     result = subprocess.run(
         command, cwd=project, env=engine.env, capture_output=True, text=True, timeout=CONTAINER_TEST_TIMEOUT
@@ -91,7 +93,7 @@ def test_the_projects_ci_workflow_runs_here(fresh_bake, docker: Engine, tmp_path
     project = fresh_bake()
     workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
     steps = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
-    docker.ensure_images(base_images(project / "Dockerfile"))
+    docker.ensure_images(project_images(project))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {**docker.env, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}

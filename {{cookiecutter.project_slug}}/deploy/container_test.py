@@ -12,6 +12,10 @@ port, and checks what production relies on:
 - the app runs as 10001 and nginx as 101, their root filesystems are read-only (only the tmpfs
   mounts take writes), and the app image's code is not writable by the app even without that;
 - `stop` with a 3 s request in flight lets it finish; `down` leaves no container, network or volume.
+{%- if cookiecutter.database != "none" %}
+- the database: healthy before the app, /readyz and /api/db through the pools, no more connections
+  than the plan's, and a row written before `down` (volumes kept) and `up` is still there.
+{%- endif %}
 
 With --loadtest (`make container-test LOADTEST=1`, as the project's CI runs it) `make loadtest` also
 runs against the stack, for LOCUST_RUN_TIME (default here 20s), and its thresholds must hold.
@@ -27,7 +31,7 @@ import argparse
 import json
 import os
 import re
-{%- if cookiecutter.framework == "django" %}
+{%- if cookiecutter.framework == "django" or cookiecutter.database != "none" %}
 import secrets
 {%- endif %}
 import shlex
@@ -52,6 +56,7 @@ SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
 IN_FLIGHT_MS = 3000
 LOADTEST_RUN_TIME = "20s"
 ONE_YEAR = 365 * 24 * 3600
+SERVICES = ("app", "nginx"{% if cookiecutter.database != "none" %}, "db"{% endif %})
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
 
@@ -154,7 +159,7 @@ class ComposeStack:
         """`up --wait` (with `options`, e.g. --scale app=3), then every container healthy."""
         self.run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *options, timeout=UP_TIMEOUT + 60)
         # Some Compose versions print "is unhealthy" and still exit 0: ask the engine itself.
-        for service in ("app", "nginx"):
+        for service in SERVICES:
             for container in self.containers(service):
                 health = self.inspect(container)["State"].get("Health", {}).get("Status")
                 check(health == "healthy", f"{service} {container[:12]} is {health}")
@@ -308,6 +313,41 @@ def images_are_lean(stack: ComposeStack) -> None:
     say(f"images: app {app_mb:.0f} MB, nginx {nginx_mb:.0f} MB; no compiler, pip cache or build-stage layer")
 
 
+{%- if cookiecutter.database != "none" %}
+def sql(stack: ComposeStack, query: str) -> str:
+    """One query by psql inside the database's container, as its owner over the local socket."""
+    environment = stack.config()["services"]["db"]["environment"]
+    user, database = environment["POSTGRES_USER"], environment["POSTGRES_DB"]
+    result = stack.exec("db", "psql", "-U", user, "-d", database, "-v", "ON_ERROR_STOP=1", "-tA", "-c", query)
+    check(result.returncode == 0, f"psql: {result.stderr}")
+    return result.stdout.strip()
+
+
+def probe_database(stack: ComposeStack) -> None:
+    """The app's database through nginx, within the plan's connections."""
+    ready = stack.get("/readyz")
+    check(ready.status == 200, f"/readyz answered {ready.status}: {ready.body[:200]!r}")
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: stack.get("/api/db?ms=50"), range(64)))
+    check(all(answer.status == 200 for answer in answers), [answer.status for answer in answers])
+    plan = json.loads([line for line in stack.logs("app").splitlines() if '"db_pool_size"' in line][-1])
+    planned = plan["workers"] * plan["db_pool_size"]
+    held = int(sql(stack, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")) - 1
+    check(held <= planned, f"the app holds {held} connections, the plan {planned}")
+    say(f"database: /readyz, 64 queries through {plan['workers']} pools of {plan['db_pool_size']}; {held} held: ok")
+
+
+def data_survives_down_and_up(stack: ComposeStack) -> None:
+    """A row written, `down` without --volumes, `up` again: the volume kept it."""
+    sql(stack, "CREATE TABLE IF NOT EXISTS container_test (written text); INSERT INTO container_test VALUES ('kept')")
+    stack.run("down", timeout=120)
+    stack.up()
+    check(sql(stack, "SELECT written FROM container_test") == "kept", "the row written before `down` is gone")
+    sql(stack, "DROP TABLE container_test")
+    say("database: a row written before `down` and `up` is still there")
+
+
+{% endif -%}
 def load_test_passes(stack: ComposeStack) -> None:
     """The project's own `make loadtest` against the stack in its containers, thresholds and all."""
     env = {**os.environ, "LOCUST_RUN_TIME": os.environ.get("LOCUST_RUN_TIME", LOADTEST_RUN_TIME)}
@@ -353,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     # compose.yaml refuses to start Django without one; a throwaway key for this run, written nowhere.
     env["DJANGO_SECRET_KEY"] = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
 {%- endif %}
+{%- if cookiecutter.database != "none" %}
+    # compose.yaml refuses to start the database without one; a throwaway password, written nowhere.
+    env["POSTGRES_PASSWORD"] = os.environ.get("POSTGRES_PASSWORD") or secrets.token_urlsafe(24)
+{%- endif %}
     name = f"{slug}-test-{os.getpid()}"
     stack = ComposeStack(shlex.split(args.compose), shlex.split(args.docker), name, free_port(), env)
     started = time.monotonic()
@@ -363,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"up and healthy on 127.0.0.1:{stack.http_port} after {time.monotonic() - started:.0f} s")
         probe_health(stack)
         probe_app(stack)
+{%- if cookiecutter.database != "none" %}
+        probe_database(stack)
+        data_survives_down_and_up(stack)
+{%- endif %}
         slow_requests_do_not_hold_up_fast_ones(stack)
         plan_matches_the_container(stack)
         users_and_read_only(stack)
@@ -372,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_lets_a_request_finish(stack)
     except (CheckFailed, subprocess.TimeoutExpired) as failure:
         print(f"container-test: FAILED: {failure}", file=sys.stderr)
-        for service in ("app", "nginx"):
+        for service in SERVICES:
             print(f"--- {service} log (last lines) ---\n" + stack.logs(service)[-3000:], file=sys.stderr)
         return 1
     finally:
