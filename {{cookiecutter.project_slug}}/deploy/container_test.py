@@ -313,7 +313,7 @@ def images_are_lean(stack: ComposeStack) -> None:
     say(f"images: app {app_mb:.0f} MB, nginx {nginx_mb:.0f} MB; no compiler, pip cache or build-stage layer")
 
 
-{%- if cookiecutter.database != "none" %}
+{% if cookiecutter.database != "none" -%}
 def sql(stack: ComposeStack, query: str) -> str:
     """One query by psql inside the database's container, as its owner over the local socket."""
     environment = stack.config()["services"]["db"]["environment"]
