@@ -215,3 +215,17 @@ def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:
     plan = json.loads(result.stdout)
     assert (plan["cpus"], plan["memory_limit_bytes"], plan["workers"], plan["threads"]) == (0.5, 768 * tuning.MIB, 1, 1)
     assert plan["reasons"]["workers"].startswith("1 = 2 event loops per CPU (ceil 2 x 0.5)")
+
+
+def test_a_budget_that_cannot_fit_stops_the_server_at_start_naming_what_fits(fresh_bake) -> None:
+    project = fresh_bake(database="postgres", framework="flask")
+    env = {"PATH": "/usr/bin:/bin", "DB_MAX_CONNECTIONS": "2", "CPU_LIMIT": "1", "MEMORY_LIMIT": "512MiB"}
+    refusal = (
+        "DB_MAX_CONNECTIONS: '2' leaves 2 connections per container for 3 workers at 1 replica;"
+        " give at least 3 (one a worker), or fewer replicas or CPUs"
+    )
+    for command, prefix in ((["deploy.serve"], "serve"), (["deploy.tuning"], "tuning")):
+        result = subprocess.run(
+            [sys.executable, "-m", *command], cwd=project, capture_output=True, text=True, env=env, check=False
+        )
+        assert result.returncode != 0 and result.stderr.strip() == f"{prefix}: {refusal}"
