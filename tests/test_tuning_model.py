@@ -393,3 +393,13 @@ def test_database_budgets_that_cannot_work_name_the_setting(env: dict[str, str],
     with pytest.raises(tuning.TuningError) as caught:
         tuning.plan_from_environment(env, DATABASE_STACK)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("text", ["¹", "٣x", "1²", "-3", "3.0", ""])
+def test_counts_are_ascii_whole_numbers(text: str) -> None:
+    """str.isdigit() takes superscripts, which int() refuses: a traceback found by random answers."""
+    for parse in (tuning.parse_replicas, tuning.parse_connections):
+        with pytest.raises(tuning.TuningError, match="is not a whole number"):
+            parse(text)
+    with pytest.raises(tuning.TuningError, match="^WEB_CONCURRENCY: "):
+        tuning.plan_from_environment({"WEB_CONCURRENCY": text or "0"}, STACK)

@@ -64,7 +64,7 @@ def app_answers(stack_file: Path = STACK_FILE) -> dict[str, str]:
 
 def request_timeout_s(env: Mapping[str, str]) -> int:
     value = env.get("REQUEST_TIMEOUT", str(DEFAULT_REQUEST_TIMEOUT_S)).strip()
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise SettingError(f"REQUEST_TIMEOUT: {value!r} is not a whole number of seconds > 0; unset it or give e.g. 30")
     return int(value)
 

@@ -429,11 +429,16 @@ def choose_limit(resource: str, found: list[Found], answer: Found | None) -> tup
     return (chosen.value, chosen.source) if chosen else (None, "none")
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "¹" and "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not is_whole_number(raw) or int(raw) < 1:
         raise TuningError(name, raw, "is not a whole number >= 1", "unset it or give e.g. 4")
     return int(raw)
 
@@ -443,7 +448,7 @@ def parse_connections(text: object, name: str = "db_max_connections") -> int | N
     raw = str(text).strip()
     if raw.lower() == "none":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not is_whole_number(raw) or int(raw) < 1:
         raise TuningError(
             name, text, "is not a whole number >= 1", "give the connections this service may hold, e.g. 90, or none"
         )
@@ -452,7 +457,7 @@ def parse_connections(text: object, name: str = "db_max_connections") -> int | N
 
 def parse_replicas(text: object, name: str = "max_replicas") -> int:
     raw = str(text).strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+    if not is_whole_number(raw) or not 1 <= int(raw) <= MAX_REPLICAS:
         raise TuningError(name, text, f"is not a whole number from 1 to {MAX_REPLICAS}", "give e.g. 1, or 10")
     return int(raw)
 
