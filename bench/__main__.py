@@ -16,6 +16,7 @@ It needs root (for the cgroups), nginx and wrk: bench/run installs the last two.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -30,11 +31,12 @@ from pathlib import Path
 
 from pyserve_template import tuning
 from pyserve_template.matrix import BENCH_STACKS as STACKS
+from pyserve_template.postgres import running_postgres
 
 from . import report
-from .contenders import CONTENDERS, Limits, default_limits
+from .contenders import CONTENDERS, Contender, Limits, default_limits
 from .harness import Bake, Load, Measurement, bake, measure
-from .workloads import WORKLOADS
+from .workloads import DB_SERVER_CONNECTIONS, WORKLOADS, Workload
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE_ROOT = HERE.parent
@@ -103,6 +105,16 @@ def machine(baked: list[Bake]) -> list[str]:
     ]
 
 
+def runs_on(stack: str, workload: Workload, contender: Contender) -> bool:
+    """Every contender where the app server's setup is what differs; the database's pool sizes on
+    the database workload; the template alone elsewhere."""
+    if stack not in contender.interfaces:
+        return False
+    if contender.database_only or workload.database:
+        return workload.database and (contender.database_only or contender.name == "generated")
+    return workload.every_contender or contender.name == "generated"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     limits: Limits = default_limits(args.cpus, args.memory, args.host_cpus)
@@ -112,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     workloads = [WORKLOADS[name] for name in args.workloads]
 
-    bakes: dict[tuple[str, str, str], Bake] = {}
+    bakes: dict[tuple[str, str, str, bool], Bake] = {}
     for stack in args.stacks:
         for workload in workloads:
-            key = (stack, workload.answer, workload.static_strategy)
+            key = (stack, workload.answer, workload.static_strategy, workload.database)
             if key not in bakes:
                 print(f"bench: baking {stack}, {workload.answer}, static files from {key[2]} ...", flush=True)
                 bakes[key] = bake(args.workdir, stack, **STACKS[stack], limits=limits, workload=workload)
@@ -125,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         for stack in args.stacks
         for workload in workloads
         for name in args.contenders
-        if workload.every_contender or name == "generated"
+        if runs_on(stack, workload, CONTENDERS[name])
     ]
     total = len(cells) * args.rounds
     print(
@@ -136,20 +148,26 @@ def main(argv: list[str] | None = None) -> int:
     load = Load(args.connections, args.duration, args.warm_up)
     measurements: list[Measurement] = []
     started = time.monotonic()
-    for round_ in range(1, args.rounds + 1):
-        for stack, workload, contender in cells:
-            number = len(measurements) + 1
-            log = logs / f"r{round_}-{stack}-{workload.name}-{contender.name}.log"
-            log.write_bytes(b"")
-            baked = bakes[(stack, workload.answer, workload.static_strategy)]
-            found = measure(baked, stack, contender, workload, limits, load, log, round_)
-            measurements.append(found)
-            print(
-                f"bench: [{number}/{total}] {stack} {workload.name:<17} {contender.title:<13}"
-                f" {found.requests_per_s:7.0f} req/s  p99 {found.p99_ms:6.0f} ms  errors {found.errors}"
-                f"  peak {found.peak_memory_mib or 0:4.0f} MiB {found.note}",
-                flush=True,
-            )
+    with contextlib.ExitStack() as running:
+        postgres = None
+        if any(workload.database for workload in workloads):
+            postgres = running.enter_context(running_postgres(DB_SERVER_CONNECTIONS))
+        for round_ in range(1, args.rounds + 1):
+            for stack, workload, contender in cells:
+                number = len(measurements) + 1
+                log = logs / f"r{round_}-{stack}-{workload.name}-{contender.name}.log"
+                log.write_bytes(b"")
+                baked = bakes[(stack, workload.answer, workload.static_strategy, workload.database)]
+                database = postgres if workload.database else None
+                found = measure(baked, stack, contender, workload, limits, load, log, round_, database)
+                measurements.append(found)
+                connections = "" if found.db_connections is None else f"  connections {found.db_connections}"
+                print(
+                    f"bench: [{number}/{total}] {stack} {workload.name:<17} {contender.title:<16}"
+                    f" {found.requests_per_s:7.0f} req/s  p99 {found.p99_ms:6.0f} ms  errors {found.errors}"
+                    f"  peak {found.peak_memory_mib or 0:4.0f} MiB{connections} {found.note}",
+                    flush=True,
+                )
 
     limits_per_workload = {w.name: w.physical_limit(limits.cpus, args.connections) for w in workloads}
     result = report.cells(measurements, limits_per_workload, memory_mib)
@@ -206,12 +224,18 @@ def render(result, checked, titles, workloads, limits, args, command, about, hea
         " (page cache included), what the OOM killer compares with the limit. CPU ms/req: the cgroup's"
         " CPU time over the measured run / requests. processes: in the cgroup under load.",
         "",
+        *report.database_section(result, titles),
         "## Contenders",
         "",
         *(
             f"- **{c.title}**: {c.source}. "
-            + ", ".join(f"{stack.upper()} `{c.describe(stack, limits)}`" for stack in args.stacks)
+            + ", ".join(
+                f"{stack.upper()} `{c.describe(stack, limits)}`"
+                for stack in args.stacks
+                if any(runs_on(stack, workload, c) for workload in workloads)
+            )
             for c in contenders
+            if any(runs_on(stack, workload, c) for stack in args.stacks for workload in workloads)
         ),
         "",
         "## Workloads",

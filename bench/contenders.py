@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .workloads import DB_BUDGET
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -34,6 +36,8 @@ class Contender:
     title: str  # as the report shows it
     source: str  # where this setup comes from, for the report
     launch: Callable[[str, str, str, Limits], Launch]  # (interface, app module, bind, limits)
+    database_only: bool = False  # a way to size the database's pools: for the database workload alone
+    interfaces: tuple[str, ...] = ("wsgi", "asgi")  # the stacks it means something on
 
     def describe(self, interface: str, limits: Limits) -> str:
         """The command line, as a reader would type it (the generated one is `python -m deploy.serve`)."""
@@ -55,6 +59,19 @@ def _server(interface: str, module: str, bind: str, workers: int | None, threads
 def generated(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     # What the Dockerfile runs: the plan comes from the cgroup, as in the container.
     return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind})
+
+
+def threads_capped_to_the_pool(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    # The generated pools, and no more threads than connections (WSGI): no thread waits for one.
+    # The workers are the model's for I/O-bound WSGI, 2 x CPU + 1, which share the budget.
+    pool = DB_BUDGET // (math.ceil(2 * limits.cpus) + 1)
+    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "WEB_THREADS": str(pool)})
+
+
+def pool_per_thread(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    # No budget: each worker's pool grows to a connection per request in flight, as a thread-local
+    # connection (Django's CONN_MAX_AGE) or a pool sized to the threads would.
+    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "DB_MAX_CONNECTIONS": "none"})
 
 
 def bare_defaults(interface: str, module: str, bind: str, limits: Limits) -> Launch:
@@ -92,8 +109,17 @@ CONTENDERS = {
         Contender(
             "cpu_count", "cpu_count()", "popular templates: workers = cpu_count(), blind to the quota", host_cpu_count
         ),
+        Contender(
+            "capped", "threads = pool", "the generated pools, and threads capped to them (WEB_THREADS = the"
+            " pool): no thread waits for a connection", threads_capped_to_the_pool, database_only=True,
+            interfaces=("wsgi",),
+        ),
+        Contender(
+            "pool_per_thread", "pool per thread", "no budget: a connection for each request in flight"
+            " (DB_MAX_CONNECTIONS=none)", pool_per_thread, database_only=True,
+        ),
     )
-}
+}  # fmt: skip
 
 
 def default_limits(cpus: float, memory: str, host_cpus: int | None = None) -> Limits:

@@ -23,9 +23,10 @@ from types import ModuleType
 
 from pyserve_template import confine, deploy_module, tuning
 from pyserve_template.baking import free_port, project_venv, run_cookiecutter
+from pyserve_template.postgres import ConnectionWatch, Postgres
 
 from .contenders import Contender, Launch, Limits
-from .workloads import CSS, STATIC_ROUTE_APP, Workload
+from .workloads import CSS, DB_BUDGET, STATIC_ROUTE_APP, Workload
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_report.lua")
 SETTLE_TIMEOUT = 30  # nginx answers 504 past its proxy_read_timeout (30 s) anyway
@@ -91,18 +92,21 @@ class Measurement:
     cpu_ms_per_request: float | None
     workers: int  # processes in the cgroup under load, the master included
     note: str = ""
+    db_connections: int | None = None  # the app's most connections at once in pg_stat_activity
+    db_refused: int | None = None  # connections PostgreSQL refused for want of a slot
 
 
 def bake(workdir: Path, stack: str, framework: str, server: str, limits: Limits, workload: Workload) -> Bake:
     """A project as a user bakes it (the defaults with these answers), its venv and
     static files. Baked afresh every run, so that it is what the template renders now."""
-    name = f"{stack}-{workload.answer}-{workload.static_strategy}"
+    name = f"{stack}-{workload.answer}-{workload.static_strategy}{'-db' if workload.database else ''}"
     target = workdir.resolve() / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     answers = {
         "project_name": f"bench {name}", "framework": framework, "server": server, "workload": workload.answer,
         "cpu_limit": f"{limits.cpus:g}", "memory_limit": limits.memory, "static_strategy": workload.static_strategy,
+        **({"database": "postgres", "db_max_connections": str(DB_BUDGET)} if workload.database else {}),
     }  # fmt: skip
     run = run_cookiecutter(target, answers)
     if run.result.returncode != 0:
@@ -163,14 +167,16 @@ def measure(
     load: Load,
     log: Path,
     round_: int,
+    postgres: Postgres | None = None,
 ) -> Measurement:
-    """One contender on one workload: wrk's totals, the cgroup's peak memory and CPU time per request."""
+    """One contender on one workload: wrk's totals, the cgroup's peak memory and CPU time per request,
+    and with `postgres` the connections the app held."""
 
     def launch(bind: str) -> Launch:
         return contender.launch(stack, workload.app_module or baked.app_module, bind, limits)
 
     paths = [path.replace(CSS, baked.css) for path in workload.paths]
-    totals = _run(baked, launch, paths, limits, load, log)
+    totals = _run(baked, launch, paths, limits, load, log, postgres)
     peak = totals["peak_memory_bytes"]
     if "failed" in totals:
         return Measurement(stack, workload.name, contender.name, round_, 0, 0, 0, 0, 0, 0,
@@ -193,11 +199,19 @@ def measure(
         oom_kills=totals["oom_kills"],
         cpu_ms_per_request=cpu * 1000 / requests if cpu is not None and requests else None,
         workers=totals["processes"],
+        db_connections=totals.get("db_connections"),
+        db_refused=totals.get("db_refused"),
     )
 
 
 def _run(
-    baked: Bake, launch_at: Callable[[str], Launch], paths: list[str], limits: Limits, load: Load, log: Path
+    baked: Bake,
+    launch_at: Callable[[str], Launch],
+    paths: list[str],
+    limits: Limits,
+    load: Load,
+    log: Path,
+    postgres: Postgres | None,
 ) -> dict:
     """Start the app server in a new cgroup and nginx in front, load them, stop them: the raw totals."""
     local = project_local(baked.project)
@@ -209,6 +223,8 @@ def _run(
     }
     env.update(PATH=f"{baked.venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(baked.venv))
     env.update(HTTP_PORT=str(http_port), APP_PORT=str(app_port))
+    if postgres is not None:
+        env["DATABASE_URL"] = postgres.url
     prefix = log.resolve().with_suffix(".nginx")
     config = local.write_nginx_config(prefix, local.nginx_values(env))
     launch = launch_at(f"127.0.0.1:{app_port}")
@@ -243,7 +259,13 @@ def _run(
                 wrk(http_port, paths, load.connections, load.warm_up)
                 settle(http_port)
             cpu_before = confinement.cpu_seconds()
-            totals = wrk(http_port, paths, load.connections, load.seconds)
+            if postgres is None:
+                totals = wrk(http_port, paths, load.connections, load.seconds)
+            else:
+                refused_before = postgres.refusals()
+                with ConnectionWatch(postgres).running() as watch:
+                    totals = wrk(http_port, paths, load.connections, load.seconds)
+                totals.update(db_connections=watch.most, db_refused=postgres.refusals() - refused_before)
             cpu_after = confinement.cpu_seconds()
             totals["processes"] = len(confinement.pids())
             totals["cpu_seconds"] = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .harness import Measurement
-from .workloads import WORKLOADS
+from .workloads import DB_BUDGET, DB_SERVER_CONNECTIONS, WORKLOADS
 
 # Two runs of the same cell differ by a few percent on a shared machine; below this a difference
 # is not called a loss, whatever the rounds measured.
@@ -68,6 +68,14 @@ class Cell:
         return not self.errors and not self.oom_kills and not self.notes
 
     @property
+    def db_connections(self) -> int | None:
+        return max((run.db_connections for run in self.runs if run.db_connections is not None), default=None)
+
+    @property
+    def db_refused(self) -> int:
+        return sum(run.db_refused or 0 for run in self.runs)
+
+    @property
     def to_limit(self) -> float | None:
         return self.requests_per_s / self.physical_limit if self.physical_limit else None
 
@@ -118,6 +126,13 @@ def targets(result: list[Cell]) -> list[Target]:
                 Target(
                     f"{where}: {ratio:.2f} x the articles' advice (a loss beyond noise is < {1 - noise:.2f})",
                     ratio >= 1 - noise,
+                )
+            )
+        if cell.db_connections is not None:
+            found.append(
+                Target(
+                    f"{where}: at most {cell.db_connections} database connections, the budget {DB_BUDGET}",
+                    cell.db_connections <= DB_BUDGET and cell.clean,
                 )
             )
         peak = cell.peak_memory_mib
@@ -213,3 +228,28 @@ def chart(result: list[Cell], titles: dict[str, str], path: Path, heading: str) 
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def database_section(result: list[Cell], titles: dict[str, str]) -> list[str]:
+    """The database workload's cells with the connections each took: the lines of a Markdown section."""
+    found = [cell for cell in result if cell.db_connections is not None]
+    if not found:
+        return []
+    rows = [
+        f"| {cell.stack.upper()} | {titles[cell.contender]} | {cell.requests_per_s:.0f} ({cell.to_limit:.2f} of limit)"
+        f" | {cell.mean('p99_ms'):.0f} | {cell.errors} | {cell.db_connections} | {cell.db_refused} |"
+        for cell in found
+    ]
+    return [
+        "## Database",
+        "",
+        f"PostgreSQL with {DB_SERVER_CONNECTIONS} connections, of which the service may hold {DB_BUDGET}: the limit"
+        f" is {DB_BUDGET} queries at once / their {WORKLOADS['db'].io_ms():.0f} ms. Connections: the app's most"
+        " at once in pg_stat_activity (sampled every 20 ms); refused: attempts PostgreSQL turned away for want"
+        " of a slot, from its log.",
+        "",
+        "| stack | contender | req/s | p99 ms | errors | most connections | refused |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]

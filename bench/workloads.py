@@ -10,6 +10,10 @@ CPU_MS = 10  # each /api/cpu request burns this much CPU time
 CSS = "{css}"
 # The sample app with the framework's own static route added at /app-static/ (bench/harness.py).
 STATIC_ROUTE_APP = "bench_static_route:app"
+# The database workload's PostgreSQL, shared with other services: it takes 40 connections, of which
+# this service may hold DB_BUDGET (the answer its project is baked with), so that the budget binds.
+DB_SERVER_CONNECTIONS = 40
+DB_BUDGET = 30
 
 
 @dataclass(frozen=True)
@@ -22,9 +26,11 @@ class Workload:
     every_contender: bool  # False: the app server's setup plays no part, or only the template offers it
     about: str
     app_module: str | None = None  # instead of the project's app (the harness writes this module)
+    database: bool = False  # baked with database=postgres, run against a PostgreSQL
 
     def io_ms(self) -> float:
-        return sum(IO_MS for path in self.paths if path.startswith("/api/io")) / len(self.paths)
+        waits = ("/api/io", "/api/db")  # a query waits its time on the database
+        return sum(IO_MS for path in self.paths if path.startswith(waits)) / len(self.paths)
 
     def cpu_ms(self) -> float:
         return sum(CPU_MS for path in self.paths if path.startswith("/api/cpu")) / len(self.paths)
@@ -36,13 +42,15 @@ class Workload:
         latency_s = (self.io_ms() + self.cpu_ms()) / 1000
         bounds = []
         if latency_s:
-            bounds.append(connections / latency_s)
+            # With a database, no more queries run at once than the connections the budget allows.
+            bounds.append(min(connections, DB_BUDGET if self.database else connections) / latency_s)
         if self.cpu_ms():
             bounds.append(cpus / (self.cpu_ms() / 1000))
         return min(bounds) if bounds else None
 
 
 IO = f"/api/io?ms={IO_MS}"
+DB = f"/api/db?ms={IO_MS}"
 CPU = f"/api/cpu?ms={CPU_MS}"
 
 WORKLOADS = {
@@ -63,6 +71,12 @@ WORKLOADS = {
             "static-app", "static: app route", (f"/app-static/{CSS}",), "io_bound", "nginx", False,
             "the same file from the framework's own static route (Flask send_from_directory, Starlette StaticFiles)",
             STATIC_ROUTE_APP,
+        ),
+        Workload(
+            "db", "database", (DB,), "io_bound", "nginx", False,
+            f"/api/db: a {IO_MS} ms query (pg_sleep) through the pool, on a PostgreSQL of"
+            f" {DB_SERVER_CONNECTIONS} connections of which the service may hold {DB_BUDGET}",
+            database=True,
         ),
     )
 }  # fmt: skip

@@ -1,4 +1,4 @@
-"""The database budget, proven on a real PostgreSQL (tests/postgres.py: max_connections 20, of which
+"""The database budget, proven on a real PostgreSQL (pyserve_template/postgres.py: max_connections 20, of which
 PostgreSQL keeps 3 for superusers).
 
 Each framework's stack runs under `make local` with DATABASE_URL and a budget of 10 connections, and
@@ -22,9 +22,9 @@ import pytest
 
 from pyserve_template import records
 from pyserve_template.baking import free_port, project_venv
+from pyserve_template.postgres import ConnectionWatch, Postgres, running_postgres
 
 from .load import SteadyLoad
-from .postgres import ConnectionWatch, Postgres, running_postgres
 from .stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e

@@ -277,10 +277,10 @@ def test_describe_shows_each_number() -> None:
 # The database budget: (cpus, framework, interface, server, workload), (budget, replicas) ->
 # workers, threads, each worker's pool. replicas x workers x pool stays within the budget.
 DATABASE_PLANS = {
-    "wsgi io: 90 over 3 workers caps 64 threads at 30": (
+    "wsgi io: 90 over 3 workers, 30 each; the threads stay, those past the pool wait": (
         (1, "flask", "wsgi", "gunicorn", "io_bound"),
         (90, 1),
-        (3, 30, 30),
+        (3, 64, 30),
     ),
     "wsgi io: a large budget leaves the threads alone, and a thread needs one connection": (
         (1, "flask", "wsgi", "gunicorn", "io_bound"),
@@ -290,13 +290,13 @@ DATABASE_PLANS = {
     "wsgi io at 10 replicas: 9 a container, 3 a worker": (
         (1, "django", "wsgi", "gunicorn", "io_bound"),
         (90, 10),
-        (3, 3, 3),
+        (3, 64, 3),
     ),
     "wsgi cpu-bound: one thread, one connection": ((1, "flask", "wsgi", "gunicorn", "cpu_bound"), (90, 1), (2, 1, 1)),
     "wsgi: the remainder of an uneven split stays unused": (
         (1, "flask", "wsgi", "granian", "mixed"),
         (20, 1),
-        (3, 6, 6),
+        (3, 32, 6),
     ),
     "asgi: 90 over 2 event loops, 45 each": ((1, "fastapi", "asgi", "uvicorn", "io_bound"), (90, 1), (2, 1, 45)),
     "asgi: an event loop takes at most 64 without a reason for more": (
@@ -305,7 +305,7 @@ DATABASE_PLANS = {
         (2, 1, 64),
     ),
     "asgi at 10 replicas": ((2, "starlette", "asgi", "hypercorn", "io_bound"), (90, 10), (4, 1, 2)),
-    "exactly one connection a worker fits": ((1, "flask", "wsgi", "gunicorn", "io_bound"), (30, 10), (3, 1, 1)),
+    "exactly one connection a worker fits": ((1, "flask", "wsgi", "gunicorn", "io_bound"), (30, 10), (3, 64, 1)),
     "no budget: a connection for each request in flight (wsgi)": (
         (1, "flask", "wsgi", "gunicorn", "io_bound"),
         (None, 10),
@@ -334,9 +334,10 @@ def test_database_plan(inputs: tuple, budget: tuple, expected: tuple) -> None:
 def test_database_plan_says_why_in_numbers() -> None:
     plan = planned(1, None, "flask", "wsgi", "gunicorn", "io_bound", database=tuning.Database(90, 10))
     assert plan.reasons["database"] == (
-        "3 connections per worker: 90 over 10 replicas x 3 workers (9 per container, 90 at 10 replicas)"
+        "3 connections per worker: 90 over 10 replicas x 3 workers (9 per container, 90 at 10 replicas):"
+        " requests past the pool wait for a connection"
     )
-    assert plan.reasons["threads"] == "3 per worker: capped from 64 by the database, one connection a thread"
+    assert plan.reasons["threads"].startswith("64 per worker: 64 requests in flight per CPU")
     assert "database 3 connections per worker" in tuning.describe(plan)
 
 
@@ -365,11 +366,11 @@ DATABASE_STACK = {
 
 # environment -> workers, threads, pool, what a refusal would name
 DATABASE_OVERRIDES = {
-    "the answers": ({}, (3, 30, 30)),
-    "DB_MAX_CONNECTIONS from the orchestrator": ({"DB_MAX_CONNECTIONS": "30"}, (3, 10, 10)),
-    "MAX_REPLICAS: compose --scale 3": ({"MAX_REPLICAS": "3"}, (3, 10, 10)),
+    "the answers": ({}, (3, 64, 30)),
+    "DB_MAX_CONNECTIONS from the orchestrator": ({"DB_MAX_CONNECTIONS": "30"}, (3, 64, 10)),
+    "MAX_REPLICAS: compose --scale 3": ({"MAX_REPLICAS": "3"}, (3, 64, 10)),
     "DB_MAX_CONNECTIONS=none: no budget (a pooler in front)": ({"DB_MAX_CONNECTIONS": "none"}, (3, 64, 64)),
-    "WEB_CONCURRENCY first, then the split": ({"WEB_CONCURRENCY": "9"}, (9, 10, 10)),
+    "WEB_CONCURRENCY first, then the split": ({"WEB_CONCURRENCY": "9"}, (9, 64, 10)),
     "WEB_THREADS past the pool: they wait for a connection": ({"WEB_THREADS": "40"}, (3, 40, 30)),
 }
 

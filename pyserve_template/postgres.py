@@ -1,5 +1,6 @@
-"""A real PostgreSQL for the database tests: Debian's server in a temporary data directory, on
-127.0.0.1 and a port of its own, with a small max_connections so that running out is quick to show.
+"""A real PostgreSQL for the database tests and the benchmark: Debian's server in a temporary data
+directory, on 127.0.0.1 and a port of its own, with a small max_connections so that running out is
+quick to show.
 
 The app connects as `app`, a role without superuser rights (PostgreSQL keeps its reserved slots
 from it, as from any application); the test watches pg_stat_activity as the superuser over the
@@ -14,13 +15,14 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
-from pyserve_template.baking import free_port
+from .baking import free_port
 
 POSTGRES_USER = "postgres"  # the OS user Debian's package makes; the server refuses to run as root
 APP_ROLE = "app"
@@ -33,7 +35,10 @@ APP_CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND 
 def server_binaries() -> Path:
     """Debian keeps initdb and pg_ctl out of PATH, per major version: the newest installed."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda path: int(path.parent.parent.name))
-    assert found, "PostgreSQL's server is not installed (./run-tests installs Debian's postgresql)"
+    if not found:
+        raise RuntimeError(
+            "PostgreSQL's server is not installed (./run-tests and bench/run install Debian's postgresql)"
+        )
     return found[-1].parent
 
 
@@ -79,9 +84,11 @@ class Postgres:
             return False
 
     def wait_until_no_app_connections(self, seconds: float = 30) -> None:
-        from .stack import wait_for
-
-        wait_for(lambda: self.app_connections() == 0, seconds, "the app's connections closed")
+        deadline = time.monotonic() + seconds
+        while self.app_connections():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the app's connections were still open after {seconds} s")
+            time.sleep(0.1)
 
 
 @dataclass
