@@ -131,6 +131,11 @@ class Answers:
         ]
 
     @property
+    def db_budget_text(self) -> str:
+        """The budget as the environment gives it: a number, or none."""
+        return "none" if self.db_max_connections is None else str(self.db_max_connections)
+
+    @property
     def db_budget_toml(self) -> str:
         """The budget as deploy/stack.toml writes it: a number, or the string "none"."""
         return '"none"' if self.db_max_connections is None else str(self.db_max_connections)

@@ -98,6 +98,7 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
         assert "secretKeyRef" in env["DATABASE_URL"]["valueFrom"]
         assert int(env["MAX_REPLICAS"]["value"]) == found["hpa.yaml"]["spec"]["maxReplicas"]
         assert env["MAX_REPLICAS"]["value"] == stack["max_replicas"]
+        assert env["DB_MAX_CONNECTIONS"]["value"] == stack["db_max_connections"]
 
     # Stopping: the grace period outlasts preStop plus the app server's own graceful stop.
     assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(PRESTOP_SECONDS)]

@@ -106,7 +106,12 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
     assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert database["image"] == compat.POSTGRES_IMAGE and "healthcheck" in database and "ports" not in database
     assert [mount["source"] for mount in database["volumes"] if mount["type"] == "volume"] == ["db-data"]
-    assert services["app"]["environment"]["DATABASE_URL"].endswith("@db:5432/app")
+    app = services["app"]["environment"]
+    assert app["DATABASE_URL"].endswith("@db:5432/app")
+    assert (app["DB_MAX_CONNECTIONS"], app["MAX_REPLICAS"]) == (
+        str(stack["database"]["max_connections"]),
+        str(stack["database"]["max_replicas"]),
+    )
     budget = stack["database"]["max_connections"]
     server_slots = int(database["command"][-1].removeprefix("max_connections="))
     assert server_slots > (budget if isinstance(budget, int) else 0)  # room beside the service's pools
