@@ -302,8 +302,8 @@ def fit_database(workers: int, threads: int, interface: str, database: Database)
     they lost up to a third of the throughput, as nginx's connections do not spread evenly over the
     workers and a worker with more requests than threads queued them while another's connections
     sat idle. benchmark (Flask on gunicorn, 1 CPU, 64 connections, /api/db?ms=100, a budget of 30,
-    5 runs each): 3 x 10 threads, pools of 10: 171-267 req/s, 19-30 connections used; 3 x 64
-    threads, the same pools: 270-281 req/s, all 30 used.
+    7 runs each): 3 x 10 threads, pools of 10: 171-267 req/s, 19-30 connections used; 3 x 64
+    threads, the same pools: 270-284 req/s, all 30 used.
     """
     wanted = threads if interface == "wsgi" else UNBUDGETED_EVENT_LOOP_POOL
     replicas = database.max_replicas
