@@ -180,6 +180,11 @@ def only_in_flight_failed(faulted: Faulted, load: SteadyLoad, since: float) -> s
 def served_again_after_restart(server: str, load: SteadyLoad, since: float) -> str:
     """The server died at `since` and the engine restarted its container: what clients saw."""
     seconds, in_flight, sent_after = outage(load.outcomes, since)
+    # A response cut after its headers came from a server still alive when the request reached it:
+    # it was in flight on the dying server, whenever it was sent. (hypercorn, whose whole server exits
+    # when an OOM-killed worker does, dies a moment after `since`, the 502 nginx gave for that worker.)
+    if cut := sent_after.pop("IncompleteRead", 0):
+        in_flight["IncompleteRead"] += cut
     # Requests in flight on it fail however far they had got (at most one per user). Every later one
     # is answered by nginx until the server listens again: 502 (refused), or 504 (no connection
     # within proxy_connect_timeout while the container has no address).
