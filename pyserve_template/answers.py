@@ -76,7 +76,7 @@ class Answers:
 
     @property
     def server_memory_mib(self) -> int:
-        return records.SERVERS[self.server].memory_mib
+        return records.server_memory_mib(self.server)
 
     @property
     def server_record(self) -> records.Server:
@@ -122,10 +122,12 @@ class Answers:
 
     @property
     def requirements(self) -> list[str]:
-        """requirements.txt: the framework's, the server's, the static files' and the database's packages, pinned."""
+        """requirements.txt: the framework's, the server's, the metrics', the static files' and the
+        database's packages, pinned."""
         return [
             *records.FRAMEWORKS[self.framework].requirements_for(self.static_strategy),
             *records.SERVERS[self.server].requirements_for(self.interface),
+            *compat.SERVING_REQUIREMENTS,
             *([compat.STATIC_REQUIREMENT[self.static_package]] if self.static_package else []),
             *(compat.DATABASE_REQUIREMENTS if self.database != "none" else ()),
         ]
@@ -280,8 +282,8 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
             raw.get("memory_limit"),
             f"is too small for one {framework} worker under {server}",
             f"give at least {-(-least // tuning.MIB)}MiB"
-            f" ({records.FRAMEWORKS[framework].memory_mib} MiB a worker + {records.SERVERS[server].memory_mib} MiB"
-            f" for {server} + {tuning.MEMORY_HEADROOM:.0%} headroom)",
+            f" ({records.FRAMEWORKS[framework].memory_mib} MiB a worker + {records.server_memory_mib(server)} MiB"
+            f" for {server} and its metrics + {tuning.MEMORY_HEADROOM:.0%} headroom)",
         )
     # Checked after the rest, in the order asked: these are the last questions.
     database = _choice("database", raw.get("database", "none"), compat.DATABASES)

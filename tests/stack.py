@@ -85,7 +85,7 @@ class Stack:
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the master's children (not multiprocessing's resource
         tracker), or the master itself where it has none."""
-        workers = [pid for pid in children(self.server_pid) if "resource_tracker" not in command_line(pid)]
+        workers = [pid for pid in children(self.server_pid) if not runs_beside_the_workers(pid)]
         return workers or [self.server_pid]
 
     def helper_pids(self) -> list[int]:
@@ -121,6 +121,15 @@ class Stack:
     def proxy_errors(self) -> str:
         """nginx's error lines: why a request failed (a reset connection, no upstream left to try)."""
         return "\n".join(line for line in self.output().splitlines() if " [error] " in line)
+
+
+# The server's children that serve no requests: multiprocessing's resource tracker and the metrics
+# endpoint (the generated project's deploy/container_test.py says the same).
+BESIDE_THE_WORKERS = ("resource_tracker", "deploy.metrics_server")
+
+
+def runs_beside_the_workers(pid: int) -> bool:
+    return any(name in command_line(pid) for name in BESIDE_THE_WORKERS)
 
 
 def children(parent: int) -> list[int]:

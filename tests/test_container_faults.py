@@ -82,11 +82,7 @@ class Faulted:
     def workers(self, container: str) -> set[int]:
         processes = self.processes(container)
         server = self.server_pid(container)
-        return {
-            pid
-            for pid, info in processes.items()
-            if info["ppid"] == server and info["state"] != "Z" and "resource_tracker" not in info["command"]
-        }
+        return {pid for pid, info in processes.items() if self.harness.is_worker(info, server)}
 
     def kill(self, container: str, pid: int) -> None:
         """`kill -9` inside the container, as `docker compose exec app kill -9 PID` does."""

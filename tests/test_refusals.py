@@ -49,12 +49,12 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
     (
         {"memory_limit": "64MiB"},
         "memory_limit: '64MiB' is too small for one fastapi worker under uvicorn;"
-        " give at least 132MiB (60 MiB a worker + 45 MiB for uvicorn + 20% headroom)",
+        " give at least 169MiB (60 MiB a worker + 75 MiB for uvicorn and its metrics + 20% headroom)",
     ),
     (
-        {"framework": "django", "server": "gunicorn", "memory_limit": "124M"},
-        "memory_limit: '124M' is too small for one django worker under gunicorn;"
-        " give at least 125MiB (60 MiB a worker + 40 MiB for gunicorn + 20% headroom)",
+        {"framework": "django", "server": "gunicorn", "memory_limit": "162M"},
+        "memory_limit: '162M' is too small for one django worker under gunicorn;"
+        " give at least 163MiB (60 MiB a worker + 70 MiB for gunicorn and its metrics + 20% headroom)",
     ),
     ({"project_slug": "my-service"}, "project_slug: 'my-service' is not a Python identifier; " + SLUG),
     ({"project_slug": "2fast"}, "project_slug: '2fast' is not a Python identifier; " + SLUG),
@@ -74,8 +74,8 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
     # A database budget that cannot give every worker a connection, and the counts themselves.
     (
         {"database": "postgres", "cpu_limit": "4", "max_replicas": "20"},
-        "db_max_connections: '90' leaves 4 connections per container for 6 workers at 20 replicas;"
-        " give at least 120 (one a worker), or fewer replicas or CPUs",
+        "db_max_connections: '90' leaves 4 connections per container for 5 workers at 20 replicas;"
+        " give at least 100 (one a worker), or fewer replicas or CPUs",
     ),
     (
         {"database": "postgres", "framework": "flask", "db_max_connections": "2"},

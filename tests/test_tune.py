@@ -75,6 +75,11 @@ def test_make_tune_sweeps_a_users_own_app(fresh_bake) -> None:
         ("sync", "3", "1"),
     ]
     assert all(int(row["requests"]) > 0 and int(row["failures"]) == 0 for row in rows), rows
+    # What the metrics saw: some requests in flight in each worker, on average never more than its
+    # threads, and a time in the queue for every row.
+    for row in rows:
+        assert 0 < float(row["in_flight_per_worker"]) <= 1.05 * int(row["threads"]), row
+        assert row["queue_p95_ms"].startswith("<= "), row
     assert (reports / "tune.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The load came from the project's locustfile: its one path, answered by the custom app.
     for stats in (reports / "tune").glob("*_stats.csv"):

@@ -16,6 +16,7 @@ the hashed names, which can be cached for a year because a changed file gets a n
 from __future__ import annotations
 
 {% if cookiecutter.framework == "django" -%}
+import io
 import os
 
 
@@ -23,9 +24,13 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "{{ cookiecutter.project_slug }}.settings")
     # collectstatic uses no secret; settings.py refuses to load without one, so give it a throwaway.
     os.environ.setdefault("DJANGO_SECRET_KEY", "collectstatic-needs-no-secret")
-    from django.core.management import execute_from_command_line
+    import django
+    from django.core.management import call_command
 
-    execute_from_command_line(["manage.py", "collectstatic", "--noinput", "--verbosity", "1"])
+    django.setup()
+    summary = io.StringIO()
+    call_command("collectstatic", interactive=False, verbosity=1, stdout=summary)
+    print(f"collect_static: {summary.getvalue().strip()}")
 {%- else -%}
 import gzip
 import hashlib

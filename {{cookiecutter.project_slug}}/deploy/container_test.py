@@ -7,6 +7,8 @@ port, and checks what production relies on:
 
 - through nginx: the page and its assets with their cache headers, the app's health check,
   /api/io, and 3 slow requests that do not hold up 15 fast ones;
+- a request's id (X-Request-ID) in nginx's and the app server's log lines, and every line of both
+  logs a JSON object; the metrics on the app's port within compose's network, not through nginx;
 - the app's plan line: the limits read from its own cgroup (compose's deploy.resources), and as
   many workers running as it planned; nginx's workers sized to its own CPU limit;
 - the app runs as 10001 and nginx as 101, their root filesystems are read-only (only the tmpfs
@@ -47,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 
-from .settings import LIVENESS_PATH, PROJECT, STACK_FILE
+from .settings import DEFAULT_METRICS_PORT, LIVENESS_PATH, PROJECT, STACK_FILE
 
 STACK = tomllib.loads(STACK_FILE.read_text(encoding="utf-8"))
 APP_USER, NGINX_USER = 10001, 101
@@ -59,6 +61,11 @@ ONE_YEAR = 365 * 24 * 3600
 SERVICES = ("app", "nginx"{% if cookiecutter.database != "none" %}, "db"{% endif %})
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
+# What deploy/nginx/start.sh writes before nginx starts: the only lines not in LOG_FORMAT.
+NGINX_START_LINE = "nginx-start: "
+# The server's children that serve no requests: multiprocessing's resource tracker and the metrics
+# endpoint (deploy/metrics_server.py).
+BESIDE_THE_WORKERS = ("resource_tracker", "deploy.metrics_server")
 
 # Run inside the app container (python, no ps there): every process's parent, state, user and command.
 PROCESSES = """
@@ -242,10 +249,66 @@ def slow_requests_do_not_hold_up_fast_ones(stack: ComposeStack) -> None:
     say(f"{SLOW_REQUESTS} slow + {FAST_REQUESTS} fast at once: {elapsed:.2f} s, fast ones <= {slowest_fast:.2f} s")
 
 
+def log_objects(stack: ComposeStack, service: str) -> list[dict]:
+    """The service's log as JSON objects; fails on any other line but nginx's start script's own."""
+    objects, others = [], []
+    for line in stack.logs(service).splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            objects.append(parsed)
+        elif line.strip() and not line.startswith(NGINX_START_LINE):
+            others.append(line)
+    check(not others, f"{service} wrote lines that are not JSON objects:\n" + "\n".join(others[:10]))
+    return objects
+
+
+def one_request_id_in_json_logs(stack: ComposeStack) -> None:
+    """nginx gives the request an id, returns it, and its line and the app server's carry it."""
+    response = stack.get("/api/io?ms=1")
+    request_id = response.headers.get("X-Request-ID", "")
+    check(response.status == 200 and request_id, f"/api/io answered {response.status}, X-Request-ID {request_id!r}")
+    deadline = time.monotonic() + 10
+    while True:
+        found = {
+            service: [line for line in log_objects(stack, service) if line.get("request_id") == request_id]
+            for service in ("nginx", "app")
+        }
+        if all(found.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    check(all(found.values()), f"request {request_id} is not in every log: {found}")
+    say(f"request {request_id}: in nginx's and the app server's JSON lines")
+
+
+def metrics_on_the_network_only(stack: ComposeStack) -> None:
+    """The metrics answer on the app's network (asked from nginx's container), never through nginx."""
+    plan_lines = [line for line in stack.logs("app").splitlines() if line.startswith("{") and '"workers"' in line]
+    plan = json.loads(plan_lines[-1])
+    scraped = stack.exec("nginx", "wget", "-q", "-O", "-", f"http://app:{DEFAULT_METRICS_PORT}/metrics")
+    check(scraped.returncode == 0, f"app:{DEFAULT_METRICS_PORT}/metrics from nginx's container: {scraped.stderr}")
+    planned = re.search(r"^app_plan_workers (\S+)$", scraped.stdout, re.MULTILINE)
+    scraped_workers = float(planned.group(1)) if planned else None
+    check(scraped_workers == plan["workers"], f"app_plan_workers {scraped_workers}, the plan {plan['workers']}")
+    public = stack.get("/metrics")
+    check(public.status == 404 and b"app_plan_workers" not in public.body, f"/metrics through nginx: {public.status}")
+    published = stack.docker_run("port", stack.container("app")).stdout.strip()
+    check(not published, f"the app publishes ports: {published}")
+    say(f"metrics on app:{DEFAULT_METRICS_PORT} in the network (app_plan_workers {plan['workers']}), not through nginx")
+
+
 def app_processes(stack: ComposeStack) -> dict[int, dict]:
     result = stack.exec("app", "python", "-c", PROCESSES)
     check(result.returncode == 0, f"listing the app's processes failed: {result.stderr}")
     return {int(pid): info for pid, info in json.loads(result.stdout).items()}
+
+
+def is_worker(info: dict, server: int) -> bool:
+    """A live child of the server that serves requests, not one that runs beside the workers."""
+    beside = any(name in info["command"] for name in BESIDE_THE_WORKERS)
+    return info["ppid"] == server and info["state"] != "Z" and not beside
 
 
 def plan_matches_the_container(stack: ComposeStack) -> None:
@@ -262,11 +325,7 @@ def plan_matches_the_container(stack: ComposeStack) -> None:
     # PID 1 is the engine's init; its child, the server (deploy.serve execs it); its children, the workers.
     servers = [pid for pid, info in processes.items() if info["ppid"] == 1]
     check(len(servers) == 1, f"expected one server under init: {servers}")
-    workers = [
-        pid
-        for pid, info in processes.items()
-        if info["ppid"] == servers[0] and info["state"] != "Z" and "resource_tracker" not in info["command"]
-    ]
+    workers = [pid for pid, info in processes.items() if is_worker(info, servers[0])]
     running = len(workers) or 1  # a server without worker processes serves in its own
     check(running == plan["workers"], f"{running} workers running, the plan says {plan['workers']}")
     say(
@@ -397,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     # compose.yaml refuses to start the database without one; a throwaway password, written nowhere.
     env["POSTGRES_PASSWORD"] = os.environ.get("POSTGRES_PASSWORD") or secrets.token_urlsafe(24)
 {%- endif %}
+    # The app server's own access line, beside nginx's: both must carry each request's id.
+    env["ACCESS_LOG"] = "1"
     name = f"{slug}-test-{os.getpid()}"
     stack = ComposeStack(shlex.split(args.compose), shlex.split(args.docker), name, free_port(), env)
     started = time.monotonic()
@@ -412,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         data_survives_down_and_up(stack)
 {%- endif %}
         slow_requests_do_not_hold_up_fast_ones(stack)
+        one_request_id_in_json_logs(stack)
+        metrics_on_the_network_only(stack)
         plan_matches_the_container(stack)
         users_and_read_only(stack)
         images_are_lean(stack)

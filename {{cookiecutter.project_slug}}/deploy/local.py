@@ -66,6 +66,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
     http_port, app_port = ports(env)
     try:
         request_timeout_s = settings.request_timeout_s(env)
+        log_format = settings.log_format(env)
     except settings.SettingError as error:
         raise SystemExit(f"local: {error}") from None
     names = dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])
@@ -78,6 +79,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "REQUEST_TIMEOUT": str(request_timeout_s),
         "SERVER_NAMES": " ".join(names),
         "STATIC_PARENT": str(static_root(env).parent),
+        "LOG_FORMAT": log_format,
     }
 
 
@@ -231,9 +233,11 @@ def run_stack(
 ) -> bool:
     """App server, then nginx, until a stop is asked or one exits; True if it did not stop as asked."""
     http_port, app_port = ports(env)
+    # The server's run-time files (its metrics) in this checkout, beside nginx's.
+    app_env = {"RUNTIME_DIR": str(RUN_DIR / "app"), **env, "BIND": f"127.0.0.1:{app_port}"}
     app = subprocess.Popen(
         [sys.executable, *SERVE],
-        env={**env, "BIND": f"127.0.0.1:{app_port}"},
+        env=app_env,
         cwd=PROJECT,
         process_group=0,
         preexec_fn=confinement.enter if confinement else None,  # safe: no threads run here
@@ -247,7 +251,9 @@ def run_stack(
         server = subprocess.Popen(nginx_argv(nginx, RUN_DIR / "nginx", config), env=env, process_group=group)
         processes.append(server)
     if server and wait_until_ready(http_port, processes, stopping, *NGINX_HEALTH):
-        print(f"local: ready on http://localhost:{http_port}/ (app server on 127.0.0.1:{app_port})", flush=True)
+        metrics = settings.from_environment(app_env).metrics_port
+        where = f"app server on 127.0.0.1:{app_port}" + (f", metrics on :{metrics}/metrics" if metrics else "")
+        print(f"local: ready on http://localhost:{http_port}/ ({where})", flush=True)
         while not stopping() and all(process.poll() is None for process in processes):
             time.sleep(0.2)
     failed = not stopping()

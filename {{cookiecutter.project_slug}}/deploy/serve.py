@@ -1,9 +1,10 @@
 """Start the app server: the one command line that the Dockerfile, compose and `make local` run.
 
-It computes the plan (deploy/tuning/), logs it as one JSON line, and replaces itself with the
-server process (exec), so the server is PID 1's direct child and gets SIGTERM itself. With a
-database, the plan's pool size goes to the app as DB_POOL_SIZE: each worker's pool opens at most
-that many connections.
+It computes the plan (deploy/tuning/), logs it as one JSON line, empties the directory where the
+workers will write their metrics, starts the metrics endpoint (deploy/metrics_server.py) and
+replaces itself with the server process (exec), so the server is PID 1's direct child and gets
+SIGTERM itself. With a database, the plan's pool size goes to the app as DB_POOL_SIZE: each worker's
+pool opens at most that many connections.
 
     python -m deploy.serve              # APP_MODULE, BIND (or APP_PORT) from the environment
 
@@ -14,6 +15,8 @@ Run from the project root, as every command here is: the server inherits that wo
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from importlib import import_module
 
@@ -29,15 +32,28 @@ def load_app(spec: str) -> object:
     return target
 
 
+def fresh_metrics_dir(current: settings.Settings) -> None:
+    """The workers' metric files start empty: a previous run's would be counted as this one's
+    (prometheus_client reads PROMETHEUS_MULTIPROC_DIR in every worker)."""
+    shutil.rmtree(current.metrics_dir, ignore_errors=True)
+    current.metrics_dir.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(current.metrics_dir)
+
+
 def main() -> None:
     try:
         plan = tuning.start_up_plan()
-        argv = server_command.argv(plan, settings.from_environment())
+        current = settings.from_environment()
+        argv = server_command.argv(plan, current)
     except (tuning.TuningError, settings.SettingError) as error:
         sys.exit(f"serve: {error}")
     print(plan.as_json(), file=sys.stderr, flush=True)
     if plan.db_pool_size is not None:
         os.environ["DB_POOL_SIZE"] = str(plan.db_pool_size)
+    fresh_metrics_dir(current)
+    if current.metrics_port is not None:
+        # A child of this process, which the exec below makes the server's: it exits with the server.
+        subprocess.Popen([sys.executable, "-m", "deploy.metrics_server"])
     os.execvp(argv[0], argv)
 
 

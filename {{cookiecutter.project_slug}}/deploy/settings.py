@@ -7,6 +7,7 @@ nowhere else in deploy/. Every server's config takes its timeouts, address and l
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,11 @@ DEFAULT_APP_PORT = 8000
 # Longer than any legitimate request: nginx answers 504 past it (proxy_read_timeout), and
 # gunicorn's WSGI workers give up on the request too.
 DEFAULT_REQUEST_TIMEOUT_S = 30
+# The Prometheus endpoint (deploy/metrics_server.py): a port of its own, which nginx never proxies.
+# 9464 is the port OpenTelemetry's Prometheus exporter takes by default.
+DEFAULT_METRICS_PORT = 9464
+# json: one object per line, for a log collector (the images' default); text: for people (make local).
+LOG_FORMATS = ("json", "text")
 
 
 class SettingError(ValueError):
@@ -45,10 +51,27 @@ class Settings:
     access_log: bool
     app_module: str
     health_path: str
+    log_format: str
+    # None: METRICS_PORT=off, no metrics endpoint.
+    metrics_port: int | None
+    # The server's files while it runs (the metrics' shared files, granian's logging config): under
+    # /tmp (a tmpfs in the containers) unless RUNTIME_DIR says where.
+    runtime_dir: Path
 
     @property
     def port(self) -> str:
         return self.bind.rpartition(":")[2]
+
+    @property
+    def metrics_bind(self) -> tuple[str, int] | None:
+        """The metrics endpoint's address: the app server's host, its own port."""
+        host = self.bind.rpartition(":")[0]
+        return None if self.metrics_port is None else (host, self.metrics_port)
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Where each worker writes its metrics (prometheus_client's multiprocess mode)."""
+        return self.runtime_dir / "metrics"
 
     @property
     def readiness_path(self) -> str:
@@ -69,6 +92,22 @@ def request_timeout_s(env: Mapping[str, str]) -> int:
     return int(value)
 
 
+def log_format(env: Mapping[str, str]) -> str:
+    value = env.get("LOG_FORMAT", "text").strip().lower()
+    if value not in LOG_FORMATS:
+        raise SettingError(f"LOG_FORMAT: {value!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def metrics_port(env: Mapping[str, str]) -> int | None:
+    value = env.get("METRICS_PORT", str(DEFAULT_METRICS_PORT)).strip().lower()
+    if value == "off":
+        return None
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+        raise SettingError(f"METRICS_PORT: {value!r} is not a port (1-65535) or off; unset it or give e.g. 9464")
+    return int(value)
+
+
 def from_environment(env: Mapping[str, str] = os.environ) -> Settings:
     """The settings for this process. HEALTH_PATH is the app's own check: stack.toml's when the app
     served is the one stack.toml names; another app (APP_MODULE set) may have none, and then the
@@ -76,12 +115,18 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Settings:
     answers = app_answers()
     app_module = env.get("APP_MODULE") or answers["module"]
     default_health = answers.get("health_path", "") if app_module == answers["module"] else ""
+    bind = env.get("BIND") or f"127.0.0.1:{env.get('APP_PORT', DEFAULT_APP_PORT)}"
+    # One directory per port: two servers on one machine never share (and clean) each other's files.
+    default_runtime_dir = Path(tempfile.gettempdir()) / f"app-server-{bind.rpartition(':')[2]}"
     return Settings(
-        bind=env.get("BIND") or f"127.0.0.1:{env.get('APP_PORT', DEFAULT_APP_PORT)}",
+        bind=bind,
         log_level=env.get("LOG_LEVEL", "info").lower(),
         request_timeout_s=request_timeout_s(env),
         forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         access_log=env.get("ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"},
         app_module=app_module,
         health_path=env.get("HEALTH_PATH", default_health),
+        log_format=log_format(env),
+        metrics_port=metrics_port(env),
+        runtime_dir=Path(env.get("RUNTIME_DIR") or default_runtime_dir),
     )

@@ -6,6 +6,11 @@ with no think time, so that the users keep the server busy, and records requests
 and the cgroup's peak memory. It then prints a table with the best row marked and writes
 loadtest/reports/tune.csv and tune.png.
 
+Beside each row, what the app's metrics (deploy/metrics.py) saw during the load: the requests in flight
+per worker on average (the app's busy time over the run's length; against the threads, how full the
+workers were) and the 95th percentile of the time requests queued before a worker took them up. A
+row whose queue time grows while its workers are not full is held up elsewhere (the CPU quota).
+
 It loads your app (APP_MODULE) with your locustfile's paths: put your own requests there first.
 Where no cgroup can be made (not root, no delegated cgroup v2 tree), it says so and measures under
 the whole machine instead, which is not what the container gets.
@@ -28,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,6 +73,8 @@ class Result:
     requests: int
     peak_memory: str
     oom_kills: int
+    in_flight_per_worker: float = 0.0
+    queue_p95_ms: str = "-"
     note: str = ""
 
 
@@ -110,12 +118,52 @@ def stop(process: subprocess.Popen[str]) -> None:
         process.wait()
 
 
-def start_stack(setting: Setting, confine: bool, log: Path) -> tuple[subprocess.Popen[str], int]:
+@dataclass(frozen=True)
+class Scrape:
+    """The metrics endpoint's samples at one moment: {'app_request_duration_seconds_sum': 1.5, ...}."""
+
+    at: float
+    samples: dict[str, float]
+
+    @classmethod
+    def take(cls, port: int) -> Scrape:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return cls(time.monotonic(), samples)
+
+
+def saturation(before: Scrape, after: Scrape, workers: int) -> tuple[float, str]:
+    """Requests in flight per worker on average (Little's law: busy seconds over elapsed seconds),
+    and the bucket the 95th percentile of the queue time falls in."""
+
+    def grew(name: str) -> float:
+        return after.samples.get(name, 0.0) - before.samples.get(name, 0.0)
+
+    busy = sum(grew(name) for name in after.samples if name.startswith("app_request_duration_seconds_sum{"))
+    in_flight = busy / max(after.at - before.at, 1e-9) / workers
+    queued = grew("app_request_queue_seconds_count")
+    bounds = sorted(
+        (float(name.split('le="')[1].rstrip('"}')), name)
+        for name in after.samples
+        if name.startswith("app_request_queue_seconds_bucket{")
+    )
+    p95 = next((bound for bound, name in bounds if queued and grew(name) >= 0.95 * queued), None)
+    return float(f"{in_flight:.3g}"), "-" if p95 is None else f"<= {p95 * 1000:g}"
+
+
+def start_stack(setting: Setting, confine: bool, log: Path) -> tuple[subprocess.Popen[str], int, int]:
     http_port = free_port()
+    metrics_port = free_port()
     env = {
         **os.environ,
         "HTTP_PORT": str(http_port),
         "APP_PORT": str(free_port()),
+        "METRICS_PORT": str(metrics_port),
         "WEB_CONCURRENCY": str(setting.workers),
         "WEB_THREADS": str(setting.threads),
     }
@@ -134,7 +182,7 @@ def start_stack(setting: Setting, confine: bool, log: Path) -> tuple[subprocess.
             stop(process)
             raise SystemExit(f"tune: the stack did not start; its log:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.2)
-    return process, http_port
+    return process, http_port, metrics_port
 
 
 def run_locust(http_port: int, users: int, duration: int, prefix: Path) -> dict[str, str]:
@@ -155,9 +203,11 @@ def run_locust(http_port: int, users: int, duration: int, prefix: Path) -> dict[
 def measure(setting: Setting, args: argparse.Namespace, limits: tuple[str, str], confine: bool) -> Result:
     name = f"w{setting.workers}-t{setting.threads}-{setting.worker_class or 'default'}"
     log = REPORTS / "tune" / f"{name}.log"
-    process, http_port = start_stack(setting, confine, log)
+    process, http_port, metrics_port = start_stack(setting, confine, log)
     try:
+        before = Scrape.take(metrics_port)
         totals = run_locust(http_port, args.users, args.duration, REPORTS / "tune" / name)
+        in_flight, queue_p95 = saturation(before, Scrape.take(metrics_port), setting.workers)
     finally:
         stop(process)
     usage = USAGE.search(log.read_text(errors="replace"))
@@ -173,6 +223,8 @@ def measure(setting: Setting, args: argparse.Namespace, limits: tuple[str, str],
         requests=int(totals["Request Count"]),
         peak_memory=usage.group(1) if usage else "not measured",
         oom_kills=int(usage.group(2)) if usage else 0,
+        in_flight_per_worker=in_flight,
+        queue_p95_ms=queue_p95,
     )
 
 
@@ -193,7 +245,8 @@ def mark_best(results: list[Result], plan: tuning.Plan) -> Result | None:
 COLUMNS = [
     ("cores", "cores"), ("memory", "memory"), ("class", "worker_class"), ("workers", "workers"),
     ("threads", "threads"), ("requests/s", "requests_per_s"), ("p95 ms", "p95_ms"), ("failures", "failures"),
-    ("peak memory", "peak_memory"), ("OOM", "oom_kills"), ("", "note"),
+    ("peak memory", "peak_memory"), ("OOM", "oom_kills"), ("in flight/worker", "in_flight_per_worker"),
+    ("queue p95 ms", "queue_p95_ms"), ("", "note"),
 ]  # fmt: skip
 
 

@@ -3,7 +3,8 @@
 # (Alpine's busybox) and a Debian one both run it.
 #
 #   1. templates/ are rendered into conf.d/ under the writable prefix, with envsubst for this
-#      project's placeholders only: nginx's own $variables are left alone;
+#      project's placeholders only: nginx's own $variables are left alone. LOG_FORMAT (json, the
+#      default, or text) names the access line's format;
 #   2. RESOLVER, unless set, is the first nameserver in /etc/resolv.conf: whatever DNS the engine
 #      gives this container (Docker's 127.0.0.11, podman's aardvark-dns on the network's gateway,
 #      the cluster DNS on Kubernetes), so compose's `app` is found per request on every engine;
@@ -20,7 +21,7 @@ set -eu
 
 conf=${NGINX_CONF_DIR:-/etc/nginx}        # nginx.conf and templates/, as the image ships them
 prefix=${NGINX_PREFIX:-/var/cache/nginx}  # writable (tmpfs): the rendered config, pid, temp files
-placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT}'
+placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT}'
 
 say() { echo "nginx-start: $*" >&2; }
 
@@ -62,6 +63,16 @@ worker_processes() {
     fi
     echo "$cpus"
 }
+
+# The access line's format (nginx.conf's log_format): json or text.
+LOG_FORMAT=${LOG_FORMAT:-json}
+case "$LOG_FORMAT" in
+    json | text) export LOG_FORMAT ;;
+    *)
+        say "LOG_FORMAT: '$LOG_FORMAT' is not one of json, text"
+        exit 1
+        ;;
+esac
 
 if [ -z "${RESOLVER:-}" ]; then
     RESOLVER=$(first_nameserver)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
+from . import logs
 from .settings import APP_KEEPALIVE_S, GRACEFUL_STOP_S, Settings
 from .tuning import Plan
 
 # granian has no idle keep-alive timeout of its own: an idle connection from nginx is closed when
 # its HTTP/1 header-read timeout runs out (30 s by default), and that timeout is 60 s at most.
 KEEPALIVE_S = min(APP_KEEPALIVE_S, 60)
+
+
+def logging_config(settings: Settings) -> Path:
+    """granian reads its logging config from a file: deploy/logs.py's, written into RUNTIME_DIR.
+    The access line is deploy/served_app.py's (ACCESS_LOG=1), so granian's own stays off."""
+    path = settings.runtime_dir / "granian-logging.json"
+    settings.runtime_dir.mkdir(parents=True, exist_ok=True)
+    config = logs.dict_config(settings, ("_granian", "granian.access"))
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
 
 
 def argv(plan: Plan, settings: Settings) -> list[str]:
@@ -30,4 +43,5 @@ def argv(plan: Plan, settings: Settings) -> list[str]:
         # deploy/granian_app.py: APP_MODULE (deploy/served_app.py) behind a proxy-header check.
         "deploy.granian_app:app",
         "--log-level", settings.log_level,
+        "--log-config", str(logging_config(settings)),
     ]  # fmt: skip

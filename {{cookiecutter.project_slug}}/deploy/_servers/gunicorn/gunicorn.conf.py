@@ -5,12 +5,15 @@ limits and the environment. Run `python -m deploy.tuning` to see them and the re
 timeouts, the address and the log level are deploy/settings.py's.
 """
 
+import logging.config
 import os
 import sys
 import threading
 import time
 
-from deploy import settings, tuning
+from gunicorn import glogging
+
+from deploy import logs, settings, tuning
 from deploy.tuning.model import GUNICORN_ASGI_WORKER
 
 _plan = tuning.start_up_plan()
@@ -50,10 +53,23 @@ control_socket_disable = True
 # Trust X-Forwarded-* only from the proxy in front (nginx on loopback or the pod's sidecar).
 forwarded_allow_ips = _settings.forwarded_allow_ips
 
-# --- Logs to stdout/stderr, where the container runtime collects them ------------------------------
-accesslog = "-" if _settings.access_log else None
+# --- Logs to stderr, where the container runtime collects them ---------------------------------------
+# In LOG_FORMAT (json or text), as the app's own lines: deploy/logs.py. The access line is
+# deploy/served_app.py's (ACCESS_LOG=1), the same for every server, so gunicorn's own is off. Not
+# logconfig_dict: with it gunicorn builds its access line for every request, even when nothing
+# writes it.
+accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level
+
+
+class LogsAsTheAppDoes(glogging.Logger):
+    def setup(self, cfg):
+        super().setup(cfg)  # also on a reload
+        logging.config.dictConfig(logs.dict_config(_settings, ("gunicorn.error", "gunicorn.access")))
+
+
+logger_class = LogsAsTheAppDoes
 
 
 # --- A request that hangs ------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """hypercorn settings for {{ cookiecutter.project_name }}: the plan (deploy/tuning/) and deploy/settings.py, at start-up."""
 
-from deploy import settings, tuning
+import logging
+
+from deploy import logs, settings, tuning
 
 _plan = tuning.start_up_plan()
 _settings = settings.from_environment()
@@ -14,6 +16,10 @@ backlog = 2048
 # No max_requests: a recycled hypercorn worker dropped a request now and then under load (measured:
 # 1 in ~4000 at 32 users back to back answered 502), so workers live until they crash or the
 # container restarts.
-accesslog = "-" if _settings.access_log else None
-errorlog = "-"
+# Logs in LOG_FORMAT, as the app's own lines (deploy/logs.py): hypercorn's error logger passed as a
+# logger, not "-", which would give it a handler and format of its own. The access line is
+# deploy/served_app.py's (ACCESS_LOG=1), the same for every server.
+accesslog = None
+errorlog = logging.getLogger("hypercorn.error")
 loglevel = _settings.log_level.upper()
+logconfig_dict = logs.dict_config(_settings, ("hypercorn.error", "hypercorn.access"))

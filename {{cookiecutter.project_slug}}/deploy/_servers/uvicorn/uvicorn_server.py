@@ -18,6 +18,7 @@ import sys
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from . import logs
 from .settings import APP_KEEPALIVE_S, GRACEFUL_STOP_S, Settings, from_environment
 
 
@@ -39,8 +40,10 @@ def config(app_module: str, settings: Settings, workers: int) -> uvicorn.Config:
         # failed at 64 users).
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        access_log=settings.access_log,
+        # deploy/served_app.py writes the access line (ACCESS_LOG=1), the same for every server.
+        access_log=False,
         log_level=settings.log_level,
+        log_config=logs.dict_config(settings, ("uvicorn", "uvicorn.error", "uvicorn.access")),
     )
 
 

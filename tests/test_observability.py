@@ -1,0 +1,161 @@
+"""What a running stack tells its operators, for every server: one request id from nginx to the app's
+own log lines, JSON logs that parse under load, and metrics that show the plan and count the requests.
+
+Each stack runs once (`make local` with LOG_FORMAT=json, the app server's access line on and the app's
+debug lines shown) for all the checks on it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from pyserve_template.baking import free_port, project_venv
+
+from .conftest import SERVER_VARIATIONS
+from .load import SteadyLoad
+from .stack import Stack, running_stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+# Every server, and the WSGI servers that are not gunicorn on WSGI too (a2wsgi's and granian's own
+# thread pools run the app there).
+STACKS = {
+    **SERVER_VARIATIONS,
+    "granian-wsgi": {"framework": "flask", "server": "granian", "cpu_limit": "2"},
+    "hypercorn-wsgi": {"framework": "django", "interface": "wsgi", "server": "hypercorn", "cpu_limit": "2"},
+}
+NGINX_MADE_ID = re.compile(r"^[0-9a-f]{32}$")
+# A request whose app code writes a line of its own (the sample's site.burn_cpu, at debug level).
+LOGGING_PATH = "/api/cpu?ms=1"
+LOAD_PATH = "/api/io?ms=10"
+LOAD_SECONDS = 2
+# What `make local` itself prints around the stack's own lines: its recipe and its progress.
+MAKE_LOCAL_OWN_LINE = re.compile(r"^(local: |collect_static: |\S*python\S* -m deploy\.local)")
+
+
+@dataclass
+class ObservedStack:
+    stack: Stack
+    metrics_port: int
+
+    def log_lines(self) -> list[dict]:
+        """The stack's log lines that are JSON objects (every one but make local's own)."""
+        return [json.loads(line) for line in self.stack.output().splitlines() if line.startswith("{")]
+
+    def lines_for(self, request_id: str) -> list[dict]:
+        return [line for line in self.log_lines() if line.get("request_id") == request_id]
+
+    def metrics(self) -> dict[str, float]:
+        """The metrics endpoint's samples, by name with labels: {'app_workers_alive': 2.0, ...}."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+
+@pytest.fixture(scope="module", params=list(STACKS))
+def observed(request: pytest.FixtureRequest, bake) -> Iterator[ObservedStack]:
+    project = bake(**STACKS[request.param])
+    metrics_port = free_port()
+    env = {"LOG_FORMAT": "json", "ACCESS_LOG": "1", "LOG_LEVEL": "debug", "METRICS_PORT": str(metrics_port)}
+    with running_stack(project, project_venv(project), env) as stack:
+        yield ObservedStack(stack, metrics_port)
+
+
+def test_a_request_without_an_id_gets_one_and_nginx_the_server_and_the_app_log_it(observed: ObservedStack) -> None:
+    response = observed.stack.get(LOGGING_PATH)
+    assert response.status == 200
+    request_id = response.headers["X-Request-ID"]
+    assert NGINX_MADE_ID.match(request_id), request_id
+
+    def all_three_logged() -> bool:
+        loggers = {line["logger"] for line in observed.lines_for(request_id)}
+        return {"nginx.access", "app.access"} <= loggers and any(name.endswith(".site") for name in loggers)
+
+    wait_for(all_three_logged, 10, f"nginx's, the server's and the app's lines for {request_id}")
+    lines = {line["logger"]: line for line in observed.lines_for(request_id)}
+    assert (lines["nginx.access"]["status"], lines["app.access"]["status"]) == (200, 200)
+    assert lines["app.access"]["pid"] in observed.stack.worker_pids()
+    assert lines["app.access"]["duration_ms"] <= lines["nginx.access"]["duration_s"] * 1000 + 1
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("client-0123.abc:XYZ_9", True),
+        ("a" * 128, True),
+        ("has a space", False),
+        ("short", False),
+        ("a" * 129, False),
+        ('"quoted"-0123', False),
+    ],
+    ids=["well-formed", "longest", "space", "too-short", "too-long", "quotes"],
+)
+def test_a_clients_id_is_kept_when_well_formed_and_replaced_otherwise(
+    observed: ObservedStack, sent: str, kept: bool
+) -> None:
+    response = observed.stack.get("/healthz", headers={"X-Request-ID": sent})
+    returned = response.headers["X-Request-ID"]
+    assert returned == sent if kept else NGINX_MADE_ID.match(returned), returned
+    wait_for(lambda: len(observed.lines_for(returned)) >= 2, 10, f"nginx's and the server's lines for {returned}")
+    assert {line["logger"] for line in observed.lines_for(returned)} >= {"nginx.access", "app.access"}
+
+
+def test_the_metrics_show_the_plan_and_count_every_request_of_a_short_load(observed: ObservedStack) -> None:
+    plan = observed.stack.plan()
+    before = observed.metrics()
+    assert (before["app_plan_workers"], before["app_plan_threads"]) == (plan["workers"], plan["threads"])
+    assert before["app_plan_cpus"] == plan["cpus"]
+    assert before["app_workers_alive"] == plan["workers"]
+    load = SteadyLoad(observed.stack.http_port, LOAD_PATH, users=8)
+    with load.running():
+        wait_for(lambda: load.count() >= 50, 30, "50 requests answered")
+    assert not load.failures()
+    after = observed.metrics()
+
+    def grew(name: str) -> float:
+        return after.get(name, 0) - before.get(name, 0)
+
+    assert grew('app_request_duration_seconds_count{status="200"}') == load.count()
+    # Every one came through nginx, which dated it: each has a time in the queue.
+    assert grew("app_request_queue_seconds_count") == load.count()
+    in_flight = [value for name, value in after.items() if name.startswith("app_requests_in_flight{")]
+    assert len(in_flight) == plan["workers"] and sum(in_flight) == 0, in_flight
+
+
+def test_the_metrics_are_not_served_through_nginx(observed: ObservedStack) -> None:
+    response = observed.stack.get("/metrics")
+    assert response.status == 404
+    assert b"app_request_duration_seconds" not in response.body
+
+
+def test_every_line_the_stack_writes_is_a_json_object_even_under_load(observed: ObservedStack) -> None:
+    load = SteadyLoad(observed.stack.http_port, LOGGING_PATH, users=16)
+    with load.running():
+        wait_for(lambda: load.count() >= 200, 60, "200 requests answered")
+    assert not load.failures()
+    lines = observed.stack.output().splitlines()
+    unparsed = []
+    for line in lines:
+        if MAKE_LOCAL_OWN_LINE.match(line):
+            continue
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            unparsed.append(line)
+            continue
+        if not isinstance(parsed, dict):
+            unparsed.append(line)
+    assert not unparsed, "\n".join(unparsed[:20])
+    assert len(lines) > 3 * 200  # nginx's, the server's and the app's line for each request
