@@ -90,7 +90,7 @@ class Measurement:
     peak_memory_mib: float | None
     oom_kills: int
     cpu_ms_per_request: float | None
-    workers: int  # processes in the cgroup under load, the master included
+    workers: int  # processes in the cgroup under load: the master, its workers and what runs beside them
     note: str = ""
     db_connections: int | None = None  # the app's most connections at once in pg_stat_activity
     db_refused: int | None = None  # connections PostgreSQL refused for want of a slot

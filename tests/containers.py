@@ -4,6 +4,7 @@ driven by the project's own deploy/container_test.py (its ComposeStack) and take
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +52,14 @@ def dns_valid_seconds(project: Path) -> int:
     """How long nginx keeps a DNS answer (the resolver's valid= in the project's site template)."""
     template = (project / "deploy" / "nginx" / "templates" / "site.conf.template").read_text()
     return int(re.search(r"^\s*resolver \S+ valid=(\d+)s", template, re.MULTILINE).group(1))
+
+
+def access_lines(nginx_log: str) -> list[dict]:
+    """nginx's access lines in a container's log: JSON objects (LOG_FORMAT=json, the image's default)."""
+    return [line for line in map(json.loads, filter(lambda text: text.startswith("{"), nginx_log.splitlines()))
+            if line.get("logger") == "nginx.access"]  # fmt: skip
+
+
+def upstream_that_answered(line: dict) -> str:
+    """The address that answered (nginx lists each it tried, comma-separated: the last), without its port."""
+    return line["upstream"].split(",")[-1].strip().rpartition(":")[0]

@@ -53,8 +53,9 @@ def test_bench_measures_and_reports(tmp_path: Path) -> None:
         assert 0 < run["peak_memory_mib"] < 384 and run["oom_kills"] == 0, run
         assert run["cpu_ms_per_request"] > 0, run
     generated_io = next(run for run in runs if (run["workload"], run["contender"]) == ("io", "generated"))
-    # The generated server sized itself from the cgroup (1 CPU): gunicorn's master and 3 workers.
-    assert generated_io["workers"] == 4
+    # The generated server sized itself from the cgroup (1 CPU): gunicorn's master, 3 workers and the
+    # metrics endpoint beside them.
+    assert generated_io["workers"] == 5
 
     report = (out / "results.md").read_text()
     assert f"`bench/run {' '.join(TINY)} --out {out} --workdir {tmp_path / 'work'}`" in report

@@ -21,7 +21,7 @@ import yaml
 from pyserve_template.baking import TOOLS, project_venv
 
 from .conftest import variation_id
-from .containers import CONTAINER_TEST_TIMEOUT, compose_stack, dns_valid_seconds
+from .containers import CONTAINER_TEST_TIMEOUT, access_lines, compose_stack, dns_valid_seconds, upstream_that_answered
 from .engine import Engine, PodmanEngine, project_images
 from .stack import running_stack
 
@@ -46,7 +46,6 @@ FOREIGN_APP = {"requirement": "httpbin==0.10.4", "module": "httpbin:app", "path"
 # Scaling: replicas, and clients asking back to back while it scales down.
 REPLICAS = 3
 LOAD_CLIENTS = 4
-UPSTREAM = re.compile(r'"GET /api/io\?ms=1&n=\d+ HTTP/1.1" 200 .* ua=([\d.]+):8000')
 
 
 def check_smoke_test_output(output: str, engine: Engine) -> None:
@@ -167,7 +166,11 @@ def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
         stack.up("--scale", f"app={REPLICAS}")
         for number in range(20 * REPLICAS):
             assert stack.get(f"/api/io?ms=1&n={number}").status == 200
-        answered_by = Counter(UPSTREAM.findall(stack.logs("nginx")))
+        answered_by = Counter(
+            upstream_that_answered(line)
+            for line in access_lines(stack.logs("nginx"))
+            if line["path"] == "/api/io" and line["status"] == 200
+        )
         assert len(answered_by) == REPLICAS, answered_by
 
         statuses: Counter[str] = Counter()

@@ -23,12 +23,14 @@ from .stack import Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
-# Every server, and the WSGI servers that are not gunicorn on WSGI too (a2wsgi's and granian's own
-# thread pools run the app there).
+# Every server; the WSGI servers that are not gunicorn on WSGI too (a2wsgi's and granian's own
+# thread pools run the app there); and the frameworks that would configure logging themselves.
 STACKS = {
     **SERVER_VARIATIONS,
     "granian-wsgi": {"framework": "flask", "server": "granian", "cpu_limit": "2"},
     "hypercorn-wsgi": {"framework": "django", "interface": "wsgi", "server": "hypercorn", "cpu_limit": "2"},
+    "django": {"framework": "django", "cpu_limit": "2"},
+    "litestar": {"framework": "litestar", "cpu_limit": "2"},
 }
 NGINX_MADE_ID = re.compile(r"^[0-9a-f]{32}$")
 # A request whose app code writes a line of its own (the sample's site.burn_cpu, at debug level).

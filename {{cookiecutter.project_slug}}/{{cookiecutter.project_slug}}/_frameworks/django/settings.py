@@ -103,9 +103,6 @@ else:
 {%- endif %}
 
 USE_TZ = True
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
-}
+# The server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the request id on every
+# line), and Django's loggers reach its handler; Django's own config would replace that handler.
+LOGGING_CONFIG = None

@@ -53,15 +53,20 @@ async def readyz() -> Response[dict[str, str]]:
     return Response({"database": "unavailable"}, status_code=503)
 
 
+# logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
+# request id on every line); Litestar's own would replace the root logger's handler.
 app = Litestar(
     route_handlers=[index, healthz, api_io, api_cpu, api_db, readyz],
     openapi_config=None,
+    logging_config=None,
     lifespan=[database.lifespan],
 )
 {%- else %}
 
 
-app = Litestar(route_handlers=[index, healthz, api_io, api_cpu], openapi_config=None)
+# logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
+# request id on every line); Litestar's own would replace the root logger's handler.
+app = Litestar(route_handlers=[index, healthz, api_io, api_cpu], openapi_config=None, logging_config=None)
 {%- endif %}
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 
