@@ -73,6 +73,12 @@ def remove_database_pool() -> None:
         (PACKAGE / "database.py").unlink()
 
 
+def remove_long_lived_connections() -> None:
+    """WebSockets and event streams are ASGI's: a WSGI project has no deploy/long_lived.py."""
+    if CHOSEN.interface != "asgi":
+        (DEPLOY / "long_lived.py").unlink()
+
+
 def remove_kubernetes() -> None:
     if not CHOSEN.use_kubernetes:
         shutil.rmtree(DEPLOY / "k8s")
@@ -147,6 +153,7 @@ def main() -> None:
     remove_app_static_serving()
     remove_static_assets()
     remove_database_pool()
+    remove_long_lived_connections()
     remove_kubernetes()
     plan = shipped_plan()
     write_into_readme(plan)

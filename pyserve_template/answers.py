@@ -79,6 +79,19 @@ class Answers:
         return records.server_memory_mib(self.server)
 
     @property
+    def long_lived_connections(self) -> int:
+        """WebSockets and event streams planned for by default: ASGI stacks only."""
+        return tuning.DEFAULT_LONG_LIVED_CONNECTIONS if self.interface == "asgi" else 0
+
+    @property
+    def connection_memory_kib(self) -> int:
+        return self.server_record.connection_kib
+
+    @property
+    def ws_ping_interval_s(self) -> int:
+        return settings.WS_PING_INTERVAL_S
+
+    @property
     def server_record(self) -> records.Server:
         return records.SERVERS[self.server]
 
@@ -125,7 +138,7 @@ class Answers:
         """requirements.txt: the framework's, the server's, the metrics', the static files' and the
         database's packages, pinned."""
         return [
-            *records.FRAMEWORKS[self.framework].requirements_for(self.static_strategy),
+            *records.FRAMEWORKS[self.framework].requirements_for(self.static_strategy, self.interface),
             *records.SERVERS[self.server].requirements_for(self.interface),
             *compat.SERVING_REQUIREMENTS,
             *([compat.STATIC_REQUIREMENT[self.static_package]] if self.static_package else []),

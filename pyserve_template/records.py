@@ -30,6 +30,7 @@ class Server:
     name: str
     interfaces: tuple[str, ...]
     memory_mib: int  # what runs beside the workers
+    connection_kib: int  # one open WebSocket (ASGI)
     engine_restart_s: float
     request_timeout: tuple[str, ...]  # interfaces on which a hung request replaces its worker
     tested_with: str  # the framework of the one stack per server the fault tests run
@@ -58,14 +59,18 @@ class Framework:
     interfaces: tuple[str, ...]  # the native one first
     memory_mib: int  # one worker running the sample app
     app_module_pattern: str
-    requirements: Mapping[str, tuple[str, ...]]  # "any", or a static strategy
+    requirements: Mapping[str, tuple[str, ...]]  # "any", a static strategy or an interface
     files: tuple[str, ...]  # the sample app it adds to the package
 
     def app_module(self, package: str, interface: str) -> str:
         return self.app_module_pattern.format(package=package, interface=interface)
 
-    def requirements_for(self, static_strategy: str) -> list[str]:
-        return [*self.requirements.get("any", ()), *self.requirements.get(static_strategy, ())]
+    def requirements_for(self, static_strategy: str, interface: str) -> list[str]:
+        return [
+            *self.requirements.get("any", ()),
+            *self.requirements.get(static_strategy, ()),
+            *self.requirements.get(interface, ()),
+        ]
 
 
 def _read(folder: Path, record: str) -> tuple[dict, tuple[str, ...]]:
@@ -86,6 +91,7 @@ def load_server(folder: Path) -> Server:
         name=folder.name,
         interfaces=tuple(data["interfaces"]),
         memory_mib=data["memory_mib"],
+        connection_kib=data["connection_kib"],
         engine_restart_s=data["engine_restart_s"],
         request_timeout=tuple(data.get("request_timeout", ())),
         tested_with=data["tested_with"],
@@ -150,3 +156,9 @@ def memory_figures(framework: str, server: str) -> dict[str, int]:
         "worker_memory_bytes": FRAMEWORKS[framework].memory_mib * MIB,
         "server_memory_bytes": server_memory_mib(server) * MIB,
     }
+
+
+def long_lived_figures(server: str, connections: int) -> dict[str, int]:
+    """What the tuning model plans with for `connections` WebSockets and event streams (ASGI): the
+    server's record gives what one costs."""
+    return {"long_lived_connections": connections, "connection_memory_bytes": SERVERS[server].connection_kib * 1024}

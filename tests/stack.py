@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from pyserve_template.baking import free_port
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -168,6 +170,15 @@ def wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> None:
             raise AssertionError(f"make local exited with {process.returncode}:\n{text[-6000:]}")
         time.sleep(0.2)
     raise AssertionError(f"make local was not ready in {START_TIMEOUT} s:\n{log.read_text()[-6000:]}")
+
+
+def require_writable_cgroups(project: Path, venv: Path) -> None:
+    """Skip unless `make local CONFINE=1` can make its cgroup here (root and a writable cgroup tree)."""
+    check = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "deploy.confine", "--check"], cwd=project, capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        pytest.skip(f"no real cgroup test here: {check.stdout.strip() or check.stderr.strip()}")
 
 
 @contextlib.contextmanager

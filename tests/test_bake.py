@@ -96,7 +96,7 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     assert ("\n  db:\n" in (project / "compose.yaml").read_text()) == with_database
 
     requirements = (project / "requirements.txt").read_text().splitlines()
-    assert set(records.FRAMEWORKS[framework].requirements_for(static)) <= set(requirements)
+    assert set(records.FRAMEWORKS[framework].requirements_for(static, interface)) <= set(requirements)
     assert set(records.SERVERS[server].requirements_for(interface)) <= set(requirements)
     if static == "whitenoise":
         assert compat.STATIC_REQUIREMENT[compat.STATIC_PACKAGE[interface]] in requirements
@@ -106,7 +106,10 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     # No record ships: they are the template's.
     assert not list(project.rglob(records.SERVER_RECORD)) and not list(project.rglob(records.FRAMEWORK_RECORD))
 
-    # The README states the plan deploy/tuning/ computes for these answers, the database's budget too.
+    # The README states the plan deploy/tuning/ computes for these answers, the database's budget and
+    # the WebSockets an ASGI stack expects too.
+    expected_long_lived = tuning.DEFAULT_LONG_LIVED_CONNECTIONS if interface == "asgi" else 0
+    assert stack.get("connections", {}).get("expected", 0) == expected_long_lived
     database = None
     if with_database:
         given = {
@@ -126,11 +129,15 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
         server,
         asked["workload"],
         **records.memory_figures(framework, server),
+        **records.long_lived_figures(server, expected_long_lived),
         database=database,
     )
     readme = (project / "README.md").read_text()
     assert f"workers x threads: {plan.workers} x {plan.threads}" in readme
     assert plan.reasons["workers"] in readme and "<!-- plan -->" not in readme
+    assert ("connections" in plan.reasons) == (interface == "asgi")
+    if interface == "asgi":
+        assert f"open     {plan.reasons['connections']}" in readme
     if with_database:
         assert f"database {plan.reasons['database']}" in readme
     # ... and what the stack does when things go wrong, with this server's caveats.

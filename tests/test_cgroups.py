@@ -22,7 +22,7 @@ from pyserve_template import machine, tuning
 from pyserve_template.baking import TOOLS, project_venv
 from pyserve_template.matrix import ONE_PER_SERVER
 
-from .stack import Stack, running_stack
+from .stack import Stack, require_writable_cgroups, running_stack
 from .test_e2e import check_workers_fit_the_memory_model
 
 pytestmark = pytest.mark.e2e
@@ -47,22 +47,18 @@ CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d
 def tightest_memory_mib(stack: dict[str, str]) -> int:
     """The smallest limit that still fits the CPU-based worker count: the model's own edge."""
     by_cpu = planned(CONFINED_CPUS, None, stack)
-    needed = by_cpu.workers * int(stack["worker_memory_mib"]) + int(stack["server_memory_mib"])
-    return math.ceil(needed / (1 - tuning.MEMORY_HEADROOM))
+    return math.ceil(by_cpu.memory_needed_bytes / MIB / (1 - tuning.MEMORY_HEADROOM))
 
 
 def planned(cpus: float, memory_bytes: int | None, stack: dict[str, str]) -> tuning.Plan:
-    """The model for the project's answers and memory figures (its deploy/stack.toml)."""
+    """The model for the project's answers and memory figures (its deploy/stack.toml), the
+    WebSockets an ASGI stack expects among them."""
     figures = {f"{kind}_memory_bytes": int(stack[f"{kind}_memory_mib"]) * MIB for kind in ("worker", "server")}
-    return tuning.plan(cpus, memory_bytes, *(stack[key] for key in PLAN_INPUTS), **figures)
-
-
-def require_writable_cgroups(project: Path, venv: Path) -> None:
-    check = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "deploy.confine", "--check"], cwd=project, capture_output=True, text=True
-    )
-    if check.returncode != 0:
-        pytest.skip(f"no real cgroup test here: {check.stdout.strip() or check.stderr.strip()}")
+    long_lived = {
+        "long_lived_connections": int(stack.get("connections_expected", "0")),
+        "connection_memory_bytes": int(stack.get("connections_memory_kib", "0")) * 1024,
+    }
+    return tuning.plan(cpus, memory_bytes, *(stack[key] for key in PLAN_INPUTS), **figures, **long_lived)
 
 
 def run_load(stack: Stack) -> str:

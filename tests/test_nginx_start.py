@@ -43,25 +43,41 @@ def busybox_path(tmp_path: Path) -> Path:
     return tools
 
 
-@pytest.mark.parametrize("changes", [{}, {"static_strategy": "none", "framework": "flask"}], ids=["nginx", "none"])
+@pytest.mark.parametrize(
+    ("changes", "websockets"),
+    [
+        ({}, ""),
+        ({}, "2500"),
+        ({"static_strategy": "none", "framework": "flask"}, ""),
+    ],
+    ids=["nginx", "nginx-2500-websockets", "none-wsgi"],
+)
 def test_start_script_under_busybox_renders_what_make_local_renders(
     bake,
     busybox_path: Path,
     tmp_path: Path,
     changes: dict[str, str],
+    websockets: str,
 ) -> None:
+    """Among what both render: nginx's connections, from WS_CONNECTIONS or else the project's own
+    expectation, which compose and the Deployment pass to nginx's container as they do to the app's."""
     project = bake(**changes)
     local = local_script(project)
     http_port = free_port()
-    values = {**local.nginx_values({"HTTP_PORT": str(http_port)}), "RESOLVER": first_nameserver()}
+    asked = {"WS_CONNECTIONS": websockets} if websockets else {}
+    expected_websockets = local.model.long_lived_from_environment(asked, local.machine.load_stack())
+    values = {**local.nginx_values({"HTTP_PORT": str(http_port), **asked}), "RESOLVER": first_nameserver()}
     expected = local.write_nginx_config(tmp_path / "expected", values).parent / "conf.d"
 
     # As the image lays it out: nginx.conf and templates/ in the config directory, a writable prefix.
     conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
     shutil.copytree(project / "deploy" / "nginx", conf_dir)
     prefix.mkdir()
-    env = {name: value for name, value in values.items() if name != "RESOLVER"}  # it finds that itself
+    # It finds the resolver and sizes the connections itself.
+    env = {name: value for name, value in values.items() if name != "RESOLVER" and not name.startswith("NGINX_")}
     env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
+    if expected_websockets:
+        env["WS_CONNECTIONS"] = str(expected_websockets)
     log = tmp_path / "nginx.log"
     with started(["sh", str(conf_dir / "start.sh")], log, env=env) as nginx:
         wait_for(lambda: is_listening(http_port) or nginx.poll() is not None, 15, "nginx listening")
@@ -71,7 +87,10 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
         for name in rendered:
             assert (prefix / "conf.d" / name).read_text() == (expected / name).read_text(), name
         cpus = len(os.sched_getaffinity(0))  # no CPU quota on this test's own cgroup
-        assert f"nginx-start: worker_processes {cpus}, resolver {values['RESOLVER']}," in log.read_text()
+        connections = int(values["NGINX_WORKER_CONNECTIONS"])
+        assert connections >= 2 * expected_websockets, "a worker holds both ends of every WebSocket"
+        started_line = f"worker_processes {cpus}, worker_connections {connections}, resolver {values['RESOLVER']},"
+        assert f"nginx-start: {started_line}" in log.read_text()
         workers = subprocess.run(["pgrep", "-c", "-P", str(nginx.pid)], capture_output=True, text=True).stdout
         assert int(workers) == cpus
         nginx.send_signal(signal.SIGQUIT)  # the image's STOPSIGNAL: a graceful stop
@@ -89,3 +108,16 @@ def test_start_script_refuses_a_config_nginx_rejects(bake, busybox_path: Path, t
     env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
     result = subprocess.run(["sh", str(conf_dir / "start.sh")], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "proxy_read_timeout" in result.stderr, result.stderr
+
+
+def test_start_script_refuses_websockets_that_are_not_a_number(bake, busybox_path: Path, tmp_path: Path) -> None:
+    project = bake()
+    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
+    shutil.copytree(project / "deploy" / "nginx", conf_dir)
+    prefix.mkdir()
+    env = {**local_script(project).nginx_values({"HTTP_PORT": str(free_port())}), "WS_CONNECTIONS": "many"}
+    env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
+    result = subprocess.run(["sh", str(conf_dir / "start.sh")], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    refusal = "nginx-start: WS_CONNECTIONS: 'many' is not a whole number; unset it or give e.g. 1000"
+    assert result.stderr.strip() == refusal

@@ -49,7 +49,7 @@ def test_a_server_record_is_complete(name: str) -> None:
 def test_a_framework_record_is_complete(name: str) -> None:
     framework = records.FRAMEWORKS[name]
     assert framework.interfaces and set(framework.interfaces) <= set(compat.INTERFACES)
-    assert framework.memory_mib > 0 and framework.requirements_for("nginx")
+    assert framework.memory_mib > 0 and framework.requirements_for("nginx", framework.interfaces[0])
     assert framework.files, "its sample app"
     module = framework.app_module("my_service", framework.interfaces[0]).partition(":")[0]
     assert f"{module.removeprefix('my_service.')}.py" in framework.files

@@ -405,3 +405,77 @@ def test_counts_are_ascii_whole_numbers(text: str) -> None:
             parse(text)
     with pytest.raises(tuning.TuningError, match="^WEB_CONCURRENCY: "):
         tuning.plan_from_environment({"WEB_CONCURRENCY": text or "0"}, STACK)
+
+
+ASGI_STACK = {
+    **STACK,
+    "framework": "fastapi",
+    "interface": "asgi",
+    "server": "granian",
+    "workload": "io_bound",
+    "worker_memory_mib": str(records.FRAMEWORKS["fastapi"].memory_mib),
+    "server_memory_mib": str(records.SERVERS["granian"].memory_mib),
+    # deploy/stack.toml's [connections], as an ASGI project is generated
+    "connections_expected": str(tuning.DEFAULT_LONG_LIVED_CONNECTIONS),
+    "connections_memory_kib": str(records.SERVERS["granian"].connection_kib),
+}
+
+# environment -> long-lived connections, workers, open files a worker, memory planned (MiB)
+# 512 MiB * 0.8 - 35 MiB (granian) leaves 374.6 MiB: 6 fastapi workers at 60 MiB without connections;
+# 1000 connections at 175 KiB are 171 MiB of it, which leaves room for 3; 1500 leave room for 1.
+LONG_LIVED_OVERRIDES = {
+    "the project's expectation": ({}, (1000, 2, 2024, 35 + 171 + 2 * 60)),
+    "WS_CONNECTIONS=0: no WebSockets": ({"WS_CONNECTIONS": "0"}, (0, 2, 1024, 35 + 2 * 60)),
+    "more connections, fewer workers fit": (
+        {"WS_CONNECTIONS": "1500", "CPU_LIMIT": "2"},
+        (1500, 1, 2524, 35 + 256 + 60),
+    ),
+    "fewer connections, every worker fits": (
+        {"WS_CONNECTIONS": "100", "CPU_LIMIT": "2"},
+        (100, 4, 1124, 35 + 17 + 4 * 60),
+    ),
+}
+
+
+@pytest.mark.parametrize(("env", "expected"), LONG_LIVED_OVERRIDES.values(), ids=LONG_LIVED_OVERRIDES.keys())
+def test_long_lived_connections_take_memory_and_open_files(env: dict[str, str], expected: tuple) -> None:
+    plan = tuning.plan_from_environment(env, ASGI_STACK)
+    memory_mib = round(plan.memory_needed_bytes / MIB)
+    assert (plan.long_lived_connections, plan.workers, plan.open_files_per_worker, memory_mib) == expected
+
+
+def test_long_lived_connections_say_why_in_numbers() -> None:
+    plan = tuning.plan_from_environment({"CPU_LIMIT": "2"}, ASGI_STACK)
+    assert plan.reasons["connections"].startswith("1000 WebSockets and event streams at once (WS_CONNECTIONS)")
+    assert "171 MiB (175 KiB each in granian)" in plan.reasons["connections"]
+    assert plan.reasons["workers"].startswith("3: memory-capped from 4")
+    assert "open     1000 WebSockets" in tuning.describe(plan)
+
+
+def test_a_wsgi_stack_plans_no_long_lived_connections() -> None:
+    plan = tuning.plan_from_environment({}, STACK)
+    assert (plan.long_lived_connections, plan.open_files_per_worker) == (0, tuning.BASE_OPEN_FILES)
+    assert "connections" not in plan.reasons
+
+
+@pytest.mark.parametrize(
+    ("env", "stack", "message"),
+    [
+        ({"WS_CONNECTIONS": "many"}, ASGI_STACK, "WS_CONNECTIONS: 'many' is not a whole number from 0 to 1000000"),
+        ({"WS_CONNECTIONS": "-1"}, ASGI_STACK, "WS_CONNECTIONS: '-1' is not a whole number from 0 to 1000000"),
+        ({"WS_CONNECTIONS": "1000001"}, ASGI_STACK, "WS_CONNECTIONS: '1000001' is not a whole number from 0"),
+        ({"WS_CONNECTIONS": "10"}, STACK, "WS_CONNECTIONS: '10' is more than 0 on a WSGI stack"),
+    ],
+    ids=["words", "negative", "too-many", "wsgi"],
+)
+def test_long_lived_connections_that_cannot_work_name_the_setting(
+    env: dict[str, str], stack: dict[str, str], message: str
+) -> None:
+    with pytest.raises(tuning.TuningError) as caught:
+        tuning.plan_from_environment(env, stack)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("websockets", [0, 1, 1000, 250_000])
+def test_an_nginx_worker_holds_both_ends_of_every_websocket_beside_its_usual_connections(websockets: int) -> None:
+    assert tuning.nginx_worker_connections(websockets) - 2 * websockets >= 4096

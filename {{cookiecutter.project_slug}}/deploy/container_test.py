@@ -13,6 +13,9 @@ port, and checks what production relies on:
   many workers running as it planned; nginx's workers sized to its own CPU limit;
 - the app runs as 10001 and nginx as 101, their root filesystems are read-only (only the tmpfs
   mounts take writes), and the app image's code is not writable by the app even without that;
+{%- if cookiecutter.__interface == "asgi" %}
+- a WebSocket echo and a server-sent event stream through nginx, its first event not held back;
+{%- endif %}
 - `stop` with a 3 s request in flight lets it finish; `down` leaves no container, network or volume.
 {%- if cookiecutter.database != "none" %}
 - the database: healthy before the app, /readyz and /api/db through the pools, no more connections
@@ -30,6 +33,10 @@ Needs Docker (or podman's Docker-compatible API) and Compose v2; stdlib only.
 from __future__ import annotations
 
 import argparse
+{%- if cookiecutter.__interface == "asgi" %}
+import base64
+import http.client
+{%- endif %}
 import json
 import os
 import re
@@ -58,6 +65,10 @@ SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
 IN_FLIGHT_MS = 3000
 LOADTEST_RUN_TIME = "20s"
 ONE_YEAR = 365 * 24 * 3600
+{%- if cookiecutter.__interface == "asgi" %}
+# The sample's first server-sent event is written at once: later than this, something buffers it.
+FIRST_EVENT_S = 1.5
+{%- endif %}
 SERVICES = ("app", "nginx"{% if cookiecutter.database != "none" %}, "db"{% endif %})
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
@@ -418,6 +429,67 @@ def load_test_passes(stack: ComposeStack) -> None:
     say(f"make loadtest for {env['LOCUST_RUN_TIME']}: {summary[-1] if summary else 'passed'}")
 
 
+{%- if cookiecutter.__interface == "asgi" %}
+
+
+def websocket_echo(port: int, text: str) -> str:
+    """One text message through nginx's /ws/echo and back (RFC 6455, by hand: this test is stdlib only)."""
+    payload = text.encode()
+    check(len(payload) < 126, "a short message: one length byte")
+    key = base64.b64encode(os.urandom(16)).decode()
+    upgrade = (
+        "GET /ws/echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(upgrade.encode())
+        reader = connection.makefile("rb")
+        status = reader.readline()
+        check(b" 101 " in status, f"/ws/echo answered {status!r}")
+        while reader.readline() not in (b"\r\n", b""):
+            pass
+        connection.sendall(client_frame(0x1, payload))
+        while True:
+            first, length = reader.read(2)
+            check(length < 126, f"a long frame from the server: {first:#x}, length {length}")
+            data = reader.read(length)
+            if first == 0x89:  # a ping (hypercorn sends one at once): the pong carries its data back
+                connection.sendall(client_frame(0xA, data))
+            elif first != 0x8A:  # not a pong
+                break
+        check(first == 0x81, f"an unexpected frame: {first:#x}")
+        connection.sendall(client_frame(0x8, (1000).to_bytes(2, "big")))  # close, normal closure
+    return data.decode()
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """A whole, short frame as a client sends it: masked."""
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
+
+
+def websockets_and_events_pass_nginx(stack: ComposeStack) -> None:
+    echoed = websocket_echo(stack.http_port, "hello")
+    check(echoed == "hello", f"/ws/echo sent back {echoed!r}")
+    connection = http.client.HTTPConnection("127.0.0.1", stack.http_port, timeout=30)
+    started = time.monotonic()
+    try:
+        connection.request("GET", "/api/events?n=3", headers={"Host": "localhost"})
+        response = connection.getresponse()
+        check(response.status == 200, f"/api/events answered {response.status}")
+        first = response.readline()  # the first event's first line, as soon as nginx passes it on
+        first_s = time.monotonic() - started
+        check(first == b"id: 0\n", f"the stream began with {first!r}")
+        check(first_s < FIRST_EVENT_S, f"the first event took {first_s:.2f} s: something buffers the stream")
+        rest = response.read()
+        check(rest.count(b"\nid: ") == 2, f"the stream ended after {rest!r}")
+    finally:
+        connection.close()
+    say(f"WebSocket echo through nginx; the first server-sent event after {first_s:.2f} s")
+{%- endif %}
+
+
 def stop_lets_a_request_finish(stack: ComposeStack) -> None:
     responses: list[Response | Exception] = []
 
@@ -475,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
         slow_requests_do_not_hold_up_fast_ones(stack)
         one_request_id_in_json_logs(stack)
         metrics_on_the_network_only(stack)
+{%- if cookiecutter.__interface == "asgi" %}
+        websockets_and_events_pass_nginx(stack)
+{%- endif %}
         plan_matches_the_container(stack)
         users_and_read_only(stack)
         images_are_lean(stack)

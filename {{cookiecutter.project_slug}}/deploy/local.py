@@ -67,8 +67,10 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
     try:
         request_timeout_s = settings.request_timeout_s(env)
         log_format = settings.log_format(env)
-    except settings.SettingError as error:
+        long_lived = model.long_lived_from_environment(env, machine.load_stack())
+    except (settings.SettingError, model.TuningError) as error:
         raise SystemExit(f"local: {error}") from None
+    connections = model.nginx_worker_connections(long_lived)
     names = dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])
     return {
         "APP_UPSTREAM": f"127.0.0.1:{app_port}",
@@ -80,6 +82,8 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "SERVER_NAMES": " ".join(names),
         "STATIC_PARENT": str(static_root(env).parent),
         "LOG_FORMAT": log_format,
+        "NGINX_WORKER_CONNECTIONS": str(connections),
+        "NGINX_OPEN_FILES": str(2 * connections),
     }
 
 

@@ -1,6 +1,7 @@
 """Start the app server: the one command line that the Dockerfile, compose and `make local` run.
 
-It computes the plan (deploy/tuning/), logs it as one JSON line, empties the directory where the
+It computes the plan (deploy/tuning/), logs it as one JSON line, raises the open-file limit to what
+the plan's WebSockets need, empties the directory where the
 workers will write their metrics, starts the metrics endpoint (deploy/metrics_server.py) and
 replaces itself with the server process (exec), so the server is PID 1's direct child and gets
 SIGTERM itself. With a database, the plan's pool size goes to the app as DB_POOL_SIZE: each worker's
@@ -15,6 +16,7 @@ Run from the project root, as every command here is: the server inherits that wo
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +42,23 @@ def fresh_metrics_dir(current: settings.Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(current.metrics_dir)
 
 
+def raise_open_files_limit(needed: int) -> None:
+    """The soft limit on open files up to what each worker may need (the plan's open_files_per_worker),
+    as far as the hard limit allows; the server and its workers inherit it. Most systems start a
+    process at 1024, below a thousand WebSockets on one worker."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < needed:
+        print(
+            f"serve: open files limited to {hard} (the hard limit), below the {needed} a worker may need;"
+            " raise it (docker run --ulimit nofile=...) or lower WS_CONNECTIONS",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def main() -> None:
     try:
         plan = tuning.start_up_plan()
@@ -50,6 +69,7 @@ def main() -> None:
     print(plan.as_json(), file=sys.stderr, flush=True)
     if plan.db_pool_size is not None:
         os.environ["DB_POOL_SIZE"] = str(plan.db_pool_size)
+    raise_open_files_limit(plan.open_files_per_worker)
     fresh_metrics_dir(current)
     if current.metrics_port is not None:
         # A child of this process, which the exec below makes the server's: it exits with the server.

@@ -8,7 +8,9 @@
 - Every other request runs with its request id (nginx's X-Request-ID, or a new one for a request
   that did not come through nginx) set for the log lines written while it is served (deploy/logs.py),
   is counted in the worker's metrics (deploy/metrics.py) and, with ACCESS_LOG=1, gets an access line:
-  the same line whichever server runs the app.
+  the same line whichever server runs the app.{% if cookiecutter.__interface == "asgi" %}
+- A WebSocket, and a response that streams server-sent events, is long-lived: when the worker is told
+  to stop, it is closed cleanly before the server acts (deploy/long_lived.py).{% endif %}
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import uuid
 {% if cookiecutter.__interface == 'wsgi' %}from collections.abc import Callable, Iterable, Iterator{% else %}from collections.abc import Awaitable, Callable{% endif %}
 from typing import Any
 
-from . import logs, metrics
+from . import logs, {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}metrics
 from .serve import load_app
 from .settings import LIVENESS_PATH, from_environment
 
@@ -132,11 +134,50 @@ def header(scope: dict[str, Any], name: bytes) -> str | None:
     return None
 
 
+async def serve_websocket(
+    inner: ASGIApp, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[None]]
+) -> None:
+    """A WebSocket: its request id on the app's lines, and a close with 1001 when the worker stops."""
+    logs.request_id.set(header(scope, b"x-request-id") or uuid.uuid4().hex)
+    connection = long_lived.websocket(send, receive)
+    started = time.monotonic()
+    close_code: int | None = None
+
+    async def send_and_track(message: dict[str, Any]) -> None:
+        nonlocal close_code
+        await connection.send(message)
+        if message["type"] == "websocket.accept":
+            await long_lived.worker.opened(connection)
+        elif message["type"] == "websocket.close":
+            close_code = message.get("code", 1000)
+            long_lived.worker.ended(connection)
+
+    try:
+        await inner(scope, connection.receive, send_and_track)
+    except long_lived.Stopped:
+        pass
+    finally:
+        await connection.farewell_written()
+        long_lived.worker.ended(connection)
+        if connection.closed_for_stop:
+            close_code = long_lived.GOING_AWAY
+        if access_log.isEnabledFor(logging.INFO):
+            duration_ms = round((time.monotonic() - started) * 1000, 3)
+            access_log.info(
+                "WEBSOCKET %s %s", scope["path"], close_code,
+                extra={"method": "WEBSOCKET", "path": scope["path"], "status": close_code, "duration_ms": duration_ms},
+            )  # fmt: skip
+        logs.request_id.set(None)
+
+
 def served(inner: ASGIApp) -> ASGIApp:
     async def app(
         scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[None]]
     ) -> None:
-        if scope["type"] != "http":  # lifespan, websocket
+        if scope["type"] == "websocket":
+            await serve_websocket(inner, scope, receive, send)
+            return
+        if scope["type"] != "http":  # lifespan
             await inner(scope, receive, send)
             return
         if scope["path"] == LIVENESS_PATH:
@@ -147,15 +188,29 @@ def served(inner: ASGIApp) -> ASGIApp:
         request = ServedRequest(
             scope["method"], scope["path"], header(scope, b"x-request-id"), header(scope, b"x-request-start")
         )
+        stream: long_lived.LongLived | None = None
 
         async def send_and_note_status(message: dict[str, Any]) -> None:
+            nonlocal stream
+            if stream is not None:
+                await stream.send(message)
+                if not message.get("more_body", False):
+                    long_lived.worker.ended(stream)
+                return
+            await send(message)
             if message["type"] == "http.response.start":
                 request.status = message["status"]
-            await send(message)
+                if long_lived.is_event_stream(message):
+                    stream = long_lived.event_stream(send)
+                    await long_lived.worker.opened(stream)
 
         try:
             await inner(scope, receive, send_and_note_status)
+        except long_lived.Stopped:
+            pass
         finally:
+            if stream is not None:
+                long_lived.worker.ended(stream)
             request.finish()
 
     return app

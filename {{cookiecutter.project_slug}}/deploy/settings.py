@@ -34,6 +34,16 @@ DEFAULT_REQUEST_TIMEOUT_S = 30
 # The Prometheus endpoint (deploy/metrics_server.py): a port of its own, which nginx never proxies.
 # 9464 is the port OpenTelemetry's Prometheus exporter takes by default.
 DEFAULT_METRICS_PORT = 9464
+# WebSockets (ASGI stacks). The app server pings an idle WebSocket this often, and closes it when the
+# pong is as late: a client that vanished without closing (a phone that lost its network) holds
+# a worker's slot and descriptor no longer than that. Each ping also counts as traffic for nginx,
+# whose own idle timeout on a WebSocket (an hour, deploy/nginx/templates/) is then never reached
+# while the client answers. granian sends no pings (it has no setting for them).
+WS_PING_INTERVAL_S = 20
+WS_PING_TIMEOUT_S = 20
+# The largest WebSocket message a worker takes, in bytes: the servers' default, 16 MiB, would let
+# a thousand clients ask a worker to hold 16 GiB. Larger uploads belong in an HTTP request.
+WS_MAX_MESSAGE_BYTES = 1024 * 1024
 # json: one object per line, for a log collector (the images' default); text: for people (make local).
 LOG_FORMATS = ("json", "text")
 

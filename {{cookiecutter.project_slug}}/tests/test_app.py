@@ -21,12 +21,15 @@ import subprocess
 import sys
 {% endif -%}
 import time
+{%- if cookiecutter.__interface == "asgi" %}
+from collections.abc import Awaitable, Callable
+{%- endif %}
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from deploy import logs, settings
+from deploy import logs, {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}settings
 from deploy.serve import load_app
 
 
@@ -122,3 +125,57 @@ def test_each_request_is_counted_with_its_status(served: object) -> None:
     get(served, "/healthz")
     get(served, "/no/such/page")
     assert (answered("200"), answered("404")) == (before[0] + 1, before[1] + 1)
+
+{%- if cookiecutter.__interface == "asgi" %}
+
+
+def test_api_events_streams_server_sent_events(app: object) -> None:
+    response = get(app, "/api/events?n=2")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-accel-buffering"] == "no"
+    assert [line for line in response.text.splitlines() if line.startswith("id: ")] == ["id: 0", "id: 1"]
+
+
+async def websocket_session(app: object, path: str, closing: Callable[[], Awaitable[None]] | None = None) -> list[dict]:
+    """A WebSocket to the app, in-process: connect, send "hello", wait for the echo, then `closing()`
+    (or the client's own close); what the app sent, in order."""
+    to_app: asyncio.Queue[dict] = asyncio.Queue()
+    sent: list[dict] = []
+    echoed = asyncio.Event()
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if message["type"] == "websocket.send":
+            echoed.set()
+
+    scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "query_string": b"", "headers": [],
+             "scheme": "ws", "server": ("localhost", 80), "client": ("127.0.0.1", 50000), "root_path": "",
+             "subprotocols": [], "asgi": {"version": "3.0"}}  # fmt: skip
+    await to_app.put({"type": "websocket.connect"})
+    await to_app.put({"type": "websocket.receive", "text": "hello"})
+    session = asyncio.create_task(app(scope, to_app.get, send))  # type: ignore[operator]
+    await asyncio.wait_for(echoed.wait(), 5)
+    if closing is None:
+        await to_app.put({"type": "websocket.disconnect", "code": 1000})
+    else:
+        await closing()
+    await asyncio.wait_for(session, 5)
+    return sent
+
+
+def test_ws_echo_sends_each_message_back(served: object) -> None:
+    sent = asyncio.run(websocket_session(served, "/ws/echo"))
+    assert sent[0]["type"] == "websocket.accept"
+    assert {"type": "websocket.send", "text": "hello"}.items() <= sent[1].items()
+
+
+def test_a_stop_closes_open_websockets_with_going_away(served: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a worker does when its server is told to stop (deploy/long_lived.py), before the server acts."""
+    worker = long_lived.Worker()
+    worker.stop_notice = lambda drain: None  # the stop comes from drain() below, not a signal
+    monkeypatch.setattr(long_lived, "worker", worker)
+    sent = asyncio.run(websocket_session(served, "/ws/echo", worker.drain))
+    assert sent[-1] == {"type": "websocket.close", "code": 1001, "reason": "server stopping"}
+    assert not worker.open
+{%- endif %}

@@ -1,16 +1,17 @@
-"""What every framework's sample app shares: the page, the asset URLs and the two work endpoints.
+"""What every framework's sample app shares: the page, the asset URLs, the work endpoints and (ASGI) the event stream.
 
 Kept free of any framework so that swapping the framework (or deleting the sample) touches one file.
 """
 
 from __future__ import annotations
 
-import json
+{% if cookiecutter.__interface == "asgi" %}import asyncio
+{% endif %}import json
 import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import {% if cookiecutter.__interface == "asgi" %}AsyncIterator, {% endif %}Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -62,14 +63,20 @@ def index_html(url_for: Callable[[str], str] = asset_url) -> str:
     return ASSET_REFERENCE.sub(lambda match: url_for(match.group(1)), page)
 
 
+def query_number(raw: str | None, default: int, lowest: int, highest: int, name: str) -> int:
+    """A whole number from the query string, `default` when absent; ValueError (answered as 400)
+    outside lowest..highest."""
+    if raw is None or raw == "":
+        return default
+    value = int(raw)
+    if not lowest <= value <= highest:
+        raise ValueError(f"{name} must be between {lowest} and {highest}")
+    return value
+
+
 def duration_ms(raw: str | None) -> int:
     """Parse ?ms=N; raise ValueError (answered as 400) for anything but 0..MAX_MS."""
-    if raw is None or raw == "":
-        return DEFAULT_MS
-    value = int(raw)
-    if not 0 <= value <= MAX_MS:
-        raise ValueError(f"ms must be between 0 and {MAX_MS}")
-    return value
+    return query_number(raw, DEFAULT_MS, 0, MAX_MS, "ms")
 
 
 def burn_cpu(ms: int) -> dict[str, int]:
@@ -82,3 +89,29 @@ def burn_cpu(ms: int) -> dict[str, int]:
     # One of the app's own lines: it carries the request's id too (LOG_LEVEL=debug shows it).
     log.debug("burnt %d ms of CPU in %d rounds", ms, rounds)
     return {"cpu_ms": ms, "rounds": rounds}
+{%- if cookiecutter.__interface == "asgi" %}
+
+
+# /api/events takes ?n=N: that many server-sent events, one a second (ASGI stacks).
+DEFAULT_EVENTS = 10
+MAX_EVENTS = 600
+EVENT_INTERVAL_S = 1.0
+# Headers of a server-sent events response: never cached, and never buffered by a proxy (nginx
+# honours X-Accel-Buffering; its location for /api/events turns buffering off as well).
+EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+EVENT_STREAM_TYPE = "text/event-stream"
+
+
+def event_count(raw: str | None) -> int:
+    """Parse ?n=N; raise ValueError (answered as 400) for anything but 1..MAX_EVENTS."""
+    return query_number(raw, DEFAULT_EVENTS, 1, MAX_EVENTS, "n")
+
+
+async def event_stream(count: int) -> AsyncIterator[bytes]:
+    """`count` server-sent events, the first at once and then one a second, as a live feed sends
+    them: each with an id, which a reconnecting browser sends back as Last-Event-ID."""
+    for number in range(count):
+        if number:
+            await asyncio.sleep(EVENT_INTERVAL_S)
+        yield f"id: {number}\ndata: {json.dumps({'event': number, 'of': count})}\n\n".encode()
+{%- endif %}

@@ -4,7 +4,8 @@
 #
 #   1. templates/ are rendered into conf.d/ under the writable prefix, with envsubst for this
 #      project's placeholders only: nginx's own $variables are left alone. LOG_FORMAT (json, the
-#      default, or text) names the access line's format;
+#      default, or text) names the access line's format; WS_CONNECTIONS (0 unless set) sizes the
+#      connections each worker may hold;
 #   2. RESOLVER, unless set, is the first nameserver in /etc/resolv.conf: whatever DNS the engine
 #      gives this container (Docker's 127.0.0.11, podman's aardvark-dns on the network's gateway,
 #      the cluster DNS on Kubernetes), so compose's `app` is found per request on every engine;
@@ -21,7 +22,7 @@ set -eu
 
 conf=${NGINX_CONF_DIR:-/etc/nginx}        # nginx.conf and templates/, as the image ships them
 prefix=${NGINX_PREFIX:-/var/cache/nginx}  # writable (tmpfs): the rendered config, pid, temp files
-placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT}'
+placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT} ${NGINX_WORKER_CONNECTIONS} ${NGINX_OPEN_FILES}'
 
 say() { echo "nginx-start: $*" >&2; }
 
@@ -74,6 +75,19 @@ case "$LOG_FORMAT" in
         ;;
 esac
 
+# Connections per worker (templates/main/connections.conf): the app's and the client's for each
+# WebSocket expected (WS_CONNECTIONS, which the app's plan counts too), and 4096 for the rest.
+WS_CONNECTIONS=${WS_CONNECTIONS:-0}
+case "$WS_CONNECTIONS" in
+    "" | *[!0-9]*)
+        say "WS_CONNECTIONS: '$WS_CONNECTIONS' is not a whole number; unset it or give e.g. 1000"
+        exit 1
+        ;;
+esac
+NGINX_WORKER_CONNECTIONS=$((4096 + 2 * WS_CONNECTIONS))
+NGINX_OPEN_FILES=$((2 * NGINX_WORKER_CONNECTIONS))
+export NGINX_WORKER_CONNECTIONS NGINX_OPEN_FILES
+
 if [ -z "${RESOLVER:-}" ]; then
     RESOLVER=$(first_nameserver)
     RESOLVER=${RESOLVER:-127.0.0.11}
@@ -92,7 +106,7 @@ cp "$conf/nginx.conf" "$prefix/nginx.conf"
 done
 
 workers=$(worker_processes)
-say "worker_processes $workers, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM)"
+say "worker_processes $workers, worker_connections $NGINX_WORKER_CONNECTIONS, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM)"
 set -- -p "$prefix/" -c "$prefix/nginx.conf" -e stderr -g "daemon off; worker_processes $workers;"
 nginx "$@" -t -q
 exec nginx "$@"

@@ -191,6 +191,7 @@ def load_stack(path: Path = STACK_FILE) -> dict[str, str]:
         **data["stack"],
         **{f"{key}_limit": str(value) for key, value in data["limits"].items()},
         **{f"{key}_memory_mib": str(value) for key, value in data["memory"].items()},
+        **{f"connections_{key}": str(value) for key, value in data.get("connections", {}).items()},
         **database_answers(data.get("database", {})),
     }
 

@@ -54,6 +54,16 @@ MIN_THREADS = 4
 # CPU-bound ASGI stays at one per CPU: its loops only compute, and each costs a worker's memory.
 ASGI_WORKERS_PER_CPU = 2
 
+# WebSockets and event streams an ASGI container plans for unless WS_CONNECTIONS says otherwise:
+# each costs memory in the server and a descriptor in a worker and in nginx (deploy/stack.toml).
+DEFAULT_LONG_LIVED_CONNECTIONS = 1000
+# nginx's connections per worker beside the long-lived ones: each of those holds two, the client's
+# and the app's (deploy/nginx/templates/main/connections.conf.template; deploy/nginx/start.sh,
+# which has no Python, computes the same).
+NGINX_BASE_CONNECTIONS = 4096
+# More open WebSockets than this in one container is a typo, or a service for a dedicated gateway.
+MAX_LONG_LIVED = 1_000_000
+
 # More replicas than this is a typo, or a service for which one budget split evenly is the wrong model.
 MAX_REPLICAS = 1000
 
@@ -73,6 +83,10 @@ GUNICORN_ASGI_WORKER = "uvicorn_worker.UvicornWorker"
 # That is what a service does when nothing sizes its pool, and what runs PostgreSQL out of
 # connections once workers x replicas grow: give DB_MAX_CONNECTIONS.
 UNBUDGETED_EVENT_LOOP_POOL = MAX_THREADS
+
+# Open files a worker needs beside its long-lived connections: the sockets of its requests in
+# flight, the app's files and libraries. 1024 is also the soft limit most systems start a process with.
+BASE_OPEN_FILES = 1024
 
 
 class TuningError(ValueError):
@@ -104,6 +118,14 @@ class Plan:
     db_pool_size: int | None = None
     max_replicas: int | None = None
     db_max_connections: int | None = None
+    # WebSockets and event streams expected open at once in this container (ASGI; 0 on WSGI).
+    long_lived_connections: int = 0
+
+    @property
+    def open_files_per_worker(self) -> int:
+        """Descriptors one worker may need: every long-lived connection can land on the same worker
+        (nginx's connections do not spread evenly), and its ordinary ones beside them."""
+        return BASE_OPEN_FILES + self.long_lived_connections
 
     @property
     def db_connections_per_container(self) -> int | None:
@@ -265,7 +287,8 @@ def workers_that_fit(
 ) -> tuple[int, str | None, bool]:
     """Workers within the memory limit: (workers, why if fewer, whether even one fits).
 
-    Every worker pays its own RSS (spawned workers share nothing), the server (`overhead`) its own.
+    Every worker pays its own RSS (spawned workers share nothing), `server` (what runs beside the
+    workers, and the long-lived connections) its `overhead`.
     """
     if memory_limit_bytes is None:
         return workers, None, True
@@ -332,6 +355,27 @@ def fit_database(workers: int, threads: int, interface: str, database: Database)
     return pool, threads, reasons
 
 
+def fit_long_lived(
+    connections: int, interface: str, server: str, connection_memory_bytes: int
+) -> tuple[int, str | None]:
+    """Memory for the long-lived connections, and the reason line (none without any)."""
+    if connections and interface != "asgi":
+        raise TuningError(
+            "WS_CONNECTIONS",
+            str(connections),
+            "is more than 0 on a WSGI stack",
+            "WSGI has no WebSockets: unset it or give 0",
+        )
+    memory = connections * connection_memory_bytes
+    if not connections:
+        return 0, None
+    return memory, (
+        f"{connections} WebSockets and event streams at once (WS_CONNECTIONS): about {format_memory(memory)}"
+        f" ({connection_memory_bytes // 1024} KiB each in {server}), and up to {BASE_OPEN_FILES + connections}"
+        " open files a worker, as one worker may hold them all"
+    )
+
+
 def plan(
     cpus: float,
     memory_limit_bytes: int | None,
@@ -345,12 +389,15 @@ def plan(
     workers_override: int | None = None,
     threads_override: int | None = None,
     database: Database | None = None,
+    long_lived_connections: int = 0,
+    connection_memory_bytes: int = 0,
 ) -> Plan:
     """Workers and threads for one container. Pure: same inputs, same plan.
 
     worker_memory_bytes is one worker's memory (the framework's measured figure, or your app's
     WORKER_MEMORY), server_memory_bytes what the server runs beside its workers; `database`, where
-    the service has one, the connections it may hold.
+    the service has one, the connections it may hold; long_lived_connections the WebSockets and
+    event streams expected open at once, each costing connection_memory_bytes in the server.
     """
     _choice("interface", interface, INTERFACES)
     _choice("workload", workload, WORKLOADS)
@@ -363,8 +410,14 @@ def plan(
     if workers > MAX_WORKERS:
         workers, reasons["workers"] = MAX_WORKERS, f"{MAX_WORKERS}: capped from {workers}; past that, add replicas"
     per_worker = worker_memory_bytes
+    connections_memory, connections_reason = fit_long_lived(
+        long_lived_connections, interface, server, connection_memory_bytes
+    )
+    if connections_reason:
+        reasons["connections"] = connections_reason
+    beside = f"{server} and its open connections" if connections_memory else server
     workers, memory_capped, fits_memory = workers_that_fit(
-        workers, memory_limit_bytes, per_worker, server_memory_bytes, server
+        workers, memory_limit_bytes, per_worker, server_memory_bytes + connections_memory, beside
     )
     reasons["workers"] = memory_capped or reasons["workers"]
 
@@ -399,12 +452,13 @@ def plan(
         workers=workers,
         threads=threads,
         worker_memory_bytes=per_worker,
-        memory_needed_bytes=server_memory_bytes + workers * per_worker,
+        memory_needed_bytes=server_memory_bytes + connections_memory + workers * per_worker,
         fits_memory=fits_memory,
         reasons=reasons,
         db_pool_size=pool,
         max_replicas=database.max_replicas if database else None,
         db_max_connections=database.max_connections if database else None,
+        long_lived_connections=long_lived_connections,
     )
 
 
@@ -434,6 +488,22 @@ def choose_limit(resource: str, found: list[Found], answer: Found | None) -> tup
 def is_whole_number(text: str) -> bool:
     """ASCII digits only: str.isdigit() also takes "¹" and "²", which int() refuses."""
     return text.isascii() and text.isdigit()
+
+
+def long_lived_from_environment(env: Mapping[str, str], stack: Mapping[str, str]) -> int:
+    """WS_CONNECTIONS, else the project's expectation (deploy/stack.toml [connections]; 0 on WSGI)."""
+    raw = env.get("WS_CONNECTIONS", "").strip()
+    if not raw:
+        return int(stack.get("connections_expected", "0"))
+    if not is_whole_number(raw) or int(raw) > MAX_LONG_LIVED:
+        raise TuningError(
+            "WS_CONNECTIONS", raw, f"is not a whole number from 0 to {MAX_LONG_LIVED}", "unset it or give e.g. 1000"
+        )
+    return int(raw)
+
+
+def nginx_worker_connections(long_lived_connections: int) -> int:
+    return NGINX_BASE_CONNECTIONS + 2 * long_lived_connections
 
 
 def _positive_int(env: Mapping[str, str], name: str) -> int | None:
@@ -527,6 +597,8 @@ def plan_from_environment(
         workers_override=_positive_int(env, "WEB_CONCURRENCY"),
         threads_override=_positive_int(env, "WEB_THREADS"),
         database=database_from_environment(env, stack),
+        long_lived_connections=long_lived_from_environment(env, stack),
+        connection_memory_bytes=int(stack.get("connections_memory_kib", "0")) * 1024,
     )
     return Plan(**{**asdict(result), "limits": limits})
 
@@ -552,7 +624,9 @@ def describe(p: Plan) -> str:
             f"  workers  {p.reasons['workers']}",
             f"  threads  {p.reasons['threads']}",
             f"  memory   about {format_memory(p.memory_needed_bytes)} planned"
-            f" ({p.workers} x {format_memory(p.worker_memory_bytes)} + the server)",
+            f" ({p.workers} x {format_memory(p.worker_memory_bytes)} + the server"
+            + (" + the open connections)" if p.long_lived_connections else ")"),
+            *([f"  open     {p.reasons['connections']}"] if p.long_lived_connections else []),
             *([f"  database {p.reasons['database']}"] if "database" in p.reasons else []),
         ]
     )

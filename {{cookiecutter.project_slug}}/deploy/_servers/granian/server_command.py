@@ -13,6 +13,8 @@ from .tuning import Plan
 # granian has no idle keep-alive timeout of its own: an idle connection from nginx is closed when
 # its HTTP/1 header-read timeout runs out (30 s by default), and that timeout is 60 s at most.
 KEEPALIVE_S = min(APP_KEEPALIVE_S, 60)
+# granian's default listen backlog.
+BACKLOG = 1024
 
 
 def logging_config(settings: Settings) -> Path:
@@ -28,11 +30,14 @@ def logging_config(settings: Settings) -> Path:
 def argv(plan: Plan, settings: Settings) -> list[str]:
     host, _, port = settings.bind.rpartition(":")
     threads = ["--blocking-threads", str(plan.threads)] if plan.interface == "wsgi" else []
+    # granian serves at most --backpressure requests at once per worker (default: 1024 over the
+    # workers), and an open WebSocket or event stream is one of them for as long as it lasts.
+    backpressure = ["--backpressure", str(BACKLOG // plan.workers + plan.long_lived_connections)]
     return [
         sys.executable, "-m", "granian",
         "--interface", plan.interface,  # granian's default is its own RSGI
         "--host", host, "--port", port,
-        "--workers", str(plan.workers), *threads,
+        "--workers", str(plan.workers), *threads, *backpressure,
         # Off by default in granian: a crashed worker would otherwise stay dead.
         "--respawn-failed-workers",
         # Recycle workers to bound slow leaks (granian's equivalent of max-requests).

@@ -7,15 +7,34 @@ runs it on a pool of the plan's size.
 {%- endif %}
 """
 
+{% if cookiecutter.__interface == "asgi" -%}
+import asyncio
+{% endif -%}
 import ipaddress
+{%- if cookiecutter.__interface == "asgi" %}
+import multiprocessing
+from collections.abc import Awaitable, Callable
+{%- endif %}
 
 {% if cookiecutter.__interface == "wsgi" -%}
 from a2wsgi import WSGIMiddleware
 {% endif -%}
 from hypercorn.middleware import ProxyFixMiddleware
 
-from . import settings{% if cookiecutter.__interface == "wsgi" %}, tuning{% endif %}
+from . import {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}settings{% if cookiecutter.__interface == "wsgi" %}, tuning{% endif %}
 from .served_app import app as served
+
+
+def websocket_schemes(app):
+    """hypercorn's ProxyFixMiddleware gives a WebSocket X-Forwarded-Proto's scheme, http or https,
+    where ASGI says ws or wss (as uvicorn's and granian's do): Quart answered such a WebSocket 400."""
+
+    async def with_websocket_scheme(scope, receive, send) -> None:
+        if scope["type"] == "websocket" and scope.get("scheme") in ("http", "https"):
+            scope = {**scope, "scheme": scope["scheme"].replace("http", "ws")}
+        await app(scope, receive, send)
+
+    return with_websocket_scheme
 
 
 class TrustedProxyFix:
@@ -23,7 +42,7 @@ class TrustedProxyFix:
 
     def __init__(self, app, trusted: str) -> None:
         self.app = app
-        self.fixed = ProxyFixMiddleware(app, mode="legacy", trusted_hops=1)
+        self.fixed = ProxyFixMiddleware(websocket_schemes(app), mode="legacy", trusted_hops=1)
         names = [item.strip() for item in trusted.split(",") if item.strip()]
         self.trust_all = "*" in names
         self.networks = [ipaddress.ip_network(name, strict=False) for name in names if name != "*"]
@@ -42,9 +61,32 @@ class TrustedProxyFix:
         target = self.fixed if scope["type"] != "lifespan" and self.trusts(scope) else self.app
         await target(scope, receive, send)
 
-{% if cookiecutter.__interface == "wsgi" %}
-inner = WSGIMiddleware(served, workers=tuning.start_up_plan().threads)
-{%- else %}
+{% if cookiecutter.__interface == "asgi" %}
+_watching: set[asyncio.Task[None]] = set()
+
+
+def notice_on_shutdown_event(drain: Callable[[], Awaitable[None]]) -> None:
+    """hypercorn's workers get no signal when it stops: its main process sets an Event, which each
+    worker polls every 0.1 s and then waits out graceful_timeout for the connections it has open.
+    Watched here too, it starts the drain (deploy/long_lived.py), which ends those connections."""
+    # The Event hypercorn passes each worker process, as an argument of the process (no other way to it).
+    shutdown = multiprocessing.current_process()._kwargs.get("shutdown_event")
+    if shutdown is None:
+        long_lived.log.warning("no shutdown event from hypercorn: WebSockets and event streams close as it closes them")
+        return
+
+    async def watch() -> None:
+        while not shutdown.is_set():
+            await asyncio.sleep(0.1)
+        await drain()
+
+    task = asyncio.get_running_loop().create_task(watch())
+    _watching.add(task)
+
+
+long_lived.worker.stop_notice = notice_on_shutdown_event
 inner = served
+{%- else %}
+inner = WSGIMiddleware(served, workers=tuning.start_up_plan().threads)
 {%- endif %}
 app = TrustedProxyFix(inner, settings.from_environment().forwarded_allow_ips)

@@ -16,7 +16,7 @@ from django.conf import settings
 {% if cookiecutter.database != "none" -%}
 from django.db import connection
 {% endif -%}
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse{% if cookiecutter.__interface == "asgi" %}, StreamingHttpResponse{% endif %}
 from django.templatetags.static import static
 {%- if cookiecutter.database != "none" %}
 from psycopg import Error as PsycopgError
@@ -59,6 +59,17 @@ from . import site
         return HttpResponseBadRequest(str(error))
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return JsonResponse(site.burn_cpu(ms))
+{%- if cookiecutter.__interface == "asgi" %}
+
+
+async def api_events(request: HttpRequest) -> HttpResponse:
+    try:
+        count = site.event_count(request.GET.get("n"))
+    except ValueError as error:
+        return HttpResponseBadRequest(str(error))
+    stream = site.event_stream(count)
+    return StreamingHttpResponse(stream, content_type=site.EVENT_STREAM_TYPE, headers=site.EVENT_STREAM_HEADERS)
+{%- endif %}
 {%- if cookiecutter.database != "none" %}
 {%- if cookiecutter.__interface == "asgi" %}
 

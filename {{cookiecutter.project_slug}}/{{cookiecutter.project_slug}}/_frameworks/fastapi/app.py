@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import FastAPI, Query
-from fastapi.responses import HTMLResponse{% if cookiecutter.database != "none" %}, JSONResponse{% endif %}
+from fastapi import FastAPI, Query, WebSocket
+from fastapi.responses import HTMLResponse, {% if cookiecutter.database != "none" %}JSONResponse, {% endif %}StreamingResponse
 
 from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
@@ -21,6 +21,7 @@ app = FastAPI(
 )
 
 MsQuery = Query(site.DEFAULT_MS, ge=0, le=site.MAX_MS)
+EventsQuery = Query(site.DEFAULT_EVENTS, ge=1, le=site.MAX_EVENTS)
 
 
 @app.get("/", response_class=HTMLResponse)
@@ -43,6 +44,25 @@ async def api_io(ms: int = MsQuery) -> dict[str, int]:
 async def api_cpu(ms: int = MsQuery) -> dict[str, int]:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return site.burn_cpu(ms)
+
+
+@app.get("/api/events")
+async def api_events(n: int = EventsQuery) -> StreamingResponse:
+    stream = site.event_stream(n)
+    return StreamingResponse(stream, media_type=site.EVENT_STREAM_TYPE, headers=site.EVENT_STREAM_HEADERS)
+
+
+@app.websocket("/ws/echo")
+async def ws_echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await websocket.send_text(message["text"])
+        else:
+            await websocket.send_bytes(message["bytes"])
 {%- if cookiecutter.database != "none" %}
 
 

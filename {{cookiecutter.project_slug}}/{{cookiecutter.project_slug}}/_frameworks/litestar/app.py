@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from litestar import Litestar, MediaType, {% if cookiecutter.database != "none" %}Response, {% endif %}get
+from litestar import Litestar, MediaType, {% if cookiecutter.database != "none" %}Response, {% endif %}WebSocket, get, websocket
 from litestar.params import Parameter
+from litestar.response import Stream
 
 from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
@@ -14,6 +15,7 @@ from .static_files import serve_static
 {%- endif %}
 
 Ms = Annotated[int, Parameter(ge=0, le=site.MAX_MS)]
+Events = Annotated[int, Parameter(ge=1, le=site.MAX_EVENTS)]
 
 
 @get("/", media_type=MediaType.HTML)
@@ -36,6 +38,24 @@ async def api_io(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
 async def api_cpu(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return site.burn_cpu(ms)
+
+
+@get("/api/events")
+async def api_events(n: Events = site.DEFAULT_EVENTS) -> Stream:
+    return Stream(site.event_stream(n), media_type=site.EVENT_STREAM_TYPE, headers=site.EVENT_STREAM_HEADERS)
+
+
+@websocket("/ws/echo")
+async def ws_echo(socket: WebSocket) -> None:
+    await socket.accept()
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await socket.send_data(message["text"], mode="text")
+        else:
+            await socket.send_data(message["bytes"], mode="binary")
 {%- if cookiecutter.database != "none" %}
 
 
@@ -56,7 +76,7 @@ async def readyz() -> Response[dict[str, str]]:
 # logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
 # request id on every line); Litestar's own would replace the root logger's handler.
 app = Litestar(
-    route_handlers=[index, healthz, api_io, api_cpu, api_db, readyz],
+    route_handlers=[index, healthz, api_io, api_cpu, api_events, ws_echo, api_db, readyz],
     openapi_config=None,
     logging_config=None,
     lifespan=[database.lifespan],
@@ -66,7 +86,11 @@ app = Litestar(
 
 # logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
 # request id on every line); Litestar's own would replace the root logger's handler.
-app = Litestar(route_handlers=[index, healthz, api_io, api_cpu], openapi_config=None, logging_config=None)
+app = Litestar(
+    route_handlers=[index, healthz, api_io, api_cpu, api_events, ws_echo],
+    openapi_config=None,
+    logging_config=None,
+)
 {%- endif %}
 {%- if cookiecutter.static_strategy == "whitenoise" %}
 

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 {%- endif %}
 
-from quart import Quart, Response, abort, jsonify, request
+from quart import Quart, Response, abort, jsonify, request, websocket
 
 from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
@@ -46,6 +46,24 @@ async def api_io() -> Response:
 async def api_cpu() -> Response:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return jsonify(site.burn_cpu(requested_ms()))
+
+
+@app.get("/api/events")
+async def api_events() -> Response:
+    try:
+        count = site.event_count(request.args.get("n"))
+    except ValueError:
+        abort(400)
+    response = Response(site.event_stream(count), mimetype=site.EVENT_STREAM_TYPE, headers=site.EVENT_STREAM_HEADERS)
+    # Quart ends a response after RESPONSE_TIMEOUT (60 s); a stream lasts as long as it has events.
+    response.timeout = None
+    return response
+
+
+@app.websocket("/ws/echo")
+async def ws_echo() -> None:
+    while True:
+        await websocket.send(await websocket.receive())
 {%- if cookiecutter.database != "none" %}
 
 

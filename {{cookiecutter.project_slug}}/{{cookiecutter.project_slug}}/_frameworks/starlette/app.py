@@ -7,8 +7,9 @@ import asyncio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
 {%- if cookiecutter.static_strategy == "whitenoise" %}
@@ -40,6 +41,27 @@ async def api_io(request: Request) -> JSONResponse:
 async def api_cpu(request: Request) -> JSONResponse:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return JSONResponse(site.burn_cpu(requested_ms(request)))
+
+
+async def api_events(request: Request) -> StreamingResponse:
+    try:
+        count = site.event_count(request.query_params.get("n"))
+    except ValueError:
+        raise HTTPException(400) from None
+    stream = site.event_stream(count)
+    return StreamingResponse(stream, media_type=site.EVENT_STREAM_TYPE, headers=site.EVENT_STREAM_HEADERS)
+
+
+async def ws_echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await websocket.send_text(message["text"])
+        else:
+            await websocket.send_bytes(message["bytes"])
 {%- if cookiecutter.database != "none" %}
 
 
@@ -62,7 +84,9 @@ app = Starlette(
         Route("/", index),
         Route("/healthz", healthz),
         Route("/api/io", api_io),
-        Route("/api/cpu", api_cpu),{%- if cookiecutter.database != "none" %}
+        Route("/api/cpu", api_cpu),
+        Route("/api/events", api_events),
+        WebSocketRoute("/ws/echo", ws_echo),{%- if cookiecutter.database != "none" %}
         Route("/api/db", api_db),
         Route("/readyz", readyz),
     ],
