@@ -187,6 +187,7 @@ def test_generated_python_passes_ruff(bake, command: list[str]) -> None:
         *STATIC_VARIATIONS,
         # The app imports, and its tests pass, without a database: only /api/db and /readyz need one.
         {"database": "postgres", "framework": "django"},
+        {"database": "postgres", "framework": "django", "interface": "asgi"},
         {"database": "postgres", "framework": "fastapi"},
     ],
     ids=variation_id,

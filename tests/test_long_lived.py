@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from pyserve_template import records, settings
-from pyserve_template.baking import project_venv
+from pyserve_template.baking import free_port, project_venv
 
 from .stack import Stack, require_writable_cgroups, resident_memory, running_stack, wait_for
 
@@ -99,8 +100,16 @@ def stack(project: Path) -> Iterator[Stack]:
     """The app server confined to the answers' 1 CPU and 512 MiB (make local CONFINE=1), as in its container."""
     venv = project_venv(project)
     require_writable_cgroups(project, venv)
-    with running_stack(project, venv, ENV, ("CONFINE=1",)) as running:
+    with running_stack(project, venv, {**ENV, "METRICS_PORT": str(free_port())}, ("CONFINE=1",)) as running:
         yield running
+
+
+def metrics(stack: Stack) -> dict[str, float]:
+    """The metrics endpoint's samples, by name with labels."""
+    port = re.search(r"metrics on :(\d+)/metrics", stack.output()).group(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return {name: float(value) for name, _, value in (line.rpartition(" ") for line in lines if line[:1] not in "#")}
 
 
 def test_a_websocket_echoes_text_and_bytes_through_nginx(stack: Stack) -> None:
@@ -153,11 +162,16 @@ def test_a_thousand_open_websockets_leave_plain_requests_prompt(stack: Stack, pr
             answers = await asyncio.gather(*(asyncio.wait_for(websocket.recv(), 30) for websocket in websockets_open))
             assert answers == ["ping"] * MANY
             slowest["memory"] = sum(resident_memory(pid) for pid in workers) - memory_before
+            slowest["open"] = metrics(stack)['app_long_lived_open{kind="websocket"}']  # all held
             return slowest
         finally:
             await asyncio.gather(*(websocket.close() for websocket in websockets_open), return_exceptions=True)
 
     measured = asyncio.run(hold_many())
+    assert measured["open"] == MANY, "the metrics count every open WebSocket"
+    open_now = 'app_long_lived_open{kind="websocket"}'
+    wait_for(lambda: metrics(stack)[open_now] == 0, 10, "no WebSocket counted once all are closed")
+    assert metrics(stack)["app_plan_long_lived_connections"] == stack.plan()["long_lived_connections"]
     for path, limit in PROMPT_S.items():
         assert measured[path] < limit, f"{path}: {measured[path]:.3f} s with {MANY} WebSockets open"
     server = stack.plan()["server"]

@@ -1,7 +1,7 @@
 """WebSockets and server-sent event streams: closed cleanly, and first, when a worker is told to stop.
 
 No server here tells the app it is stopping before it cuts these connections. With a WebSocket and
-an event stream open and SIGTERM sent to the server (measured, November 2026): uvicorn, and
+an event stream open and SIGTERM sent to the server (measured, December 2026): uvicorn, and
 gunicorn's uvicorn worker, send close code 1012 at once and cut the stream mid-response; granian
 drops both without a close frame; hypercorn waits out its graceful timeout, then sends 1011 and
 cuts the stream. So each worker closes them itself, the moment it is told to stop and before its
@@ -26,6 +26,8 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -48,7 +50,8 @@ class LongLived:
     """One WebSocket or event stream: every send goes through it, so that a stop can write the
     last message between two of the app's."""
 
-    def __init__(self, send: Send, farewell: dict[str, Any], receive: Receive | None = None) -> None:
+    def __init__(self, kind: str, send: Send, farewell: dict[str, Any], receive: Receive | None = None) -> None:
+        self.kind = kind  # "websocket" or "stream", as the metrics name it
         self._send = send
         self._farewell = farewell
         self._receive = receive
@@ -100,11 +103,12 @@ class LongLived:
 
 
 def websocket(send: Send, receive: Receive) -> LongLived:
-    return LongLived(send, {"type": "websocket.close", "code": GOING_AWAY, "reason": "server stopping"}, receive)
+    farewell = {"type": "websocket.close", "code": GOING_AWAY, "reason": "server stopping"}
+    return LongLived("websocket", send, farewell, receive)
 
 
 def event_stream(send: Send) -> LongLived:
-    return LongLived(send, {"type": "http.response.body", "body": b"", "more_body": False})
+    return LongLived("stream", send, {"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def is_event_stream(start: dict[str, Any]) -> bool:
@@ -119,7 +123,7 @@ class Worker:
         self.open: set[LongLived] = set()
         self.stopping = False
         self._noticed = False
-        # How this server tells a worker to stop; deploy/hypercorn_app.py sets its own.
+        # How the server tells a worker to stop: SIGTERM, unless the server's own files set another.
         self.stop_notice: Callable[[Callable[[], Awaitable[None]]], None] = notice_on_sigterm
 
     async def opened(self, connection: LongLived) -> None:
@@ -128,11 +132,14 @@ class Worker:
             self._noticed = True
             self.stop_notice(self.drain)
         self.open.add(connection)
+        metrics.long_lived_opened(connection.kind)
         if self.stopping:
             await connection.close_for_stop()
 
     def ended(self, connection: LongLived) -> None:
-        self.open.discard(connection)
+        if connection in self.open:
+            self.open.remove(connection)
+            metrics.long_lived_closed(connection.kind)
 
     async def drain(self) -> None:
         """Close every long-lived connection for the stop, within DRAIN_TIMEOUT_S."""
@@ -144,6 +151,9 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_TIMEOUT_S):
                 await asyncio.gather(*closing, return_exceptions=True)
+
+
+_draining: set[asyncio.Task[None]] = set()
 
 
 def notice_on_sigterm(drain: Callable[[], Awaitable[None]]) -> None:
@@ -162,7 +172,9 @@ def notice_on_sigterm(drain: Callable[[], Awaitable[None]]) -> None:
             finally:
                 server_handler()
 
-        loop.create_task(draining())
+        task = loop.create_task(draining())
+        _draining.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_draining.discard)
 
     # asyncio's own record of the handlers added on this loop (no public way to read one back).
     on_loop = getattr(loop, "_signal_handlers", {}).get(signal.SIGTERM)

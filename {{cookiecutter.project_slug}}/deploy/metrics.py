@@ -14,6 +14,9 @@ deploy/serve.py sets up), and the endpoint adds them up.
                                     threaded worker, the wait for a free thread
   app_worker_starts_total           worker processes started: minus app_plan_workers, the restarts
   app_workers_alive                 worker processes serving now
+  app_long_lived_open{kind}         WebSockets and event streams open now (ASGI), against
+                                    app_plan_long_lived_connections; an event stream counts here from
+                                    its first byte, not as a request in flight or in the durations
 
 Each request writes five values to its worker's files (about 2 us each); no more, as each write
 is the cost every request pays.
@@ -39,6 +42,9 @@ QUEUE = Histogram(
 )
 WORKER_STARTS = Counter("app_worker_starts", "Worker processes started.")
 WORKERS_ALIVE = Gauge("app_workers_alive", "Worker processes serving now.", multiprocess_mode="livesum")
+LONG_LIVED_OPEN = Gauge(
+    "app_long_lived_open", "WebSockets and event streams open now.", ["kind"], multiprocess_mode="livesum"
+)
 
 
 def worker_started() -> None:
@@ -65,9 +71,23 @@ def request_started(queued_s: float | None) -> float:
     return time.perf_counter()
 
 
-def request_finished(started: float, status: int) -> float:
-    """Records the request; returns its duration in seconds."""
+def request_finished(started: float, status: int, *, streamed: bool = False) -> float:
+    """Records the request; returns its duration in seconds. A stream was counted as a request only
+    until it became one (long_lived_opened)."""
     duration = time.perf_counter() - started
-    IN_FLIGHT.dec()
-    DURATION.labels(status).observe(duration)
+    if not streamed:
+        IN_FLIGHT.dec()
+        DURATION.labels(status).observe(duration)
     return duration
+
+
+def long_lived_opened(kind: str) -> None:
+    """A WebSocket is accepted, or a response turns out to be an event stream ("stream"): from now on
+    it is a long-lived connection, no longer a request in flight."""
+    if kind == "stream":
+        IN_FLIGHT.dec()
+    LONG_LIVED_OPEN.labels(kind).inc()
+
+
+def long_lived_closed(kind: str) -> None:
+    LONG_LIVED_OPEN.labels(kind).dec()

@@ -7,6 +7,7 @@ and the plan they were started with, as gauges:
   app_plan_workers, app_plan_threads      what deploy/tuning/ chose (threads per worker; 1 on an event loop)
   app_plan_cpus, app_plan_memory_bytes    the limits it found (memory: absent without one)
   app_plan_db_pool_size                   each worker's database pool (with a database)
+  app_plan_long_lived_connections         the WebSockets and event streams planned for (WS_CONNECTIONS; ASGI)
 
 It is a process of its own, not one of the server's, so that it answers the same way whichever server
 runs and while every worker is busy. It exits when the server does (its parent).
@@ -76,9 +77,14 @@ class PlanCollector(Collector):
             ("app_plan_cpus", "CPUs the plan found (the quota, or the CPUs usable).", plan.cpus),
             ("app_plan_memory_bytes", "The memory limit the plan found.", plan.memory_limit_bytes),
             ("app_plan_db_pool_size", "Database connections per worker.", plan.db_pool_size),
+            (
+                "app_plan_long_lived_connections",
+                "WebSockets and event streams planned for (WS_CONNECTIONS).",
+                plan.long_lived_connections if plan.interface == "asgi" else None,
+            ),
         ]
         for name, documentation, value in gauges:
-            if value is not None:  # no memory limit, no database
+            if value is not None:  # no memory limit, no database, WSGI
                 yield GaugeMetricFamily(name, documentation, value=value)
 
 

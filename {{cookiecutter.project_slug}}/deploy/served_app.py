@@ -42,9 +42,10 @@ class ServedRequest:
         self.started = metrics.request_started(self.queued_s)
         logs.request_id.set(self.id)
 
-    def finish(self) -> None:
-        """The last byte is out: counted, logged, and this thread's or task's later lines no longer carry the id."""
-        duration_s = metrics.request_finished(self.started, self.status)
+    def finish(self, *, streamed: bool = False) -> None:
+        """The last byte is out: counted (unless it was a stream: deploy/metrics.py), logged, and this
+        thread's or task's later lines no longer carry the id."""
+        duration_s = metrics.request_finished(self.started, self.status, streamed=streamed)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "%s %s %d",
@@ -211,7 +212,7 @@ def served(inner: ASGIApp) -> ASGIApp:
         finally:
             if stream is not None:
                 long_lived.worker.ended(stream)
-            request.finish()
+            request.finish(streamed=stream is not None)
 
     return app
 {%- endif %}

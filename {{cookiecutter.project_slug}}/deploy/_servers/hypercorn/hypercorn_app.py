@@ -81,7 +81,7 @@ def notice_on_shutdown_event(drain: Callable[[], Awaitable[None]]) -> None:
         await drain()
 
     task = asyncio.get_running_loop().create_task(watch())
-    _watching.add(task)
+    _watching.add(task)  # the loop keeps only a weak reference to a task
 
 
 long_lived.worker.stop_notice = notice_on_shutdown_event

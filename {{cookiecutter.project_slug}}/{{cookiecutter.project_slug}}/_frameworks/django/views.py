@@ -77,10 +77,9 @@ async def api_events(request: HttpRequest) -> HttpResponse:
 # Django's ORM is synchronous: under ASGI its queries run on threads. sync_to_async's default
 # (thread_sensitive=True) puts them all on one thread per worker, one query at a time whatever the
 # pool holds; a thread for each pooled connection makes the pool's size this worker's limit.
-DATABASE_THREADS = ThreadPoolExecutor(
-    max_workers=settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"] if settings.DATABASES else 1,
-    thread_name_prefix="database",
-)
+# Without DATABASE_URL (the project's own tests) Django puts its dummy backend there, with no pool.
+POOL = settings.DATABASES.get("default", {}).get("OPTIONS", {}).get("pool")
+DATABASE_THREADS = ThreadPoolExecutor(max_workers=POOL["max_size"] if POOL else 1, thread_name_prefix="database")
 T = TypeVar("T")
 
 
