@@ -227,6 +227,8 @@ def _run(
         env["DATABASE_URL"] = postgres.url
     prefix = log.resolve().with_suffix(".nginx")
     config = local.write_nginx_config(prefix, local.nginx_values(env))
+    # The server's run-time files (its metrics) beside nginx's, not in /tmp where they would stay.
+    env["RUNTIME_DIR"] = str(log.resolve().with_suffix(".runtime"))
     launch = launch_at(f"127.0.0.1:{app_port}")
     memory = tuning.parse_memory(limits.memory)
     confinement = confine.Confinement.create(limits.cpus, memory, f"pyserve-bench-{os.getpid()}")

@@ -89,7 +89,13 @@ def test_nginx_follows_the_replicas_through_dns(bake, tmp_path: Path) -> None:
         dnsmasq = running.enter_context(started(dns, tmp_path / "dnsmasq.log"))
         replicas = {
             address: running.enter_context(
-                started(serve, tmp_path / f"app-{address}.log", {**app_env, "BIND": f"{address}:{app_port}"}, project)
+                # Each replica's run-time files its own, as each container's /tmp is.
+                started(
+                    serve,
+                    tmp_path / f"app-{address}.log",
+                    {**app_env, "BIND": f"{address}:{app_port}", "RUNTIME_DIR": str(tmp_path / f"app-{address}")},
+                    project,
+                )
             )
             for address in REPLICAS
         }
