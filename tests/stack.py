@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,6 +171,13 @@ def wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> None:
             raise AssertionError(f"make local exited with {process.returncode}:\n{text[-6000:]}")
         time.sleep(0.2)
     raise AssertionError(f"make local was not ready in {START_TIMEOUT} s:\n{log.read_text()[-6000:]}")
+
+
+def metric_samples(port: int) -> dict[str, float]:
+    """A metrics endpoint's samples on 127.0.0.1:`port`, by name with labels: {'app_workers_alive': 2.0, ...}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return {name: float(value) for name, _, value in (line.rpartition(" ") for line in lines if line[:1] not in "#")}
 
 
 def require_writable_cgroups(project: Path, venv: Path) -> None:

@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,14 @@ from websockets.asyncio.client import ClientConnection
 from pyserve_template import records, settings
 from pyserve_template.baking import free_port, project_venv
 
-from .stack import Stack, require_writable_cgroups, resident_memory, running_stack, wait_for
+from .stack import (
+    Stack,
+    metric_samples,
+    require_writable_cgroups,
+    resident_memory,
+    running_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -105,11 +111,8 @@ def stack(project: Path) -> Iterator[Stack]:
 
 
 def metrics(stack: Stack) -> dict[str, float]:
-    """The metrics endpoint's samples, by name with labels."""
-    port = re.search(r"metrics on :(\d+)/metrics", stack.output()).group(1)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        lines = response.read().decode().splitlines()
-    return {name: float(value) for name, _, value in (line.rpartition(" ") for line in lines if line[:1] not in "#")}
+    """The samples of the stack's metrics endpoint (the port make local printed)."""
+    return metric_samples(int(re.search(r"metrics on :(\d+)/metrics", stack.output()).group(1)))
 
 
 def test_a_websocket_echoes_text_and_bytes_through_nginx(stack: Stack) -> None:

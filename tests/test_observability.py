@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from pyserve_template.baking import free_port, project_venv
 
 from .conftest import SERVER_VARIATIONS
 from .load import SteadyLoad
-from .stack import Stack, running_stack, wait_for
+from .stack import Stack, metric_samples, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,16 +53,7 @@ class ObservedStack:
         return [line for line in self.log_lines() if line.get("request_id") == request_id]
 
     def metrics(self) -> dict[str, float]:
-        """The metrics endpoint's samples, by name with labels: {'app_workers_alive': 2.0, ...}."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            text = response.read().decode()
-        samples = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                samples[name] = float(value)
-        return samples
+        return metric_samples(self.metrics_port)
 
 
 @pytest.fixture(scope="module", params=list(STACKS))
