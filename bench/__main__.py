@@ -1,15 +1,17 @@
-"""The benchmark: the generated stack against the lemonade stand, the articles' advice and popular templates.
+"""The benchmark: every server measured, `auto` chosen by measurement, and the generated stack
+against the lemonade stand, the articles' advice and popular templates.
 
     bench/run                                  # everything, as the README's figures were made
-    bench/run --stacks wsgi --workloads io,cpu --contenders generated,articles --rounds 1
+    bench/run --quick                          # a minute's check that every part runs
+    bench/run --parts servers --servers gunicorn,granian --frameworks flask --cpus 1
 
-It bakes a WSGI (Flask on gunicorn) and an ASGI (FastAPI on uvicorn) project with the template's
-default answers, and measures each contender on each workload side by side in one run: every app
-server in a fresh cgroup with the container's CPU quota and memory limit, behind the project's
-nginx, loaded by wrk on 127.0.0.1. Rounds run one after the other over every cell, so that a
-machine growing slower or faster during the run moves all contenders alike.
+It bakes projects with the template's default answers and measures them side by side in one run
+(bench/plan.py has the parts): every app server in a fresh cgroup with the container's CPU quota and
+memory limit, behind the project's nginx, loaded by wrk on 127.0.0.1. Rounds run one after the
+other over every cell, so that a machine growing slower or faster during the run moves all alike.
 
-Writes bench/results/results.md (the tables), results.png (the chart) and results.json (every run).
+Writes bench/results/results.md (the tables), results.png and growth.png (the charts),
+results.json (every run) and auto.json (the servers `auto` picks, which the template reads).
 It needs root (for the cgroups), nginx and wrk: bench/run installs the last two.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
 import platform
@@ -29,14 +32,14 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from pyserve_template import tuning
-from pyserve_template.matrix import BENCH_STACKS as STACKS
+from pyserve_template import compat, records, tuning
 from pyserve_template.postgres import running_postgres
 
-from . import report
-from .contenders import CONTENDERS, Contender, Limits, default_limits
+from . import auto, report
+from .contenders import CONTENDERS, default_limits
 from .harness import Bake, Load, Measurement, bake, measure
-from .workloads import DB_SERVER_CONNECTIONS, WORKLOADS, Workload
+from .plan import PARTS, Choice, Run, contender_runs, growth_runs, server_runs
+from .workloads import DB_SERVER_CONNECTIONS, WORKLOADS
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE_ROOT = HERE.parent
@@ -53,23 +56,64 @@ def names(known: dict) -> Callable[[str], list[str]]:
     return parse
 
 
+def numbers(parse_one: Callable[[str], float], name: str) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(parse_one(part.strip()) for part in text.split(",") if part.strip())
+        except (ValueError, tuning.TuningError) as error:
+            raise argparse.ArgumentTypeError(f"{name}: {text!r}: {error}") from None
+        if not values or any(value <= 0 for value in values):
+            raise argparse.ArgumentTypeError(f"{name}: {text!r}: give numbers > 0, comma-separated")
+        return values
+
+    return parse
+
+
+# --quick: every part, one stack a part and a second a run: the test suite's check that it all runs.
+QUICK = {
+    "interfaces": ["wsgi"], "servers": ["gunicorn"], "frameworks": ["flask"], "workloads": ["empty", "io"],
+    "contenders": ["generated", "bare"], "cpus": (1.0,), "growth_connections": (16, 64), "rounds": 1,
+    "duration": 1.0, "warm_up": 0.0,
+}  # fmt: skip
+
+
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stacks", type=names(STACKS), default=list(STACKS), help="wsgi, asgi (default both)")
+    parser.add_argument("--parts", type=names(dict.fromkeys(PARTS)), default=list(PARTS), help=", ".join(PARTS))
+    parser.add_argument(
+        "--stacks", dest="interfaces", type=names(dict.fromkeys(compat.INTERFACES)), default=["wsgi", "asgi"],
+        help="interfaces: wsgi, asgi (default both)",
+    )  # fmt: skip
+    parser.add_argument("--servers", type=names(records.SERVERS), default=list(records.SERVERS))
+    parser.add_argument("--frameworks", type=names(records.FRAMEWORKS), default=list(records.FRAMEWORKS))
     parser.add_argument("--workloads", type=names(WORKLOADS), default=list(WORKLOADS), help=", ".join(WORKLOADS))
     parser.add_argument("--contenders", type=names(CONTENDERS), default=list(CONTENDERS), help=", ".join(CONTENDERS))
-    parser.add_argument("--cpus", type=lambda text: tuning.parse_cpus(text, "--cpus"), default=1.0)
+    parser.add_argument(
+        "--cpus", type=numbers(lambda text: tuning.parse_cpus(text, "--cpus"), "--cpus"), default=(0.5, 1.0),
+        help="the CPU quotas the servers part runs at (default 0.5,1); the other parts use the first >= 1",
+    )  # fmt: skip
     parser.add_argument("--memory", default="512MiB", help="the container's memory limit (default 512MiB)")
     parser.add_argument(
         "--host-cpus", type=int, help="what cpu_count() returns, for the cpu_count contender (default: this machine)"
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk's connections, all asking back to back")
-    parser.add_argument("--duration", type=float, default=8, help="seconds measured per run")
-    parser.add_argument("--warm-up", type=float, default=2, help="seconds of load before each measured run")
-    parser.add_argument("--rounds", type=int, default=2, help="passes over every cell (their spread is the noise)")
+    parser.add_argument(
+        "--growth-connections", type=numbers(int, "--growth-connections"), default=(16, 64, 256, 1024),
+        help="the growth part's loads (default 16,64,256,1024)",
+    )  # fmt: skip
+    parser.add_argument("--duration", type=float, default=5, help="seconds measured per run")
+    parser.add_argument("--warm-up", type=float, default=1, help="seconds of load before each measured run")
+    parser.add_argument("--rounds", type=int, default=1, help="passes over every cell (their spread is the noise)")
+    parser.add_argument("--quick", action="store_true", help="one stack, two workloads, a second a run")
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the report again from --out's results.json, measuring nothing"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where the report goes")
     parser.add_argument("--workdir", type=Path, default=TEMPLATE_ROOT / ".cache" / "bench", help="the baked projects")
     args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, value)
     try:
         tuning.parse_memory(args.memory, "--memory")
     except tuning.TuningError as error:
@@ -105,117 +149,225 @@ def machine(baked: list[Bake]) -> list[str]:
     ]
 
 
-def runs_on(stack: str, workload: Workload, contender: Contender) -> bool:
-    """Every contender where the app server's setup is what differs; the database's pool sizes on
-    the database workload; the template alone elsewhere."""
-    if stack not in contender.interfaces:
-        return False
-    if contender.database_only or workload.database:
-        return workload.database and (contender.database_only or contender.name == "generated")
-    return workload.every_contender or contender.name == "generated"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = arguments(argv)
-    limits: Limits = default_limits(args.cpus, args.memory, args.host_cpus)
-    memory_mib = tuning.parse_memory(args.memory) / tuning.MIB
-    args.out.mkdir(parents=True, exist_ok=True)
-    logs = args.workdir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    workloads = [WORKLOADS[name] for name in args.workloads]
-
-    bakes: dict[tuple[str, str, str, bool], Bake] = {}
-    for stack in args.stacks:
-        for workload in workloads:
-            key = (stack, workload.answer, workload.static_strategy, workload.database)
-            if key not in bakes:
-                print(f"bench: baking {stack}, {workload.answer}, static files from {key[2]} ...", flush=True)
-                bakes[key] = bake(args.workdir, stack, **STACKS[stack], limits=limits, workload=workload)
-
-    cells = [
-        (stack, workload, CONTENDERS[name])
-        for stack in args.stacks
-        for workload in workloads
-        for name in args.contenders
-        if runs_on(stack, workload, CONTENDERS[name])
-    ]
-    total = len(cells) * args.rounds
-    print(
-        f"bench: {total} runs of {args.warm_up:g} + {args.duration:g} s, each app server confined to"
-        f" {limits.cpus:g} CPU and {args.memory}, {args.connections} connections",
-        flush=True,
-    )
-    load = Load(args.connections, args.duration, args.warm_up)
-    measurements: list[Measurement] = []
-    started = time.monotonic()
+def measure_all(runs: list[Run], args: argparse.Namespace, bakes: dict, logs: Path, done: list[Measurement],
+                total: int) -> list[Measurement]:  # fmt: skip
+    """Every run, round after round; a run two parts asked for is measured once."""
+    unique: dict[tuple, list[str]] = {}
+    firsts: dict[tuple, Run] = {}
+    for run in runs:
+        unique.setdefault(run.key, []).append(run.part)
+        firsts.setdefault(run.key, run)
+    measured = []
     with contextlib.ExitStack() as running:
         postgres = None
-        if any(workload.database for workload in workloads):
+        if any(run.workload.database for run in firsts.values()):
             postgres = running.enter_context(running_postgres(DB_SERVER_CONNECTIONS))
         for round_ in range(1, args.rounds + 1):
-            for stack, workload, contender in cells:
-                number = len(measurements) + 1
-                log = logs / f"r{round_}-{stack}-{workload.name}-{contender.name}.log"
+            for key, run in firsts.items():
+                limits = default_limits(run.cpus, args.memory, args.host_cpus)
+                where = f"{run.stack.id}-{run.workload.name}-{run.contender.name}-{run.cpus:g}cpu-{run.connections}c"
+                log = logs / f"r{round_}-{where}.log"
                 log.write_bytes(b"")
-                baked = bakes[(stack, workload.answer, workload.static_strategy, workload.database)]
-                database = postgres if workload.database else None
-                found = measure(baked, stack, contender, workload, limits, load, log, round_, database)
-                measurements.append(found)
+                baked = bakes[bake_key(run)]
+                database = postgres if run.workload.database else None
+                load = Load(run.connections, args.duration, args.warm_up)
+                found = measure(baked, run.stack, run.contender, run.workload, limits, load, log, round_, database)
+                found.parts = ",".join(dict.fromkeys(unique[key]))
+                measured.append(found)
                 connections = "" if found.db_connections is None else f"  connections {found.db_connections}"
                 print(
-                    f"bench: [{number}/{total}] {stack} {workload.name:<17} {contender.title:<16}"
+                    f"bench: [{len(done) + len(measured)}/{total}] {run.stack.id:<22} {run.workload.name:<17}"
+                    f" {run.contender.title:<19} {run.cpus:g} CPU {run.connections:>4} c"
                     f" {found.requests_per_s:7.0f} req/s  p99 {found.p99_ms:6.0f} ms  errors {found.errors}"
                     f"  peak {found.peak_memory_mib or 0:4.0f} MiB{connections} {found.note}",
                     flush=True,
                 )
+    return measured
 
-    limits_per_workload = {w.name: w.physical_limit(limits.cpus, args.connections) for w in workloads}
-    result = report.cells(measurements, limits_per_workload, memory_mib)
-    checked = report.targets(result)
-    titles = {name: contender.title for name, contender in CONTENDERS.items()}
+
+def bake_key(run: Run) -> tuple:
+    return (run.stack, run.workload.answer, run.workload.static_strategy, run.workload.database)
+
+
+def bake_all(runs: list[Run], args: argparse.Namespace, bakes: dict) -> None:
+    for run in runs:
+        key = bake_key(run)
+        if key not in bakes:
+            print(f"bench: baking {run.stack.id}, {run.workload.answer}, static files from {key[2]} ...", flush=True)
+            limits = default_limits(run.cpus, args.memory, args.host_cpus)
+            bakes[key] = bake(args.workdir, run.stack, limits=limits, workload=run.workload)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    if args.report_only:
+        return report_again(args.out)
+    memory_mib = tuning.parse_memory(args.memory) / tuning.MIB
+    args.out.mkdir(parents=True, exist_ok=True)
+    logs = args.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     command = "bench/run" + "".join(f" {shlex.quote(arg)}" for arg in (sys.argv[1:] if argv is None else argv))
-    about = machine(list(bakes.values()))
-    heading = (
-        f"{limits.cpus:g} CPU quota, {args.memory}, {args.connections} connections,"
-        f" {args.duration:g} s per run x {args.rounds} rounds"
+    run_name = f"`{command}`, {datetime.date.today().isoformat()}"
+    choice = Choice(
+        tuple(args.parts), tuple(args.interfaces), tuple(args.servers), tuple(args.frameworks),
+        tuple(args.workloads), tuple(args.contenders), tuple(args.cpus), args.connections,
+        tuple(args.growth_connections),
+    )  # fmt: skip
+    first = server_runs(choice) if "servers" in choice.parts else []
+    # Until the servers part has measured, the other parts' count is a guess: the stacks may change.
+    later = [*(contender_runs(choice, None) if "contenders" in choice.parts else []),
+             *(growth_runs(choice, None) if "growth" in choice.parts else [])]  # fmt: skip
+    total = (len({run.key for run in first}) + len({run.key for run in later})) * args.rounds
+    print(
+        f"bench: about {total} runs of {args.warm_up:g} + {args.duration:g} s, each app server confined to"
+        f" {'/'.join(f'{cpus:g}' for cpus in args.cpus)} CPU and {args.memory}",
+        flush=True,
     )
-    markdown = render(result, checked, titles, workloads, limits, args, command, about, heading)
+    started = time.monotonic()
+    bakes: dict[tuple, Bake] = {}
+    bake_all(first, args, bakes)
+    measurements = measure_all(first, args, bakes, logs, [], total)
+    committed = {(i, w): compat.auto_server(i, w)[0] for i in compat.INTERFACES for w in compat.WORKLOADS}
+    decisions = auto.choose(report.cells(measurements, memory_mib), run_name, committed)
+    chosen = {(d.interface, d.workload): d.server for d in decisions}
+    later = [*(contender_runs(choice, chosen) if "contenders" in choice.parts else []),
+             *(growth_runs(choice, chosen) if "growth" in choice.parts else [])]  # fmt: skip
+    # What the servers part measured already is not measured again; the later parts share it.
+    earlier = {(m.stack, m.framework, m.server, m.workload, m.contender, m.cpus, m.connections): m
+               for m in measurements}  # fmt: skip
+    fresh = []
+    for run in later:
+        again = earlier.get((run.stack.interface, run.stack.framework, run.stack.server, run.workload.name,
+                             run.contender.name, run.cpus, run.connections))  # fmt: skip
+        if again is None:
+            fresh.append(run)
+        else:
+            again.parts = ",".join(dict.fromkeys([*again.parts.split(","), run.part]))
+    bake_all(fresh, args, bakes)
+    measurements += measure_all(fresh, args, bakes, logs, measurements, total)
+
+    about = machine(list(bakes.values()))
+    write_report(args, measurements, decisions, command, about, run_name)
+    minutes = (time.monotonic() - started) / 60
+    print(f"bench: {len(measurements)} runs in {minutes:.1f} min; report: {args.out / 'results.md'}")
+    return 0
+
+
+def report_again(out: Path) -> int:
+    """The report from out/results.json as the run that measured it would write it now, with the
+    choices made against what `auto` picked before that run (out/auto.json): no measuring."""
+    data = json.loads((out / "results.json").read_text())
+    committed = json.loads((out / "auto.json").read_text())
+    args = arguments(shlex.split(data["command"])[1:])
+    args.out = out
+    measurements = [Measurement(**found) for found in data["runs"]]
+    incumbents = {(c["interface"], c["workload"]): c["incumbent"] for c in committed["choices"]}
+    memory_mib = tuning.parse_memory(args.memory) / tuning.MIB
+    decisions = auto.choose(report.cells(measurements, memory_mib), committed["run"], incumbents)
+    write_report(args, measurements, decisions, data["command"], data["machine"], committed["run"])
+    return 0
+
+
+def write_report(args, measurements, decisions, command, about, run_name) -> None:
+    """results.md, results.json, auto.json and the charts; the choices and targets on the console."""
+    memory_mib = tuning.parse_memory(args.memory) / tuning.MIB
+    result = report.cells(measurements, memory_mib)
+    committed = {(i, w): compat.auto_server(i, w)[0] for i in compat.INTERFACES for w in compat.WORKLOADS}
+    auto_servers = {**committed, **{(d.interface, d.workload): d.server for d in decisions}}
+    cpus = next((cpus for cpus in args.cpus if cpus >= 1), args.cpus[-1])
+    checked = report.targets(result, auto_servers, cpus, args.connections)
+    titles = {name: contender.title for name, contender in CONTENDERS.items()}
+    heading = f"{args.memory}, {args.connections} connections, {args.duration:g} s per run x {args.rounds} rounds"
+    markdown = render(result, checked, decisions, titles, args, command, about, heading, cpus)
     (args.out / "results.md").write_text(markdown)
     (args.out / "results.json").write_text(
         json.dumps({"command": command, "machine": about, "runs": [asdict(m) for m in measurements]}, indent=1)
     )
-    report.chart(result, titles, args.out / "results.png", heading)
+    if decisions:
+        (args.out / "auto.json").write_text(json.dumps(auto.as_json(decisions, run_name), indent=1) + "\n")
+    report.chart(result, args.out / "results.png", f"{cpus:g} CPU quota, {heading}", cpus)
+    report.growth_chart(result, args.out / "growth.png", f"{cpus:g} CPU quota, {args.memory}")
     print()
-    print(report.summary_table(result, titles))
-    print()
+    for decision in decisions:
+        print(f"bench: auto for {decision.interface} {decision.workload}: {decision.server}: {decision.reason}")
     for target in checked:
         print(f"bench: {'met   ' if target.met else 'MISSED'} {target.text}")
-    minutes = (time.monotonic() - started) / 60
-    print(f"bench: {total} runs in {minutes:.1f} min; report: {args.out / 'results.md'}, chart: results.png")
-    return 0
+    for line in report.growth_findings(result):
+        print(f"bench: growth: {line}")
 
 
-def render(result, checked, titles, workloads, limits, args, command, about, heading) -> str:
-    contenders = [CONTENDERS[name] for name in args.contenders]
+def render(result, checked, decisions, titles, args, command, about, heading, cpus) -> str:
+    contenders = [c for c in result if "contenders" in c.parts]
+    workloads = [WORKLOADS[name] for name in dict.fromkeys(c.workload for c in result)]
+    described = dict.fromkeys((c.contender, c.stack) for c in contenders)
     lines = [
         "# Benchmark results",
         "",
-        f"`{command}`, {heading}.",
+        f"`{command}`: {heading}.",
         "",
         *(f"- {line}" for line in about),
+        "- Each app server runs in a cgroup of its own with the CPU quota; nginx and wrk run outside it, on the"
+        f" same {os.cpu_count()} cores. A 2-CPU quota is not measured on a 2-core machine: wrk and nginx would"
+        " take CPU the app server is meant to have.",
         "",
-        "## Requests/s (share of the physical limit)",
-        "",
-        report.summary_table(result, titles),
-        "",
-        "The physical limit: connections / the work's own latency (Little's law), and CPU quota / CPU"
-        " time per request, whichever is lower. Static files have none (their cost is the server's own):"
-        " their ratio is to the best contender. (!) marks errors, OOM kills or a failed start.",
-        "",
-        "## Targets",
-        "",
-        *(f"- {'met' if target.met else '**missed**'}: {target.text}" for target in checked),
-        "",
+    ]
+    if any("servers" in c.parts for c in result):
+        lines += ["## Every server", ""]
+        for quota in args.cpus:
+            lines += [f"### {quota:g} CPU", "", report.servers_table(result, quota), ""]
+        lines += [
+            "Each cell: requests/s (its share of the physical limit / of the stack's limit), p99 in ms. The"
+            " physical limit: connections / the work's own latency (Little's law), and the CPU quota / the app's"
+            " own CPU time per request, whichever is lower. The stack's limit adds the floor, the CPU this"
+            " server and framework spend on an empty request (`/api/io?ms=0`), to each request's own work: the"
+            " first ratio says how close the template gets to what the hardware allows, the second separates"
+            " what the server choice costs from what the tuning loses. Static files have neither: their ratio"
+            " is to the best server for that framework. (!) marks errors, OOM kills or a failed start.",
+            "",
+        ]
+    if decisions:
+        lines += [
+            "## What `auto` picks",
+            "",
+            f"At {auto.CHOICE_CPUS:g} CPU, among the servers with no caveat in the fault suite, the best geometric"
+            f" mean of requests/s over the frameworks, with p99 within {auto.P99_BOUND:g} x the best"
+            f" (+ {auto.P99_SLACK_MS} ms). Within {report.NOISE_FLOOR:.0%} of the best, what `auto` picked before"
+            " this run stays: from one run to the next the close ones trade places, and a change needs a margin.",
+            "",
+            *(f"- {d.interface.upper()} {d.workload}: **{d.server}**: {d.reason}" for d in decisions),
+            "",
+        ]
+    variants = report.variants_table(result, titles)
+    if variants:
+        lines += ["## Variants", "", variants, ""]
+    lines += ["## Targets", "", *(f"- {'met' if t.met else '**missed**'}: {t.text}" for t in checked), ""]
+    if contenders:
+        servers = ", ".join(
+            f"{c.stack.upper()} {WORKLOADS[c.workload].title}: {c.title}"
+            for c in contenders
+            if c.contender == "generated"
+        )
+        lines += [
+            f"## Against other setups ({cpus:g} CPU)",
+            "",
+            report.summary_table(contenders, titles),
+            "",
+            f"generated runs on the stack `auto` picks for each workload ({servers}). Ratios as above, or to the"
+            " best contender for static files.",
+            "",
+        ]
+    if report.growth_cells(result):
+        lines += [
+            "## How cost grows",
+            "",
+            report.growth_table(result),
+            "",
+            *(f"- {line}" for line in report.growth_findings(result)),
+            "",
+            "![growth](growth.png)",
+            "",
+        ]
+    lines += [
         "## Every figure",
         "",
         report.full_table(result, titles),
@@ -225,17 +377,14 @@ def render(result, checked, titles, workloads, limits, args, command, about, hea
         " CPU time over the measured run / requests. processes: in the cgroup under load.",
         "",
         *report.database_section(result, titles),
-        "## Contenders",
+        "## Setups",
         "",
         *(
-            f"- **{c.title}**: {c.source}. "
-            + ", ".join(
-                f"{stack.upper()} `{c.describe(stack, limits)}`"
-                for stack in args.stacks
-                if any(runs_on(stack, workload, c) for workload in workloads)
+            f"- **{CONTENDERS[name].title}**: {CONTENDERS[name].source}. {stack.upper()}:"
+            f" `{CONTENDERS[name].describe(stack, default_limits(cpus, args.memory, args.host_cpus))}`"
+            for name, stack in dict.fromkeys(
+                [*described, *((c.contender, c.stack) for c in result if c.contender != "generated")]
             )
-            for c in contenders
-            if any(runs_on(stack, workload, c) for stack in args.stacks for workload in workloads)
         ),
         "",
         "## Workloads",

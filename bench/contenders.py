@@ -38,6 +38,16 @@ class Contender:
     launch: Callable[[str, str, str, Limits], Launch]  # (interface, app module, bind, limits)
     database_only: bool = False  # a way to size the database's pools: for the database workload alone
     interfaces: tuple[str, ...] = ("wsgi", "asgi")  # the stacks it means something on
+    # A variant of the generated setup, measured beside it on every stack of these servers (the
+    # benchmark's servers part) rather than against the articles and popular templates.
+    variant_of: tuple[str, ...] = ()
+    # Runs deploy.serve, the project's own start (any server); else a command line of its own, for
+    # COMMAND_LINE_SERVER.
+    own_command: bool = False
+
+    def server(self, interface: str, generated_server: str) -> str:
+        """The server this contender runs: the project's, or the one its command line names."""
+        return COMMAND_LINE_SERVER[interface] if self.own_command else generated_server
 
     def describe(self, interface: str, limits: Limits) -> str:
         """The command line, as a reader would type it (the generated one is `python -m deploy.serve`)."""
@@ -45,6 +55,10 @@ class Contender:
         env = " ".join(f"{name}={value}" for name, value in launched.env.items() if name != "BIND")
         argv = " ".join(launched.argv).removeprefix("-m ")
         return f"{env} {argv}".strip()
+
+
+# The server the others' command lines run, whatever `auto` picks: what people copy.
+COMMAND_LINE_SERVER = {"wsgi": "gunicorn", "asgi": "uvicorn"}
 
 
 def _server(interface: str, module: str, bind: str, workers: int | None, threads: int | None = None) -> list[str]:
@@ -74,6 +88,19 @@ def pool_per_thread(interface: str, module: str, bind: str, limits: Limits) -> L
     return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "DB_MAX_CONNECTIONS": "none"})
 
 
+def preloaded(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    # gunicorn imports the app once in its master and forks the workers from it: they share those
+    # pages until they write to them. GUNICORN_CMD_ARGS overrides gunicorn.conf.py.
+    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "GUNICORN_CMD_ARGS": "--preload"})
+
+
+def worker_per_cpu(interface: str, module: str, bind: str, limits: Limits) -> Launch:
+    # One worker per CPU, each with the plan's threads: granian's workers run their I/O on Rust
+    # threads of their own, so fewer Python workers may do.
+    workers = str(math.ceil(limits.cpus))
+    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "WEB_CONCURRENCY": workers})
+
+
 def bare_defaults(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     return Launch(_server(interface, module, bind, None), {})
 
@@ -100,14 +127,28 @@ CONTENDERS = {
     for contender in (
         Contender("generated", "generated", "this template: deploy.serve sizes itself from the cgroup", generated),
         Contender(
-            "bare", "bare defaults", "the server with no settings: one worker (the lemonade stand)", bare_defaults
-        ),
-        Contender("articles", "articles", "the articles' advice: 2 x CPU + 1 workers x 2 threads", articles),
-        Contender(
-            "fixed4", "fixed 4", "popular templates: WEB_CONCURRENCY=4 sync gunicorn, uvicorn --workers 4", fixed_four
+            "bare", "bare defaults", "the server with no settings: one worker (the lemonade stand)", bare_defaults,
+            own_command=True,
         ),
         Contender(
-            "cpu_count", "cpu_count()", "popular templates: workers = cpu_count(), blind to the quota", host_cpu_count
+            "articles", "articles", "the articles' advice: 2 x CPU + 1 workers x 2 threads", articles, own_command=True
+        ),
+        Contender(
+            "fixed4", "fixed 4", "popular templates: WEB_CONCURRENCY=4 sync gunicorn, uvicorn --workers 4", fixed_four,
+            own_command=True,
+        ),
+        Contender(
+            "cpu_count", "cpu_count()", "popular templates: workers = cpu_count(), blind to the quota", host_cpu_count,
+            own_command=True,
+        ),
+        Contender(
+            "preload", "generated + preload", "the generated setup with gunicorn's preload_app: the app imported"
+            " once, before the workers fork", preloaded, variant_of=("gunicorn",),
+            interfaces=("wsgi",),
+        ),
+        Contender(
+            "worker_per_cpu", "generated, 1 worker/CPU", "the generated setup with one worker per CPU"
+            " (WEB_CONCURRENCY)", worker_per_cpu, variant_of=("granian",),
         ),
         Contender(
             "capped", "threads = pool", "the generated pools, and threads capped to them (WEB_THREADS = the"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -23,6 +24,7 @@ from types import ModuleType
 
 from pyserve_template import confine, deploy_module, tuning
 from pyserve_template.baking import free_port, project_venv, run_cookiecutter
+from pyserve_template.compat import Stack
 from pyserve_template.postgres import ConnectionWatch, Postgres
 
 from .contenders import Contender, Launch, Limits
@@ -77,9 +79,13 @@ class Load:
 
 @dataclass
 class Measurement:
-    stack: str
+    stack: str  # the interface: wsgi or asgi
+    framework: str
+    server: str
     workload: str
     contender: str
+    cpus: float  # the cgroup's quota
+    connections: int  # wrk's
     round: int
     requests_per_s: float
     p50_ms: float
@@ -94,17 +100,20 @@ class Measurement:
     note: str = ""
     db_connections: int | None = None  # the app's most connections at once in pg_stat_activity
     db_refused: int | None = None  # connections PostgreSQL refused for want of a slot
+    parts: str = ""  # the parts of the run that asked for it, comma-separated (bench/plan.py)
 
 
-def bake(workdir: Path, stack: str, framework: str, server: str, limits: Limits, workload: Workload) -> Bake:
+def bake(workdir: Path, stack: Stack, limits: Limits, workload: Workload) -> Bake:
     """A project as a user bakes it (the defaults with these answers), its venv and
     static files. Baked afresh every run, so that it is what the template renders now."""
-    name = f"{stack}-{workload.answer}-{workload.static_strategy}{'-db' if workload.database else ''}"
+    name = f"{stack.id}-{workload.answer}-{workload.static_strategy}{'-db' if workload.database else ''}"
+    framework, server = stack.framework, stack.server
     target = workdir.resolve() / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     answers = {
-        "project_name": f"bench {name}", "framework": framework, "server": server, "workload": workload.answer,
+        "project_name": f"bench {name}", "framework": framework, "interface": stack.interface, "server": server,
+        "workload": workload.answer,
         "cpu_limit": f"{limits.cpus:g}", "memory_limit": limits.memory, "static_strategy": workload.static_strategy,
         **({"database": "postgres", "db_max_connections": str(DB_BUDGET)} if workload.database else {}),
     }  # fmt: skip
@@ -114,8 +123,9 @@ def bake(workdir: Path, stack: str, framework: str, server: str, limits: Limits,
     (project,) = run.output_dir.iterdir()
     venv = project_venv(project)
     subprocess.run([str(venv / "bin" / "python"), "-m", "deploy.collect_static"], cwd=project, check=True)
-    route_module = project / f"{STATIC_ROUTE_APP.partition(':')[0]}.py"
-    route_module.write_text(STATIC_ROUTE_MODULE[framework].format(package=project.name))
+    if framework in STATIC_ROUTE_MODULE:
+        route_module = project / f"{STATIC_ROUTE_APP.partition(':')[0]}.py"
+        route_module.write_text(STATIC_ROUTE_MODULE[framework].format(package=project.name))
     with (project / "deploy" / "stack.toml").open("rb") as handle:
         module = tomllib.load(handle)["app"]["module"]
     manifest = json.loads((project / "build" / "static" / "staticfiles.json").read_text())
@@ -160,7 +170,7 @@ def wrk(port: int, paths: list[str], connections: int, seconds: float) -> dict:
 
 def measure(
     baked: Bake,
-    stack: str,
+    stack: Stack,
     contender: Contender,
     workload: Workload,
     limits: Limits,
@@ -173,22 +183,21 @@ def measure(
     and with `postgres` the connections the app held."""
 
     def launch(bind: str) -> Launch:
-        return contender.launch(stack, workload.app_module or baked.app_module, bind, limits)
+        return contender.launch(stack.interface, workload.app_module or baked.app_module, bind, limits)
 
     paths = [path.replace(CSS, baked.css) for path in workload.paths]
     totals = _run(baked, launch, paths, limits, load, log, postgres)
     peak = totals["peak_memory_bytes"]
+    where = (stack.interface, stack.framework, stack.server, workload.name, contender.name, limits.cpus,
+             load.connections, round_)  # fmt: skip
     if "failed" in totals:
-        return Measurement(stack, workload.name, contender.name, round_, 0, 0, 0, 0, 0, 0,
-                           peak and peak / tuning.MIB, totals["oom_kills"], None, 0, totals["failed"])  # fmt: skip
+        return Measurement(*where, 0, 0, 0, 0, 0, 0, peak and peak / tuning.MIB, totals["oom_kills"], None, 0,
+                           totals["failed"])  # fmt: skip
     requests = totals["requests"]
     errors = sum(totals[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
     cpu = totals["cpu_seconds"]
     return Measurement(
-        stack=stack,
-        workload=workload.name,
-        contender=contender.name,
-        round=round_,
+        *where,
         requests_per_s=requests / (totals["duration_us"] / 1e6),
         p50_ms=totals["p50_us"] / 1000,
         p95_ms=totals["p95_us"] / 1000,
@@ -223,6 +232,8 @@ def _run(
     }
     env.update(PATH=f"{baked.venv / 'bin'}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(baked.venv))
     env.update(HTTP_PORT=str(http_port), APP_PORT=str(app_port))
+    # Django refuses to start in production without one, as it should.
+    env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(32)
     if postgres is not None:
         env["DATABASE_URL"] = postgres.url
     prefix = log.resolve().with_suffix(".nginx")

@@ -27,6 +27,11 @@ class Workload:
     about: str
     app_module: str | None = None  # instead of the project's app (the harness writes this module)
     database: bool = False  # baked with database=postgres, run against a PostgreSQL
+    floor: bool = False  # no work of the app's own: what the server and framework cost per request
+
+    @property
+    def static(self) -> bool:
+        return any(path.startswith(("/static/", "/app-static/")) for path in self.paths)
 
     def io_ms(self) -> float:
         waits = ("/api/io", "/api/db")  # a query waits its time on the database
@@ -36,26 +41,43 @@ class Workload:
         return sum(CPU_MS for path in self.paths if path.startswith("/api/cpu")) / len(self.paths)
 
     def physical_limit(self, cpus: float, connections: int) -> float | None:
+        return self.limit(cpus, connections, floor_ms=0.0)
+
+    def stack_limit(self, cpus: float, connections: int, floor_ms: float | None) -> float | None:
+        """The physical limit with the CPU the server and framework spend on an empty request (the
+        floor workload's CPU ms per request, for this stack) added to each request's own work."""
+        return None if floor_ms is None else self.limit(cpus, connections, floor_ms)
+
+    def limit(self, cpus: float, connections: int, floor_ms: float) -> float | None:
         """Requests/s no server can beat: each connection waits at least the work's own time
         (Little's law: connections / latency), and the quota runs at most cpus / CPU time per request.
         None for static files, whose cost is the server's own and so has no floor to compare with."""
-        latency_s = (self.io_ms() + self.cpu_ms()) / 1000
+        if self.floor or self.static:
+            return None
+        latency_s = (self.io_ms() + self.cpu_ms() + floor_ms) / 1000
         bounds = []
         if latency_s:
             # With a database, no more queries run at once than the connections the budget allows.
             bounds.append(min(connections, DB_BUDGET if self.database else connections) / latency_s)
-        if self.cpu_ms():
-            bounds.append(cpus / (self.cpu_ms() / 1000))
+        if self.cpu_ms() + floor_ms:
+            bounds.append(cpus / ((self.cpu_ms() + floor_ms) / 1000))
         return min(bounds) if bounds else None
 
 
 IO = f"/api/io?ms={IO_MS}"
+# /healthz is answered by deploy/served_app.py in front of the framework: the floor goes through it.
+EMPTY = "/api/io?ms=0"
 DB = f"/api/db?ms={IO_MS}"
 CPU = f"/api/cpu?ms={CPU_MS}"
 
 WORKLOADS = {
     workload.name: workload
     for workload in (
+        Workload(
+            "empty", "empty", (EMPTY,), "io_bound", "nginx", True,
+            "/api/io?ms=0: through the framework and back with no work, the floor of what a request costs",
+            floor=True,
+        ),
         Workload("io", "I/O", (IO,), "io_bound", "nginx", True, f"/api/io: {IO_MS} ms of waiting, almost no CPU"),
         Workload("cpu", "CPU", (CPU,), "cpu_bound", "nginx", True, f"/api/cpu: {CPU_MS} ms of CPU time"),
         Workload("mixed", "mixed", (IO, IO, IO, CPU), "mixed", "nginx", True, "3 of /api/io to 1 of /api/cpu"),

@@ -284,7 +284,7 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     memory = tuning.parse_memory(raw.get("memory_limit", ""), "memory_limit")
 
     interface, interface_reason = compat.resolve_interface(framework, asked_interface, asked_server)
-    server, server_reason = compat.resolve_server(interface, asked_server)
+    server, server_reason = compat.resolve_server(interface, asked_server, workload)
 
     figures = records.memory_figures(framework, server)
     plan = tuning.plan(cpus, memory, framework, interface, server, workload, **figures)

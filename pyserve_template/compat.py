@@ -7,24 +7,28 @@ It drives the hooks (what is refused, what `auto` means), the README's matrix
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 
-from . import records, tuning
+from . import TEMPLATE_ROOT, records, tuning
 
 # The interfaces each framework speaks (its native one first, which `interface=auto` picks) and
 # each server serves: from their records.
 FRAMEWORK_INTERFACES: dict[str, tuple[str, ...]] = {name: fw.interfaces for name, fw in records.FRAMEWORKS.items()}
 SERVER_INTERFACES: dict[str, tuple[str, ...]] = {name: server.interfaces for name, server in records.SERVERS.items()}
 
-# `server=auto`, per interface, and why.
-AUTO_SERVER: dict[str, tuple[str, str]] = {
-    "wsgi": ("gunicorn", "the most proven WSGI server; its worker class follows the workload"),
-    "asgi": (
-        "uvicorn",
-        "the most used ASGI server, on uvloop + httptools;"
-        " its supervisor replaces dead or hung workers and reloads them one at a time on SIGHUP",
-    ),
-}
+# `server=auto`, per interface and workload: the server the benchmark measured best among those
+# that survive the fault suite, and why, with the figures and the run they came from (bench/auto.py
+# chooses; tests/test_auto_choice.py keeps this file in step with bench/results/results.json).
+AUTO_CHOICES = TEMPLATE_ROOT / "bench" / "results" / "auto.json"
+
+
+def _auto_choices() -> dict[tuple[str, str], tuple[str, str]]:
+    choices = json.loads(AUTO_CHOICES.read_text(encoding="utf-8"))["choices"]
+    return {(choice["interface"], choice["workload"]): (choice["server"], choice["reason"]) for choice in choices}
+
+
+AUTO_SERVER: dict[tuple[str, str], tuple[str, str]] = _auto_choices()
 
 # What the stack does when things go wrong, in the words the user reads: printed when a project is
 # generated (the caveats), written into its README (all of it), and held true by tests/test_faults.py.
@@ -211,10 +215,15 @@ def resolve_interface(framework: str, interface: str, server: str) -> tuple[str,
     )
 
 
-def resolve_server(interface: str, server: str) -> tuple[str, str]:
+def auto_server(interface: str, workload: str) -> tuple[str, str]:
+    """The server `auto` picks for this interface and workload, and why."""
+    return AUTO_SERVER[interface, workload]
+
+
+def resolve_server(interface: str, server: str, workload: str) -> tuple[str, str]:
     """The server to use, and why, for an interface already resolved."""
     if server == "auto":
-        return AUTO_SERVER[interface]
+        return auto_server(interface, workload)
     if interface not in SERVER_INTERFACES[server]:
         raise AnswerError(
             "server",

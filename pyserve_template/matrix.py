@@ -39,9 +39,13 @@ DATABASE_VARIATIONS: list[dict[str, str]] = [
     {"database": "postgres", "use_kubernetes": "yes", "max_replicas": "4", "db_max_connections": "40"},
 ]
 
-# What the benchmark bakes: one WSGI and one ASGI framework, each on the server `auto` picks.
-BENCH_FRAMEWORKS = {"wsgi": "flask", "asgi": "fastapi"}
-BENCH_STACKS: dict[str, dict[str, str]] = {
-    interface: {"framework": framework, "server": compat.AUTO_SERVER[interface][0]}
-    for interface, framework in BENCH_FRAMEWORKS.items()
-}
+# What the benchmark measures: a light framework and Django on each interface, each on every server
+# that serves it.
+BENCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {"wsgi": ("flask", "django"), "asgi": ("fastapi", "django")}
+BENCH_STACKS: list[compat.Stack] = [
+    compat.Stack(framework, interface, server)
+    for interface, frameworks in BENCH_FRAMEWORKS.items()
+    for framework in frameworks
+    for server in compat.SERVERS
+    if compat.supports(framework, interface, server)
+]

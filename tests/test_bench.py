@@ -20,11 +20,6 @@ from .conftest import TEMPLATE_ROOT
 
 pytestmark = pytest.mark.e2e
 
-TINY = [
-    "--stacks", "wsgi", "--workloads", "io,static-nginx", "--contenders", "generated,bare",
-    "--rounds", "1", "--duration", "1", "--warm-up", "0", "--memory", "384MiB",
-]  # fmt: skip
-
 
 def run_bench(tmp_path: Path, options: list[str]) -> tuple[subprocess.CompletedProcess[str], Path]:
     try:
@@ -38,32 +33,42 @@ def run_bench(tmp_path: Path, options: list[str]) -> tuple[subprocess.CompletedP
     return result, out
 
 
-def test_bench_measures_and_reports(tmp_path: Path) -> None:
-    result, out = run_bench(tmp_path, TINY)
+def test_bench_quick_runs_every_part_and_reports(tmp_path: Path) -> None:
+    """`bench/run --quick`: one stack through the servers, contenders and growth parts."""
+    result, out = run_bench(tmp_path, ["--quick"])
 
-    # Side by side: every cell asked for, measured once; static files from nginx by the template only.
+    # Side by side: every cell asked for, measured once, even where two parts asked for it.
     runs = json.loads((out / "results.json").read_text())["runs"]
-    cells = {(run["workload"], run["contender"]) for run in runs}
-    assert cells == {("io", "generated"), ("io", "bare"), ("static-nginx", "generated")}
+    cells = {(run["workload"], run["contender"], run["connections"]): run for run in runs}
+    assert set(cells) == {("empty", "generated", 64), ("io", "generated", 64), ("io", "bare", 64),
+                          ("io", "generated", 16)}  # fmt: skip
+    assert len(runs) == len(cells)
+    assert set(cells["io", "generated", 64]["parts"].split(",")) == {"servers", "contenders", "growth"}
     for run in runs:
+        assert (run["server"], run["framework"], run["cpus"]) == ("gunicorn", "flask", 1.0), run
         assert run["note"] == "", run
         assert run["requests"] > 0 and run["errors"] == 0, run
         assert 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"], run
         # The cgroup's own figures: the limit the bench set is the one the OOM killer used.
-        assert 0 < run["peak_memory_mib"] < 384 and run["oom_kills"] == 0, run
+        assert 0 < run["peak_memory_mib"] < 512 and run["oom_kills"] == 0, run
         assert run["cpu_ms_per_request"] > 0, run
-    generated_io = next(run for run in runs if (run["workload"], run["contender"]) == ("io", "generated"))
     # The generated server sized itself from the cgroup (1 CPU): gunicorn's master, 3 workers and the
     # metrics endpoint beside them.
-    assert generated_io["workers"] == 5
+    assert cells["io", "generated", 64]["workers"] == 5
 
     report = (out / "results.md").read_text()
-    assert f"`bench/run {' '.join(TINY)} --out {out} --workdir {tmp_path / 'work'}`" in report
-    assert "| WSGI | generated |" in report and "| WSGI | bare defaults |" in report
-    assert "of limit)" in report and "1.00 of best)" in report  # ratios to Little's law and to the best
-    assert "## Targets" in report and "of Little's law (target >= 0.8)" in report
-    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "bench: 3 runs in" in result.stdout
+    assert f"`bench/run --quick --out {out} --workdir {tmp_path / 'work'}`" in report
+    assert "| WSGI flask on gunicorn |" in report  # the servers table
+    assert "| WSGI | generated |" in report and "| WSGI | bare defaults |" in report  # the contenders
+    assert "## How cost grows" in report and "| WSGI flask on gunicorn | 16 |" in report
+    assert "## What `auto` picks" in report and "- WSGI io_bound: **gunicorn**:" in report
+    assert "## Targets" in report and "of the stack's limit" in report
+    for chart in ("results.png", "growth.png"):
+        assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The choice it made from one server is written where the template would read it.
+    choices = json.loads((out / "auto.json").read_text())["choices"]
+    assert [(c["interface"], c["workload"], c["server"]) for c in choices] == [("wsgi", "io_bound", "gunicorn")]
+    assert "bench: 4 runs in" in result.stdout
 
 
 def test_bench_measures_the_connections_a_database_workload_takes(tmp_path: Path) -> None:

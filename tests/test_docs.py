@@ -156,5 +156,10 @@ def test_readme_benchmark_figures_are_the_latest_report() -> None:
     report = (TEMPLATE_ROOT / "bench" / "results" / "results.md").read_text()
     summary = re.search(r"^\| stack \| contender \|.*?(?=\n\n)", report, re.DOTALL | re.MULTILINE).group(0)
     assert summary in README
+    # Every server at 1 CPU, and what `auto` picks from it.
+    servers = re.search(r"^### 1 CPU\n\n(\| stack \| floor.*?)(?=\n\n)", report, re.DOTALL | re.MULTILINE).group(1)
+    assert servers in README
+    for (interface, workload), (server, _) in compat.AUTO_SERVER.items():
+        assert f"- {interface.upper()} {workload}: **{server}**" in README
     command = re.search(r"^`(bench/run[^`]*)`", report, re.MULTILINE).group(1)
     assert f"The latest figures, from `{command}`" in README
