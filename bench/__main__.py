@@ -39,7 +39,7 @@ from pyserve_template.postgres import running_postgres
 from . import auto, report
 from .contenders import CONTENDERS, default_limits
 from .harness import Bake, Load, Measurement, bake, measure
-from .plan import PARTS, Choice, Run, contender_runs, growth_runs, server_runs
+from .plan import PARTS, Choice, Run, contender_runs, growth_runs, main_quota, server_runs
 from .workloads import DB_SERVER_CONNECTIONS, WORKLOADS
 
 HERE = Path(__file__).resolve().parent
@@ -277,7 +277,7 @@ def write_report(args, measurements, decisions, command, about, run_name) -> Non
     result = report.cells(measurements, memory_mib)
     committed = {(i, w): compat.auto_server(i, w)[0] for i in compat.INTERFACES for w in compat.WORKLOADS}
     auto_servers = {**committed, **{(d.interface, d.workload): d.server for d in decisions}}
-    cpus = next((cpus for cpus in args.cpus if cpus >= 1), args.cpus[-1])
+    cpus = main_quota(tuple(args.cpus))
     checked = report.targets(result, auto_servers, cpus, args.connections)
     titles = {name: contender.title for name, contender in CONTENDERS.items()}
     heading = f"{args.memory}, {args.connections} connections, {args.duration:g} s per run x {args.rounds} rounds"

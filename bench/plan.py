@@ -79,9 +79,9 @@ def contender_runs_on(interface: str, workload: Workload, contender: Contender) 
     return workload.every_contender or contender.name == "generated"
 
 
-def main_quota(choice: Choice) -> float:
+def main_quota(quotas: tuple[float, ...]) -> float:
     """The quota the contenders, the growth and the variants run at: the first of 1 CPU or more."""
-    return next((cpus for cpus in choice.cpus if cpus >= 1), choice.cpus[-1])
+    return next((cpus for cpus in quotas if cpus >= 1), quotas[-1])
 
 
 def server_runs(choice: Choice) -> list[Run]:
@@ -97,13 +97,13 @@ def server_runs(choice: Choice) -> list[Run]:
                 if contender.name != "generated" and not (variant and name in VARIANT_WORKLOADS):
                     continue
                 every_quota = contender.name == "generated" and name not in MAIN_QUOTA_ONLY
-                for cpus in choice.cpus if every_quota else (main_quota(choice),):
+                for cpus in choice.cpus if every_quota else (main_quota(choice.cpus),):
                     runs.append(Run("servers", stack, WORKLOADS[name], contender, cpus, choice.connections))
     return runs
 
 
 def contender_runs(choice: Choice, auto: dict[tuple[str, str], str] | None) -> list[Run]:
-    cpus = main_quota(choice)
+    cpus = main_quota(choice.cpus)
     runs = []
     for interface in choice.interfaces:
         for name in CONTENDER_WORKLOADS:
@@ -122,7 +122,7 @@ def contender_runs(choice: Choice, auto: dict[tuple[str, str], str] | None) -> l
 def growth_runs(choice: Choice, auto: dict[tuple[str, str], str] | None) -> list[Run]:
     if GROWTH_WORKLOAD not in choice.workloads:
         return []
-    cpus = main_quota(choice)
+    cpus = main_quota(choice.cpus)
     workload = WORKLOADS[GROWTH_WORKLOAD]
     return [
         Run("growth", auto_stack(interface, workload, auto), workload, CONTENDERS["generated"], cpus, connections)
