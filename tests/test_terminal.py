@@ -14,6 +14,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from pyserve_template.compat import auto_server
+
 from .conftest import COOKIECUTTER_JSON, TEMPLATE_ROOT
 
 QUESTIONS = [key for key in COOKIECUTTER_JSON if not key.startswith("_")]
@@ -100,16 +102,17 @@ def answered_at_a_terminal(tmp_path: Path, typed: dict[str, list[str]]) -> Sessi
     return Session(output, project)
 
 
-# A whole session per path through the questions.
+# A whole session per path through the questions; where the server is left at `auto`, the one the
+# benchmark chose for the interface and workload.
 SESSIONS = {
-    "the defaults": ({}, {"framework": "fastapi", "interface": "asgi", "server": "uvicorn"}),
+    "the defaults": ({}, {"framework": "fastapi", "interface": "asgi", "server": auto_server("asgi", "io_bound")[0]}),
     "django on granian": (
         {"framework": ["django"], "server": ["granian"], "static_strategy": ["whitenoise"], "use_kubernetes": ["y"]},
         {"framework": "django", "interface": "wsgi", "server": "granian"},
     ),
     "a WSGI-only framework": (
         {"framework": ["flask"], "workload": ["mixed"], "cpu_limit": ["2"]},
-        {"framework": "flask", "interface": "wsgi", "server": "gunicorn"},
+        {"framework": "flask", "interface": "wsgi", "server": auto_server("wsgi", "mixed")[0]},
     ),
 }
 
