@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 IO_MS = 100  # each /api/io request waits this long, as on a database or an HTTP call
 CPU_MS = 10  # each /api/cpu request burns this much CPU time
@@ -34,11 +35,16 @@ class Workload:
         return any(path.startswith(("/static/", "/app-static/")) for path in self.paths)
 
     def io_ms(self) -> float:
-        waits = ("/api/io", "/api/db")  # a query waits its time on the database
-        return sum(IO_MS for path in self.paths if path.startswith(waits)) / len(self.paths)
+        # A query waits its time on the database as /api/io waits on a timer.
+        return self._mean_ms_asked(("/api/io", "/api/db"))
 
     def cpu_ms(self) -> float:
-        return sum(CPU_MS for path in self.paths if path.startswith("/api/cpu")) / len(self.paths)
+        return self._mean_ms_asked(("/api/cpu",))
+
+    def _mean_ms_asked(self, endpoints: tuple[str, ...]) -> float:
+        """The mean over the paths of the `ms=` each request to these endpoints asks for."""
+        asked = (urlsplit(path) for path in self.paths)
+        return sum(float(parse_qs(url.query)["ms"][0]) for url in asked if url.path in endpoints) / len(self.paths)
 
     def physical_limit(self, cpus: float, connections: int) -> float | None:
         return self.limit(cpus, connections, floor_ms=0.0)
