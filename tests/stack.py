@@ -28,14 +28,15 @@ START_TIMEOUT = 90
 STOP_TIMEOUT = 40
 
 
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
-    """Poll until `condition` holds; return when (monotonic), or fail naming `what`."""
+def wait_for(condition: Callable[[], bool], seconds: float, what: str, seen: Callable[[], str] | None = None) -> float:
+    """Poll until `condition` holds; return when (monotonic), or fail naming `what` (and what `seen`
+    then finds, to tell a slow fault from a different one)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return time.monotonic()
         time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s: {what}")
+    raise AssertionError(f"not within {seconds} s: {what}" + (f"; seen: {seen()}" if seen else ""))
 
 
 def is_listening(port: int) -> bool:

@@ -280,7 +280,12 @@ def test_a_worker_past_the_memory_limit_is_oom_killed_and_the_others_keep_servin
         if caveat(server):
             restarted_and_healthy(faulted, container, before["RestartCount"])
         else:
-            wait_for(lambda: len(workers - faulted.workers(container)) == 1, 10, "one worker gone")
+            wait_for(
+                lambda: len(workers - faulted.workers(container)) == 1,
+                10,
+                "one worker gone",
+                seen=lambda: f"workers {sorted(workers)} before, {sorted(faulted.workers(container))} now",
+            )
             [gone] = workers - faulted.workers(container)
             wait_for(lambda: faulted.full_strength(container, gone), 30, "a new worker")
         time.sleep(1)
