@@ -105,7 +105,14 @@ def answered_at_a_terminal(tmp_path: Path, typed: dict[str, list[str]]) -> Sessi
 # A whole session per path through the questions; where the server is left at `auto`, the one the
 # benchmark chose for the interface and workload.
 SESSIONS = {
-    "the defaults": ({}, {"framework": "fastapi", "interface": "asgi", "server": auto_server("asgi", "io_bound")[0]}),
+    "the defaults": (
+        {},
+        {
+            "framework": "fastapi",
+            "interface": "asgi",
+            "server": auto_server("asgi", COOKIECUTTER_JSON["workload"][0])[0],
+        },
+    ),
     "django on granian": (
         {"framework": ["django"], "server": ["granian"], "static_strategy": ["whitenoise"], "use_kubernetes": ["y"]},
         {"framework": "django", "interface": "wsgi", "server": "granian"},
