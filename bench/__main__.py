@@ -39,7 +39,7 @@ from pyserve_template.postgres import running_postgres
 from . import auto, report
 from .contenders import CONTENDERS, default_limits
 from .harness import Bake, Load, Measurement, bake, measure
-from .plan import PARTS, Choice, Run, contender_runs, growth_runs, main_quota, server_runs
+from .plan import GROWTH_CONNECTIONS, PARTS, Choice, Run, contender_runs, growth_runs, main_quota, server_runs
 from .workloads import DB_SERVER_CONNECTIONS, WORKLOADS
 
 HERE = Path(__file__).resolve().parent
@@ -99,8 +99,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk's connections, all asking back to back")
     parser.add_argument(
-        "--growth-connections", type=numbers(int, "--growth-connections"), default=(16, 64, 256, 1024),
-        help="the growth part's loads (default 16,64,256,1024)",
+        "--growth-connections", type=numbers(int, "--growth-connections"), default=GROWTH_CONNECTIONS,
+        help=f"the growth part's loads (default {','.join(map(str, GROWTH_CONNECTIONS))})",
     )  # fmt: skip
     parser.add_argument("--duration", type=float, default=5, help="seconds measured per run")
     parser.add_argument("--warm-up", type=float, default=1, help="seconds of load before each measured run")
