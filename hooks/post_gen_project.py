@@ -16,7 +16,7 @@ atexit.register(Path(__file__).unlink, missing_ok=True)
 
 sys.path.insert(0, {{ template_root | tojson }})
 
-from pyserve_template import TEMPLATE_ROOT, answers, compat, cruft_record, machine, records, tuning  # noqa: E402
+from pyserve_template import TEMPLATE_ROOT, answers, compat, cruft_record, machine, records, strays, tuning  # noqa: E402
 
 CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
 CHOSEN = answers.resolve_or_refuse(CONTEXT)
@@ -48,6 +48,13 @@ def install_server() -> None:
     variants = DEPLOY / "_servers"
     move_contents(variants / CHOSEN.server, DEPLOY)
     shutil.rmtree(variants)
+
+
+def remove_other_interfaces_server_files() -> None:
+    """The server's files that only the other interface needs (its record's [files])."""
+    server = records.SERVERS[CHOSEN.server]
+    for name in set(server.files) - set(server.files_for(CHOSEN.interface)):
+        (DEPLOY / name).unlink()
 
 
 def remove_nginx_static_files() -> None:
@@ -145,10 +152,17 @@ def record_the_template() -> str:
     return ""
 
 
+def remove_what_runs_left() -> None:
+    """Bytecode, tool caches and the like that a run left in the template's folder (pyserve_template/strays.py)."""
+    strays.remove_strays(Path("."))
+
+
 def main() -> None:
+    remove_what_runs_left()
     install_framework()
     remove_django_files()
     install_server()
+    remove_other_interfaces_server_files()
     remove_nginx_static_files()
     remove_app_static_serving()
     remove_static_assets()

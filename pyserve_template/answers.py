@@ -119,7 +119,7 @@ class Answers:
     @property
     def server_files(self) -> str:
         """The server's own files in deploy/, for the README."""
-        return ", ".join(f"`deploy/{name}`" for name in self.server_record.files)
+        return ", ".join(f"`deploy/{name}`" for name in self.server_record.files_for(self.interface))
 
     @property
     def server_notes(self) -> str:

@@ -42,9 +42,15 @@ class Server:
     readme: str
     faults: Mapping[str, str]  # what it does not survive, in place of the stack's behaviour
     files: tuple[str, ...]  # what it adds to the generated project's deploy/
+    interface_files: Mapping[str, tuple[str, ...]]  # those of them that one interface only needs
 
     def requirements_for(self, interface: str) -> list[str]:
         return [*self.requirements.get("any", ()), *self.requirements.get(interface, ())]
+
+    def files_for(self, interface: str) -> tuple[str, ...]:
+        """What it adds to deploy/ for `interface`: its files, less those only another interface needs."""
+        elsewhere = {name for other, names in self.interface_files.items() if other != interface for name in names}
+        return tuple(name for name in self.files if name not in elsewhere)
 
     def recycles_workers(self, interface: str) -> bool:
         return interface in self.recycles_on
@@ -103,6 +109,7 @@ def load_server(folder: Path) -> Server:
         readme=data.get("readme", ""),
         faults=data.get("faults", {}),
         files=files,
+        interface_files=_tuples(data.get("files", {})),
     )
 
 

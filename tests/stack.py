@@ -97,9 +97,12 @@ class Stack:
         workers = self.worker_pids()
         return [pid for pid in [self.server_pid, *children(self.server_pid)] if pid not in workers]
 
-    def get(self, path: str, host: str = "localhost", headers: Mapping[str, str] | None = None) -> Response:
-        """One request through nginx, as a browser addressing `host` sends it."""
-        return self.request("GET", path, host=host, headers=headers)
+    def get(
+        self, path: str, host: str = "localhost", headers: Mapping[str, str] | None = None, source: str = "127.0.0.1"
+    ) -> Response:
+        """One request through nginx, as a browser addressing `host` sends it, from the loopback address
+        `source` (127.0.0.2 and the like stand for a load balancer in front of nginx)."""
+        return self.request("GET", path, host=host, headers=headers, source=source)
 
     def request(
         self,
@@ -108,8 +111,9 @@ class Stack:
         body: bytes | None = None,
         host: str = "localhost",
         headers: Mapping[str, str] | None = None,
+        source: str = "127.0.0.1",
     ) -> Response:
-        connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=30, source_address=(source, 0))
         started = time.monotonic()
         try:
             connection.request(method, path, body=body, headers={"Host": host, **(headers or {})})

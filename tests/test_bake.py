@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -12,11 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import TUNING_PACKAGE, answers, compat, records, tuning
-from pyserve_template.baking import project_venv
+from pyserve_template import (
+    PROJECT_TEMPLATE,
+    TEMPLATE_ROOT,
+    TUNING_PACKAGE,
+    answers,
+    compat,
+    cruft_record,
+    records,
+    strays,
+    tuning,
+)
+from pyserve_template.baking import project_venv, run_cookiecutter
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
-from .conftest import context, variation_id
+from .conftest import COOKIECUTTER_JSON, context, variation_id
 
 # One- and two-key variations of the baseline, each named by what it changes.
 VARIATIONS: list[dict[str, str]] = [
@@ -78,12 +89,12 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
 
     # What the answers chose is there, and nothing they did not.
     assert not (package / "_frameworks").exists() and not (deploy / "_servers").exists()
-    for chosen, others, folder in (
-        (records.FRAMEWORKS[framework], records.FRAMEWORKS.values(), package),
-        (records.SERVERS[server], records.SERVERS.values(), deploy),
+    for chosen_files, others, folder in (
+        (records.FRAMEWORKS[framework].files, records.FRAMEWORKS.values(), package),
+        (records.SERVERS[server].files_for(interface), records.SERVERS.values(), deploy),
     ):
-        assert all((folder / file).is_file() for file in chosen.files)
-        assert not any((folder / file).exists() for other in others for file in set(other.files) - set(chosen.files))
+        assert all((folder / file).is_file() for file in chosen_files)
+        assert not any((folder / file).exists() for other in others for file in set(other.files) - set(chosen_files))
     assert (project / "manage.py").exists() == (framework == "django")
     nginx_serves_static = static in {"nginx", "cdn"}
     assert (deploy / "nginx" / "templates" / "locations" / "static.conf.template").exists() == nginx_serves_static
@@ -240,3 +251,48 @@ def test_a_budget_that_cannot_fit_stops_the_server_at_start_naming_what_fits(fre
             [sys.executable, "-m", *command], cwd=project, capture_output=True, text=True, env=env, check=False
         )
         assert result.returncode != 0 and result.stderr.strip() == f"{prefix}: {refusal}"
+
+
+# What running things leaves in a checkout of the template, planted where it would land. Caches
+# may hold text that looks like Jinja: they must be copied as they are, then dropped.
+LEFT_BY_RUNS = {
+    "deploy/__pycache__/settings.cpython-311.pyc": b"\xa7\r\r\n{{ bytecode",
+    "deploy/tuning/__pycache__/model.cpython-313.pyc": b"\xf3\r\r\n",
+    "{{cookiecutter.project_slug}}/__pycache__/site.cpython-311.pyc": b"\xa7\r\r\n",
+    "deploy/served_app.pyc": b"\xa7\r\r\n",
+    ".ruff_cache/0.17.5/123": b"{% not a template",
+    ".pytest_cache/README.md": b"# {{ pytest's own",
+    ".mypy_cache/3.13/deploy/settings.meta.json": b"{#",
+    ".venv/lib/python3.13/site-packages/jinja2/x.html": b"{% block x %}",
+    ".local/nginx/nginx.pid": b"4242\n",
+    "build/static/staticfiles.json": b"{}",
+    "loadtest/reports/run_stats.csv": b"Name\n",
+    ".env": b"DJANGO_SECRET_KEY={{ oops }}\n",
+}
+
+
+def test_copy_without_render_covers_every_pattern_the_project_ignores() -> None:
+    patterns = strays.ignore_patterns(PROJECT_TEMPLATE)
+    copied_as_is = set(COOKIECUTTER_JSON["_copy_without_render"])
+    assert {strays.copy_without_render_pattern(pattern) for pattern in patterns} <= copied_as_is
+    assert {"__pycache__/", "*.py[cod]", ".venv/"} <= set(patterns)
+
+
+def test_a_bake_ships_nothing_that_runs_left_in_the_template(tmp_path: Path) -> None:
+    """A checkout in which something ran bakes exactly what a clean one bakes."""
+    copy = tmp_path / "template"
+    shutil.copytree(TEMPLATE_ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "__pycache__"))
+    for relative, content in LEFT_BY_RUNS.items():
+        planted = copy / PROJECT_TEMPLATE.name / relative
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_bytes(content)
+    (tmp_path / "clean-run").mkdir()
+    (tmp_path / "used-run").mkdir()
+    clean = run_cookiecutter(tmp_path / "clean-run", {})
+    used = run_cookiecutter(tmp_path / "used-run", {}, template=copy)
+    assert used.result.returncode == 0, used.result.stderr
+    baked = {path.relative_to(used.output_dir).as_posix() for path in used.output_dir.rglob("*")}
+    expected = {path.relative_to(clean.output_dir).as_posix() for path in clean.output_dir.rglob("*")}
+    # The copy is no git checkout, so it has no commit for cruft's record to name.
+    expected.discard(f"my_service/{cruft_record.CRUFT_FILE}")
+    assert baked == expected, f"shipped: {sorted(baked - expected)}; missing: {sorted(expected - baked)}"

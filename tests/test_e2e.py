@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import http.client
+import json
 import os
 import re
+import secrets
 import subprocess
 import threading
 import time
@@ -36,15 +38,30 @@ SLOW_MS = 1000
 SLOW_REQUESTS, FAST_REQUESTS = 3, 15
 
 
+# A load balancer that ends TLS in front of nginx (its TRUSTED_PROXIES), and what it says of a client.
+TRUSTED_PROXY = "127.0.0.2"
+PUBLIC_HOST = "public.example.test"
+FORWARDED = {
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-For": "198.51.100.9, 203.0.113.7",
+    "X-Forwarded-Host": PUBLIC_HOST,
+}
+CLIENT = "203.0.113.7"
+
+
 @pytest.mark.parametrize("changes", [*PRODUCT, *STATIC_VARIATIONS], ids=variation_id)
 def test_stack_serves_through_nginx(fresh_bake, changes: dict[str, str]) -> None:
     project = fresh_bake(**changes)
     static = context(**changes)["static_strategy"]
     env = {"STATIC_URL": CDN_URL} if static == "cdn" else {}
+    env.update(TRUSTED_PROXIES=TRUSTED_PROXY, ALLOWED_HOSTS=f"localhost,{PUBLIC_HOST}")
     venv = project_venv(project)
+    if context(**changes)["framework"] == "django":
+        check_django_deployment_checklist(project, venv)
     with running_stack(project, venv, env) as stack:
         check_page_and_assets(stack, static)
         check_endpoints(stack)
+        check_forwarded_headers_count_from_trusted_proxies_only(stack)
         check_container_healthcheck(stack, venv)
         check_nginx_guards(stack)
         check_slow_requests_do_not_hold_up_fast_ones(stack)
@@ -87,6 +104,63 @@ def check_endpoints(stack: Stack) -> None:
     cpu = stack.get("/api/cpu?ms=20")
     assert cpu.status == 200 and '"cpu_ms"' in cpu.text
     assert stack.get("/api/io?ms=999999").status in {400, 422}  # refused, not a 10-minute wait
+
+
+def check_django_deployment_checklist(project: Path, venv: Path) -> None:
+    """`manage.py check --deploy` passes: every warning fails it, and the two silenced say why in settings.py."""
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}
+    command = [str(venv / "bin" / "python"), "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (2 silenced)" in result.stdout, result.stdout
+
+
+def told(response: Response) -> dict[str, str]:
+    """What the app says it was told about a request (/api/request)."""
+    assert response.status == 200, f"/api/request answered {response.status}: {response.text[:300]}"
+    return json.loads(response.body)
+
+
+def check_forwarded_headers_count_from_trusted_proxies_only(stack: Stack) -> None:
+    """From the trusted proxy the app is told the client's scheme, host and address, and nginx logs
+    the client; from anyone else the same headers change nothing. Django's CSRF check follows."""
+    trusted = stack.get("/api/request", headers=FORWARDED, source=TRUSTED_PROXY)
+    assert told(trusted) == {
+        "scheme": "https",
+        "host": PUBLIC_HOST,
+        "client": CLIENT,
+        "url": f"https://{PUBLIC_HOST}/api/request",
+    }
+    assert trusted.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert f"{CLIENT} [{trusted.headers['X-Request-ID']}]" in stack.output()  # nginx's access line
+    forged = stack.get("/api/request", headers=FORWARDED)
+    assert told(forged) == {
+        "scheme": "http",
+        "host": "localhost",
+        "client": "127.0.0.1",
+        "url": "http://localhost/api/request",
+    }
+    assert "Strict-Transport-Security" not in forged.headers
+    assert f"127.0.0.1 [{forged.headers['X-Request-ID']}]" in stack.output()
+    if stack.plan()["framework"] == "django":
+        check_csrf_accepts_an_https_origin_from_the_trusted_proxy_only(stack)
+
+
+def check_csrf_accepts_an_https_origin_from_the_trusted_proxy_only(stack: Stack) -> None:
+    """A form POST from an https:// page, with the token of the csrftoken cookie a GET set."""
+    cookie = stack.get("/api/request").headers["Set-Cookie"]
+    token = cookie.partition("csrftoken=")[2].partition(";")[0]
+    assert len(token) == 32 and "Secure" in cookie, cookie
+    form = {
+        "Cookie": f"csrftoken={token}",
+        "Origin": f"https://{PUBLIC_HOST}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    body = f"csrfmiddlewaretoken={token}".encode()
+    trusted = stack.request("POST", "/api/request", body, headers={**FORWARDED, **form}, source=TRUSTED_PROXY)
+    assert told(trusted)["scheme"] == "https"  # request.is_secure()
+    forged = stack.request("POST", "/api/request", body, headers={**FORWARDED, **form})
+    assert forged.status == 403 and b"CSRF verification failed" in forged.body, forged.status
 
 
 def check_container_healthcheck(stack: Stack, venv: Path) -> None:

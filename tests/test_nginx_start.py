@@ -44,27 +44,28 @@ def busybox_path(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("changes", "websockets"),
+    ("changes", "asked"),
     [
-        ({}, ""),
-        ({}, "2500"),
-        ({"static_strategy": "none", "framework": "flask"}, ""),
+        ({}, {}),
+        ({}, {"WS_CONNECTIONS": "2500"}),
+        ({"static_strategy": "none", "framework": "flask"}, {}),
+        ({}, {"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.4.7 fd00::/8"}),
     ],
-    ids=["nginx", "nginx-2500-websockets", "none-wsgi"],
+    ids=["nginx", "nginx-2500-websockets", "none-wsgi", "trusted-proxies"],
 )
 def test_start_script_under_busybox_renders_what_make_local_renders(
     bake,
     busybox_path: Path,
     tmp_path: Path,
     changes: dict[str, str],
-    websockets: str,
+    asked: dict[str, str],
 ) -> None:
     """Among what both render: nginx's connections, from WS_CONNECTIONS or else the project's own
-    expectation, which compose and the Deployment pass to nginx's container as they do to the app's."""
+    expectation, which compose and the Deployment pass to nginx's container as they do to the app's,
+    and the proxies whose X-Forwarded-* nginx believes."""
     project = bake(**changes)
     local = local_script(project)
     http_port = free_port()
-    asked = {"WS_CONNECTIONS": websockets} if websockets else {}
     expected_websockets = local.model.long_lived_from_environment(asked, local.machine.load_stack())
     values = {**local.nginx_values({"HTTP_PORT": str(http_port), **asked}), "RESOLVER": first_nameserver()}
     expected = local.write_nginx_config(tmp_path / "expected", values).parent / "conf.d"
@@ -78,6 +79,7 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
     env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
     if expected_websockets:
         env["WS_CONNECTIONS"] = str(expected_websockets)
+    env.update({name: value for name, value in asked.items() if name == "TRUSTED_PROXIES"})
     log = tmp_path / "nginx.log"
     with started(["sh", str(conf_dir / "start.sh")], log, env=env) as nginx:
         wait_for(lambda: is_listening(http_port) or nginx.poll() is not None, 15, "nginx listening")
@@ -121,3 +123,23 @@ def test_start_script_refuses_websockets_that_are_not_a_number(bake, busybox_pat
     assert result.returncode != 0
     refusal = "nginx-start: WS_CONNECTIONS: 'many' is not a whole number; unset it or give e.g. 1000"
     assert result.stderr.strip() == refusal
+
+
+@pytest.mark.parametrize("proxies", ["10.0.0.0/8 *", "10.0.0.0/8,lb.example", "/8", "10.0.0.0/8/8"])
+def test_start_script_refuses_trusted_proxies_that_are_not_addresses(
+    bake, busybox_path: Path, tmp_path: Path, proxies: str
+) -> None:
+    """start.sh and `make local` refuse the same entry, in the same words."""
+    project = bake()
+    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
+    shutil.copytree(project / "deploy" / "nginx", conf_dir)
+    prefix.mkdir()
+    local = local_script(project)
+    env = {**local.nginx_values({"HTTP_PORT": str(free_port())}), "TRUSTED_PROXIES": proxies}
+    env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
+    result = subprocess.run(["sh", str(conf_dir / "start.sh")], env=env, capture_output=True, text=True, timeout=30)
+    with pytest.raises(SystemExit) as refused:
+        local.nginx_values({"TRUSTED_PROXIES": proxies})
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"nginx-start: {str(refused.value).removeprefix('local: ')}"
+    assert "is not an IP address or CIDR range; give e.g. 10.0.0.0/8, or leave it unset" in result.stderr

@@ -31,6 +31,8 @@ STACKS = {
     "django": {"framework": "django", "cpu_limit": "2"},
     "litestar": {"framework": "litestar", "cpu_limit": "2"},
 }
+# A load balancer in front of nginx (its TRUSTED_PROXIES), the client it names, and what a client forges.
+TRUSTED_PROXY, CLIENT, FORGED = "127.0.0.2", "203.0.113.7", "198.51.100.9"
 NGINX_MADE_ID = re.compile(r"^[0-9a-f]{32}$")
 # A request whose app code writes a line of its own (the sample's site.burn_cpu, at debug level).
 LOGGING_PATH = "/api/cpu?ms=1"
@@ -61,6 +63,7 @@ def observed(request: pytest.FixtureRequest, bake) -> Iterator[ObservedStack]:
     project = bake(**STACKS[request.param])
     metrics_port = free_port()
     env = {"LOG_FORMAT": "json", "ACCESS_LOG": "1", "LOG_LEVEL": "debug", "METRICS_PORT": str(metrics_port)}
+    env["TRUSTED_PROXIES"] = TRUSTED_PROXY
     with running_stack(project, project_venv(project), env) as stack:
         yield ObservedStack(stack, metrics_port)
 
@@ -80,6 +83,19 @@ def test_a_request_without_an_id_gets_one_and_nginx_the_server_and_the_app_log_i
     assert (lines["nginx.access"]["status"], lines["app.access"]["status"]) == (200, 200)
     assert lines["app.access"]["pid"] in observed.stack.worker_pids()
     assert lines["app.access"]["duration_ms"] <= lines["nginx.access"]["duration_s"] * 1000 + 1
+
+
+@pytest.mark.parametrize(
+    ("source", "client"), [(TRUSTED_PROXY, CLIENT), ("127.0.0.1", "127.0.0.1")], ids=["trusted-proxy", "anyone-else"]
+)
+def test_nginx_and_the_server_log_the_client_a_trusted_proxy_names_and_no_one_elses(
+    observed: ObservedStack, source: str, client: str
+) -> None:
+    response = observed.stack.get("/healthz", headers={"X-Forwarded-For": f"{FORGED}, {CLIENT}"}, source=source)
+    request_id = response.headers["X-Request-ID"]
+    wait_for(lambda: len(observed.lines_for(request_id)) >= 2, 10, f"nginx's and the server's lines for {request_id}")
+    lines = {line["logger"]: line for line in observed.lines_for(request_id)}
+    assert (lines["nginx.access"]["remote_addr"], lines["app.access"]["client"]) == (client, client)
 
 
 @pytest.mark.parametrize(

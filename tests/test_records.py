@@ -36,6 +36,8 @@ def test_a_server_record_is_complete(name: str) -> None:
     assert server.interfaces and set(server.interfaces) <= set(compat.INTERFACES)
     assert server.memory_mib > 0 and server.engine_restart_s > 0
     assert "server_command.py" in server.files, "serve.py runs deploy/server_command.py's argv()"
+    assert set(server.interface_files) <= set(server.interfaces), "[files] names an interface it does not serve"
+    assert {name for names in server.interface_files.values() for name in names} <= set(server.files)
     for interface in server.interfaces:
         assert server.requirements_for(interface), f"{name} installs nothing for {interface}"
     assert set(server.recycles_on) <= set(server.interfaces) and set(server.request_timeout) <= set(server.interfaces)

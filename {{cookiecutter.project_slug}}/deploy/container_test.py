@@ -16,6 +16,9 @@ port, and checks what production relies on:
 {%- if cookiecutter.__interface == "asgi" %}
 - a WebSocket echo and a server-sent event stream through nginx, its first event not held back;
 {%- endif %}
+- X-Forwarded-* from the host change nothing while nginx trusts no proxy (compose's default); with
+  nginx restarted to trust the host's address, as a load balancer in front would be, the app is told
+  the scheme and the client they name{% if cookiecutter.framework == "django" %}, and Django accepts a form POST from an https:// page{% endif %};
 - `stop` with a 3 s request in flight lets it finish; `down` leaves no container, network or volume.
 {%- if cookiecutter.database != "none" %}
 - the database: healthy before the app, /readyz and /api/db through the pools, no more connections
@@ -65,6 +68,8 @@ SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
 IN_FLIGHT_MS = 3000
 LOADTEST_RUN_TIME = "20s"
 ONE_YEAR = 365 * 24 * 3600
+# What a load balancer that ends TLS tells nginx about a client (and what a client may forge).
+FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
 {%- if cookiecutter.__interface == "asgi" %}
 # The sample's first server-sent event is written at once: later than this, something buffers it.
 FIRST_EVENT_S = 1.5
@@ -161,10 +166,12 @@ class ComposeStack:
     def config(self) -> dict:
         return json.loads(self.run("config", "--format", "json").stdout)
 
-    def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 30) -> Response:
-        """One request through nginx, as a browser addressing localhost sends it."""
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, timeout: float = 30, data: bytes | None = None
+    ) -> Response:
+        """One request through nginx, as a browser addressing localhost sends it (a POST with `data`)."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.http_port}{path}", headers={"Host": "localhost", **(headers or {})}
+            f"http://127.0.0.1:{self.http_port}{path}", headers={"Host": "localhost", **(headers or {})}, data=data
         )
         started = time.monotonic()
         try:
@@ -292,6 +299,39 @@ def one_request_id_in_json_logs(stack: ComposeStack) -> None:
         time.sleep(0.5)
     check(all(found.values()), f"request {request_id} is not in every log: {found}")
     say(f"request {request_id}: in nginx's and the app server's JSON lines")
+
+
+def forwarded_headers_from_trusted_proxies_only(stack: ComposeStack) -> None:
+    """X-Forwarded-* count only from TRUSTED_PROXIES: none in compose.yaml, so from the host they are
+    a forgery that changes nothing. Trusting the address nginx sees the host at (Docker's or podman's
+    port forwarding), as a load balancer in front of it would be trusted, they reach the app."""
+    forged = stack.get("/api/request", FORWARDED)
+    told = json.loads(forged.body)
+    check(forged.status == 200, f"/api/request answered {forged.status}")
+    believed = told["scheme"] == "https" or told["client"] == FORWARDED["X-Forwarded-For"]
+    check(not believed, f"forged headers believed: {told}")
+    check("Strict-Transport-Security" not in forged.headers, "HSTS sent on a plain http request")
+    request_id = forged.headers.get("X-Request-ID")
+    peers = [line["remote_addr"] for line in log_objects(stack, "nginx") if line.get("request_id") == request_id]
+    check(peers, f"no nginx access line for request {request_id}")
+    stack.env["TRUSTED_PROXIES"] = peers[0]
+    stack.up("--no-deps", "nginx")  # nginx alone is recreated, with the new setting
+    trusted = stack.get("/api/request", FORWARDED)
+    told = json.loads(trusted.body)
+    check(told["scheme"] == "https" and told["url"].startswith("https://"), f"the app was not told https: {told}")
+    check(told["client"] == FORWARDED["X-Forwarded-For"], f"the app was not told the client: {told}")
+    check("max-age=" in trusted.headers.get("Strict-Transport-Security", ""), "no HSTS on an https request")
+{%- if cookiecutter.framework == "django" %}
+    # A form POST from an https:// page, with the token of the csrftoken cookie the GET set.
+    token = trusted.headers.get("Set-Cookie", "").partition("csrftoken=")[2].partition(";")[0]
+    cookie = {"Cookie": f"csrftoken={token}", "Origin": "https://localhost"}
+    form = f"csrfmiddlewaretoken={token}".encode()
+    posted = stack.get("/api/request", {**FORWARDED, **cookie}, data=form)
+    check(posted.status == 200, f"Django refused a form POST from https://localhost: {posted.status}")
+    forged_post = stack.get("/api/request", cookie, data=form)  # the same page over plain http: not its origin
+    check(forged_post.status == 403, f"Django accepted an https:// Origin over http: {forged_post.status}")
+{%- endif %}
+    say(f"X-Forwarded-* ignored from the host, believed when nginx trusts {peers[0]}: ok")
 
 
 def metrics_on_the_network_only(stack: ComposeStack) -> None:
@@ -546,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
 {%- endif %}
         slow_requests_do_not_hold_up_fast_ones(stack)
         one_request_id_in_json_logs(stack)
+        forwarded_headers_from_trusted_proxies_only(stack)
         metrics_on_the_network_only(stack)
 {%- if cookiecutter.__interface == "asgi" %}
         websockets_and_events_pass_nginx(stack)

@@ -68,6 +68,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         request_timeout_s = settings.request_timeout_s(env)
         log_format = settings.log_format(env)
         long_lived = model.long_lived_from_environment(env, machine.load_stack())
+        trusted_proxies = settings.trusted_proxies(env)
     except (settings.SettingError, model.TuningError) as error:
         raise SystemExit(f"local: {error}") from None
     connections = model.nginx_worker_connections(long_lived)
@@ -84,6 +85,9 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "LOG_FORMAT": log_format,
         "NGINX_WORKER_CONNECTIONS": str(connections),
         "NGINX_OPEN_FILES": str(2 * connections),
+        # As deploy/nginx/start.sh renders TRUSTED_PROXIES: none unless set, nothing in front of nginx here.
+        "NGINX_SET_REAL_IP_FROM": "\n".join(f"set_real_ip_from {proxy};" for proxy in trusted_proxies),
+        "NGINX_TRUSTED_PROXY_RANGES": "\n".join(f"    {proxy} 1;" for proxy in trusted_proxies),
     }
 
 

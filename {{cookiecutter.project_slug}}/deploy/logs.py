@@ -30,7 +30,7 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 # has every request already, with its id; the app server's adds the worker's pid and own time.
 ACCESS_LOGGER = "app.access"
 # What the access line adds to a record, written as fields of their own.
-ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "queue_ms")
+ACCESS_FIELDS = ("method", "path", "status", "client", "duration_ms", "queue_ms")
 
 
 class RequestIdStamp:

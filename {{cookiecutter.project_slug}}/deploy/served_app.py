@@ -33,9 +33,13 @@ MAX_REQUEST_ID = 128
 class ServedRequest:
     """One request from its start to its last byte: its id in the logs, its figures in the metrics."""
 
-    def __init__(self, method: str, path: str, request_id: str | None, request_start: str | None) -> None:
+    def __init__(
+        self, method: str, path: str, client: str | None, request_id: str | None, request_start: str | None
+    ) -> None:
         self.method = method
         self.path = path
+        # The client's address as the server was told it by nginx (the app sees the same).
+        self.client = client
         self.id = request_id if request_id and len(request_id) <= MAX_REQUEST_ID else uuid.uuid4().hex
         self.queued_s = metrics.queue_seconds(request_start, time.time())
         self.status = 500  # until the app starts a response
@@ -51,7 +55,7 @@ class ServedRequest:
                 "%s %s %d",
                 self.method, self.path, self.status,
                 extra={
-                    "method": self.method, "path": self.path, "status": self.status,
+                    "method": self.method, "path": self.path, "status": self.status, "client": self.client,
                     "duration_ms": round(duration_s * 1000, 3),
                     "queue_ms": None if self.queued_s is None else round(self.queued_s * 1000, 3),
                 },
@@ -108,6 +112,7 @@ def served(inner: WSGIApp) -> WSGIApp:
         request = ServedRequest(
             environ.get("REQUEST_METHOD", ""),
             path,
+            environ.get("REMOTE_ADDR"),
             environ.get("HTTP_X_REQUEST_ID"),
             environ.get("HTTP_X_REQUEST_START"),
         )
@@ -133,6 +138,11 @@ def header(scope: dict[str, Any], name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def client_address(scope: dict[str, Any]) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
 
 
 async def serve_websocket(
@@ -166,7 +176,10 @@ async def serve_websocket(
             duration_ms = round((time.monotonic() - started) * 1000, 3)
             access_log.info(
                 "WEBSOCKET %s %s", scope["path"], close_code,
-                extra={"method": "WEBSOCKET", "path": scope["path"], "status": close_code, "duration_ms": duration_ms},
+                extra={
+                    "method": "WEBSOCKET", "path": scope["path"], "status": close_code,
+                    "client": client_address(scope), "duration_ms": duration_ms,
+                },
             )  # fmt: skip
         logs.request_id.set(None)
 
@@ -187,7 +200,11 @@ def served(inner: ASGIApp) -> ASGIApp:
             await send({"type": "http.response.body", "body": b"alive\n"})
             return
         request = ServedRequest(
-            scope["method"], scope["path"], header(scope, b"x-request-id"), header(scope, b"x-request-start")
+            scope["method"],
+            scope["path"],
+            client_address(scope),
+            header(scope, b"x-request-id"),
+            header(scope, b"x-request-start"),
         )
         stream: long_lived.LongLived | None = None
 

@@ -6,7 +6,9 @@ nowhere else in deploy/. Every server's config takes its timeouts, address and l
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Mapping
@@ -46,6 +48,11 @@ WS_PING_TIMEOUT_S = 20
 WS_MAX_MESSAGE_BYTES = 1024 * 1024
 # json: one object per line, for a log collector (the images' default); text: for people (make local).
 LOG_FORMATS = ("json", "text")
+
+
+# TRUSTED_PROXIES, read by nginx: the load balancer or ingress in front, whose X-Forwarded-* nginx
+# believes (deploy/nginx/templates/forwarded.conf.template). None unless set: nginx is the edge.
+TRUSTED_PROXIES_SEPARATORS = re.compile(r"[\s,]+")
 
 
 class SettingError(ValueError):
@@ -116,6 +123,18 @@ def metrics_port(env: Mapping[str, str]) -> int | None:
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
         raise SettingError(f"METRICS_PORT: {value!r} is not a port (1-65535) or off; unset it or give e.g. 9464")
     return int(value)
+
+
+def trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """TRUSTED_PROXIES as written (nginx renders them so), each checked to be an address or a CIDR range."""
+    proxies = tuple(item for item in TRUSTED_PROXIES_SEPARATORS.split(env.get("TRUSTED_PROXIES", "")) if item)
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            accepted = "give e.g. 10.0.0.0/8, or leave it unset"
+            raise SettingError(f"TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR range; {accepted}") from None
+    return proxies
 
 
 def from_environment(env: Mapping[str, str] = os.environ) -> Settings:

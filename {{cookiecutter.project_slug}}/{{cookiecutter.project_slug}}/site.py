@@ -79,6 +79,13 @@ def duration_ms(raw: str | None) -> int:
     return query_number(raw, DEFAULT_MS, 0, MAX_MS, "ms")
 
 
+def request_seen(scheme: str, host: str, client: str | None, url: str) -> dict[str, str | None]:
+    """/api/request: how the app sees the request it is serving, through its framework's own API.
+    Behind a load balancer that ends TLS these are the client's (nginx's TRUSTED_PROXIES), not the
+    proxy's: https, the public host, the client's address, the URLs the app builds."""
+    return {"scheme": scheme, "host": host, "client": client, "url": url}
+
+
 def burn_cpu(ms: int) -> dict[str, int]:
     """Keep one core busy for about `ms` milliseconds of CPU time, as a real computation would."""
     deadline = time.thread_time() + ms / 1000

@@ -5,7 +5,9 @@
 #   1. templates/ are rendered into conf.d/ under the writable prefix, with envsubst for this
 #      project's placeholders only: nginx's own $variables are left alone. LOG_FORMAT (json, the
 #      default, or text) names the access line's format; WS_CONNECTIONS (0 unless set) sizes the
-#      connections each worker may hold;
+#      connections each worker may hold; TRUSTED_PROXIES (addresses or CIDR ranges, separated by
+#      spaces or commas; none unless set) names the proxies whose X-Forwarded-* nginx believes
+#      (templates/forwarded.conf.template);
 #   2. RESOLVER, unless set, is the first nameserver in /etc/resolv.conf: whatever DNS the engine
 #      gives this container (Docker's 127.0.0.11, podman's aardvark-dns on the network's gateway,
 #      the cluster DNS on Kubernetes), so compose's `app` is found per request on every engine;
@@ -22,7 +24,7 @@ set -eu
 
 conf=${NGINX_CONF_DIR:-/etc/nginx}        # nginx.conf and templates/, as the image ships them
 prefix=${NGINX_PREFIX:-/var/cache/nginx}  # writable (tmpfs): the rendered config, pid, temp files
-placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT} ${NGINX_WORKER_CONNECTIONS} ${NGINX_OPEN_FILES}'
+placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT} ${NGINX_WORKER_CONNECTIONS} ${NGINX_OPEN_FILES} ${NGINX_SET_REAL_IP_FROM} ${NGINX_TRUSTED_PROXY_RANGES}'
 
 say() { echo "nginx-start: $*" >&2; }
 
@@ -88,6 +90,28 @@ NGINX_WORKER_CONNECTIONS=$((4096 + 2 * WS_CONNECTIONS))
 NGINX_OPEN_FILES=$((2 * NGINX_WORKER_CONNECTIONS))
 export NGINX_WORKER_CONNECTIONS NGINX_OPEN_FILES
 
+# The proxies in front whose X-Forwarded-* nginx believes: a set_real_ip_from line and a geo entry
+# each. Anything but an address or a CIDR range is refused here, in one line, not by nginx -t.
+NGINX_SET_REAL_IP_FROM="" NGINX_TRUSTED_PROXY_RANGES=""
+set -f # an entry such as * is refused below, not expanded into file names
+IFS=', '
+for proxy in ${TRUSTED_PROXIES:-}; do
+    case "$proxy" in
+        "") continue ;;
+        *[!0-9A-Fa-f.:/]* | */*/* | /* | */)
+            say "TRUSTED_PROXIES: '$proxy' is not an IP address or CIDR range; give e.g. 10.0.0.0/8, or leave it unset"
+            exit 1
+            ;;
+    esac
+    NGINX_SET_REAL_IP_FROM="${NGINX_SET_REAL_IP_FROM}${NGINX_SET_REAL_IP_FROM:+
+}set_real_ip_from $proxy;"
+    NGINX_TRUSTED_PROXY_RANGES="${NGINX_TRUSTED_PROXY_RANGES}${NGINX_TRUSTED_PROXY_RANGES:+
+}    $proxy 1;"
+done
+unset IFS
+set +f
+export NGINX_SET_REAL_IP_FROM NGINX_TRUSTED_PROXY_RANGES
+
 if [ -z "${RESOLVER:-}" ]; then
     RESOLVER=$(first_nameserver)
     RESOLVER=${RESOLVER:-127.0.0.11}
@@ -106,7 +130,7 @@ cp "$conf/nginx.conf" "$prefix/nginx.conf"
 done
 
 workers=$(worker_processes)
-say "worker_processes $workers, worker_connections $NGINX_WORKER_CONNECTIONS, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM)"
+say "worker_processes $workers, worker_connections $NGINX_WORKER_CONNECTIONS, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM), trusted proxies ${TRUSTED_PROXIES:-none}"
 set -- -p "$prefix/" -c "$prefix/nginx.conf" -e stderr -g "daemon off; worker_processes $workers;"
 nginx "$@" -t -q
 exec nginx "$@"

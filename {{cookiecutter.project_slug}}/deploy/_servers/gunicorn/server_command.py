@@ -12,5 +12,7 @@ CONFIG = Path(__file__).resolve().with_name("gunicorn.conf.py")
 
 
 def argv(plan: Plan, settings: Settings) -> list[str]:
-    # deploy/served_app.py: APP_MODULE with the server's own liveness answer in front.
-    return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", settings.bind, "deploy.served_app:app"]
+    # deploy/served_app.py: APP_MODULE with the server's own liveness answer in front{% if cookiecutter.__interface == "wsgi" %}, and the
+    # client's address from nginx (deploy/gunicorn_app.py){% endif %}.
+    app = "deploy.{{ 'gunicorn_app' if cookiecutter.__interface == 'wsgi' else 'served_app' }}:app"
+    return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", settings.bind, app]

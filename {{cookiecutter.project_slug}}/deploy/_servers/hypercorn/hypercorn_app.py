@@ -9,13 +9,10 @@ runs it on a pool of the plan's size.
 
 {% if cookiecutter.__interface == "asgi" -%}
 import asyncio
-{% endif -%}
-import ipaddress
-{%- if cookiecutter.__interface == "asgi" %}
 import multiprocessing
 from collections.abc import Awaitable, Callable
-{%- endif %}
 
+{% endif -%}
 {% if cookiecutter.__interface == "wsgi" -%}
 from a2wsgi import WSGIMiddleware
 {% endif -%}
@@ -23,6 +20,7 @@ from hypercorn.middleware import ProxyFixMiddleware
 
 from . import {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}settings{% if cookiecutter.__interface == "wsgi" %}, tuning{% endif %}
 from .served_app import app as served
+from .trusted_peers import TrustedPeers
 
 
 def websocket_schemes(app):
@@ -40,22 +38,14 @@ def websocket_schemes(app):
 class TrustedProxyFix:
     """hypercorn's ProxyFixMiddleware trusts one hop from anyone; this applies it only to the proxy."""
 
-    def __init__(self, app, trusted: str) -> None:
+    def __init__(self, app, trusted: TrustedPeers) -> None:
         self.app = app
         self.fixed = ProxyFixMiddleware(websocket_schemes(app), mode="legacy", trusted_hops=1)
-        names = [item.strip() for item in trusted.split(",") if item.strip()]
-        self.trust_all = "*" in names
-        self.networks = [ipaddress.ip_network(name, strict=False) for name in names if name != "*"]
+        self.trusted = trusted
 
     def trusts(self, scope: dict) -> bool:
-        if self.trust_all:
-            return True
         client = scope.get("client")
-        try:
-            address = ipaddress.ip_address(client[0]) if client else None
-        except ValueError:  # a unix socket peer
-            return False
-        return address is not None and any(address in network for network in self.networks)
+        return bool(client) and client[0] in self.trusted
 
     async def __call__(self, scope, receive, send) -> None:
         target = self.fixed if scope["type"] != "lifespan" and self.trusts(scope) else self.app
@@ -89,4 +79,4 @@ inner = served
 {%- else %}
 inner = WSGIMiddleware(served, workers=tuning.start_up_plan().threads)
 {%- endif %}
-app = TrustedProxyFix(inner, settings.from_environment().forwarded_allow_ips)
+app = TrustedProxyFix(inner, TrustedPeers(settings.from_environment().forwarded_allow_ips))

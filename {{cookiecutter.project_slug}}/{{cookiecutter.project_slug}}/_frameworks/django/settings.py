@@ -37,6 +37,11 @@ MIDDLEWARE = [
     "{{ cookiecutter.__static_package }}.middleware.{{ 'WhiteNoiseMiddleware' if cookiecutter.__static_package == 'whitenoise' else 'ServeStaticMiddleware' }}",
 {%- endif %}
     "django.middleware.common.CommonMiddleware",
+    # Forms and other unsafe requests need the csrftoken cookie's token and, for an Origin, this
+    # host and scheme: https behind a TLS load balancer (nginx's TRUSTED_PROXIES), http otherwise.
+    "django.middleware.csrf.CsrfViewMiddleware",
+    # X-Frame-Options: DENY from the app too (nginx adds it where an app does not).
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 {%- if cookiecutter.database != "none" %}
 
@@ -71,9 +76,20 @@ DATABASES: dict[str, dict[str, str]] = {}
 {%- endif %}
 TEMPLATES: list[dict[str, object]] = []
 
-# nginx sets X-Forwarded-Proto; the app server trusts it only from the proxy's address.
+# nginx sets X-Forwarded-Proto (a trusted proxy's, else its own scheme) and the Host; the app server
+# believes them from nginx only (FORWARDED_ALLOW_IPS).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = False
+# Browsers send the CSRF cookie back over https only (and to http://localhost, a secure context).
+CSRF_COOKIE_SECURE = True
+# What `manage.py check --deploy` asks of the app is done in front of it here:
+SILENCED_SYSTEM_CHECKS = [
+    # W004, no SECURE_HSTS_SECONDS: nginx sends Strict-Transport-Security on every https response.
+    "security.W004",
+    # W008, no SECURE_SSL_REDIRECT: TLS ends in front of nginx, at the load balancer, which redirects
+    # http:// there; the app only ever hears plain HTTP.
+    "security.W008",
+]
 {%- if cookiecutter.static_strategy != "none" %}
 
 STATIC_URL = site.static_url()

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 {% endif -%}
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse{% if cookiecutter.__interface == "asgi" %}, StreamingHttpResponse{% endif %}
+from django.middleware.csrf import get_token
 from django.templatetags.static import static
 {%- if cookiecutter.database != "none" %}
 from psycopg import Error as PsycopgError
@@ -50,6 +51,14 @@ from . import site
     time.sleep(ms / 1000)  # stands for a database or HTTP call: blocks this thread, not the CPU
 {%- endif %}
     return JsonResponse({"waited_ms": ms})
+
+
+{{ define }} api_request(request: HttpRequest) -> HttpResponse:
+    # A POST gets here only past the CSRF middleware: an Origin of this scheme and host, and the
+    # token of the csrftoken cookie, which this answer sets (get_token) for the form's next POST.
+    get_token(request)
+    client = request.META.get("REMOTE_ADDR")
+    return JsonResponse(site.request_seen(request.scheme, request.get_host(), client, request.build_absolute_uri()))
 
 
 {{ define }} api_cpu(request: HttpRequest) -> HttpResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import FastAPI, Query, WebSocket
+from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import HTMLResponse, {% if cookiecutter.database != "none" %}JSONResponse, {% endif %}StreamingResponse
 
 from . import {% if cookiecutter.database != "none" %}database, {% endif %}site
@@ -38,6 +38,12 @@ async def healthz() -> dict[str, str]:
 async def api_io(ms: int = MsQuery) -> dict[str, int]:
     await asyncio.sleep(ms / 1000)  # stands for an awaited database or HTTP call
     return {"waited_ms": ms}
+
+
+@app.api_route("/api/request", methods=["GET", "POST"])
+async def api_request(request: Request) -> dict[str, str | None]:
+    client = request.client.host if request.client else None
+    return site.request_seen(request.url.scheme, request.url.netloc, client, str(request.url))
 
 
 @app.get("/api/cpu")

@@ -39,6 +39,11 @@ def api_io() -> Response:
     return jsonify(waited_ms=ms)
 
 
+@app.route("/api/request", methods=["GET", "POST"])
+def api_request() -> Response:
+    return jsonify(site.request_seen(request.scheme, request.host, request.remote_addr, request.url))
+
+
 @app.get("/api/cpu")
 def api_cpu() -> Response:
     return jsonify(site.burn_cpu(requested_ms()))

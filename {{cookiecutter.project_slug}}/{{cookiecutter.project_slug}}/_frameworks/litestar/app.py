@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from litestar import Litestar, MediaType, {% if cookiecutter.database != "none" %}Response, {% endif %}WebSocket, get, websocket
+from litestar import Litestar, MediaType, Request, {% if cookiecutter.database != "none" %}Response, {% endif %}WebSocket, get, route, websocket
 from litestar.params import Parameter
 from litestar.response import Stream
 
@@ -32,6 +32,12 @@ async def healthz() -> dict[str, str]:
 async def api_io(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
     await asyncio.sleep(ms / 1000)  # stands for an awaited database or HTTP call
     return {"waited_ms": ms}
+
+
+@route("/api/request", http_method=["GET", "POST"], status_code=200)
+async def api_request(request: Request) -> dict[str, str | None]:
+    client = request.client.host if request.client else None
+    return site.request_seen(request.url.scheme, request.url.netloc, client, str(request.url))
 
 
 @get("/api/cpu")
@@ -76,7 +82,7 @@ async def readyz() -> Response[dict[str, str]]:
 # logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
 # request id on every line); Litestar's own would replace the root logger's handler.
 app = Litestar(
-    route_handlers=[index, healthz, api_io, api_cpu, api_events, ws_echo, api_db, readyz],
+    route_handlers=[index, healthz, api_io, api_request, api_cpu, api_events, ws_echo, api_db, readyz],
     openapi_config=None,
     logging_config=None,
     lifespan=[database.lifespan],
@@ -87,7 +93,7 @@ app = Litestar(
 # logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
 # request id on every line); Litestar's own would replace the root logger's handler.
 app = Litestar(
-    route_handlers=[index, healthz, api_io, api_cpu, api_events, ws_echo],
+    route_handlers=[index, healthz, api_io, api_request, api_cpu, api_events, ws_echo],
     openapi_config=None,
     logging_config=None,
 )

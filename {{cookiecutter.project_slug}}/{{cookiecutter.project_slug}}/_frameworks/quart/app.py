@@ -42,6 +42,11 @@ async def api_io() -> Response:
     return jsonify(waited_ms=ms)
 
 
+@app.route("/api/request", methods=["GET", "POST"])
+async def api_request() -> Response:
+    return jsonify(site.request_seen(request.scheme, request.host, request.remote_addr, request.url))
+
+
 @app.get("/api/cpu")
 async def api_cpu() -> Response:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.

@@ -38,6 +38,11 @@ async def api_io(request: Request) -> JSONResponse:
     return JSONResponse({"waited_ms": ms})
 
 
+async def api_request(request: Request) -> JSONResponse:
+    client = request.client.host if request.client else None
+    return JSONResponse(site.request_seen(request.url.scheme, request.url.netloc, client, str(request.url)))
+
+
 async def api_cpu(request: Request) -> JSONResponse:
     # CPU work holds the GIL wherever it runs; running it inline is honest about that.
     return JSONResponse(site.burn_cpu(requested_ms(request)))
@@ -85,6 +90,7 @@ app = Starlette(
         Route("/healthz", healthz),
         Route("/api/io", api_io),
         Route("/api/cpu", api_cpu),
+        Route("/api/request", api_request, methods=["GET", "POST"]),
         Route("/api/events", api_events),
         WebSocketRoute("/ws/echo", ws_echo),{%- if cookiecutter.database != "none" %}
         Route("/api/db", api_db),
