@@ -21,7 +21,7 @@ from pyserve_template.baking import TOOLS, free_port, project_venv
 from pyserve_template.matrix import PRODUCT, STATIC_VARIATIONS
 
 from .conftest import context, variation_id
-from .stack import Response, Stack, resident_memory, running_stack
+from .stack import Response, Stack, resident_memory, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -121,6 +121,11 @@ def told(response: Response) -> dict[str, str]:
     return json.loads(response.body)
 
 
+def logged(stack: Stack, text: str) -> None:
+    """`text` is in the stack's log within a few seconds (nginx writes its access line after the response)."""
+    wait_for(lambda: text in stack.output(), 5, f"{text!r} in the log")
+
+
 def check_forwarded_headers_count_from_trusted_proxies_only(stack: Stack) -> None:
     """From the trusted proxy the app is told the client's scheme, host and address, and nginx logs
     the client; from anyone else the same headers change nothing. Django's CSRF check follows."""
@@ -132,7 +137,7 @@ def check_forwarded_headers_count_from_trusted_proxies_only(stack: Stack) -> Non
         "url": f"https://{PUBLIC_HOST}/api/request",
     }
     assert trusted.headers["Strict-Transport-Security"].startswith("max-age=")
-    assert f"{CLIENT} [{trusted.headers['X-Request-ID']}]" in stack.output()  # nginx's access line
+    logged(stack, f"{CLIENT} [{trusted.headers['X-Request-ID']}]")  # nginx's access line
     forged = stack.get("/api/request", headers=FORWARDED)
     assert told(forged) == {
         "scheme": "http",
@@ -141,7 +146,7 @@ def check_forwarded_headers_count_from_trusted_proxies_only(stack: Stack) -> Non
         "url": "http://localhost/api/request",
     }
     assert "Strict-Transport-Security" not in forged.headers
-    assert f"127.0.0.1 [{forged.headers['X-Request-ID']}]" in stack.output()
+    logged(stack, f"127.0.0.1 [{forged.headers['X-Request-ID']}]")
     if stack.plan()["framework"] == "django":
         check_csrf_accepts_an_https_origin_from_the_trusted_proxy_only(stack)
 
