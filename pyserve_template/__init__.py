@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,13 @@ TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 DEPLOY_TEMPLATE = PROJECT_TEMPLATE / "deploy"
 TUNING_PACKAGE = DEPLOY_TEMPLATE / "tuning"
+# What the tests and the benchmark build once and reuse, keyed by its recipe (the projects' venvs, the
+# container engines' base images and build layers): outside the clone, so that a fresh clone on a
+# used machine reuses them. PYSERVE_CACHE moves it.
+CACHE_ROOT = Path(
+    os.environ.get("PYSERVE_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pyserve-template"
+)
 
 
 def source_stamp() -> tuple[tuple[str, int], ...]:

@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import TEMPLATE_ROOT
+from . import CACHE_ROOT, TEMPLATE_ROOT
 
-VENV_CACHE = Path(os.environ.get("PYSERVE_VENV_CACHE", TEMPLATE_ROOT / ".cache" / "venvs"))
+VENV_CACHE = Path(os.environ.get("PYSERVE_VENV_CACHE") or CACHE_ROOT / "venvs")
 TOOLS = Path(sys.executable).parent
 
 
@@ -80,7 +80,7 @@ def run_cookiecutter(
 def project_venv(project: Path, requirements: str = "requirements.txt") -> Path:
     """A venv with one of the project's requirements files, shared by every project with the same pins."""
     pins = b"".join((project / name).read_bytes() for name in sorted({"requirements.txt", requirements}))
-    key = hashlib.sha256(pins + sys.version.encode()).hexdigest()[:16]
+    key = hashlib.sha256(pins + sys.version.encode() + sys.base_prefix.encode()).hexdigest()[:16]
     venv = VENV_CACHE / key
     VENV_CACHE.mkdir(parents=True, exist_ok=True)
     with (VENV_CACHE / f"{key}.lock").open("w") as lock:
@@ -107,8 +107,12 @@ def free_port() -> int:
     bind() failed with "Address already in use".
     """
     lowest_ephemeral = int(EPHEMERAL_PORTS.read_text().split()[0])
+    # Each of the test run's workers (pytest-xdist's gw0, gw1, ...) draws from its own slice.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    width = (lowest_ephemeral - 10_000) // workers
     while True:
-        port = random.randrange(10_000, lowest_ephemeral)
+        port = random.randrange(10_000 + worker * width, 10_000 + (worker + 1) * width)
         if port in _handed_out:
             continue
         with socket.socket() as probe:

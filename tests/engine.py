@@ -25,11 +25,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyserve_template import CACHE_ROOT
 from pyserve_template.baking import TOOLS
 
-from .stack import TEMPLATE_ROOT
-
-ENGINE_CACHE = Path(os.environ.get("PYSERVE_ENGINE_CACHE", TEMPLATE_ROOT / ".cache" / "engine"))
+ENGINE_CACHE = Path(os.environ.get("PYSERVE_ENGINE_CACHE") or CACHE_ROOT / "engine")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 START_TIMEOUT = 60
 # The engine's proxy CA, when this machine reaches the package index through one: pip in a build needs it.

@@ -126,6 +126,12 @@ class Stack:
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    def written_lines(self) -> list[str]:
+        """The log's lines that are whole: a read may catch the last one while a process is still
+        writing it (nginx and the app server write their access lines after the response)."""
+        text = self.output()
+        return text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+
     def proxy_errors(self) -> str:
         """nginx's error lines: why a request failed (a reset connection, no upstream left to try)."""
         return "\n".join(line for line in self.output().splitlines() if " [error] " in line)

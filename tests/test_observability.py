@@ -20,7 +20,7 @@ from .conftest import SERVER_VARIATIONS
 from .load import SteadyLoad
 from .stack import Stack, metric_samples, running_stack, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("observability")]
 
 # Every server; the WSGI servers that are not gunicorn on WSGI too (a2wsgi's and granian's own
 # thread pools run the app there); and the frameworks that would configure logging themselves.
@@ -153,7 +153,7 @@ def test_every_line_the_stack_writes_is_a_json_object_even_under_load(observed: 
     with load.running():
         wait_for(lambda: load.count() >= 200, 60, "200 requests answered")
     assert not load.failures()
-    lines = observed.stack.output().splitlines()
+    lines = observed.stack.written_lines()
     unparsed = []
     for line in lines:
         if MAKE_LOCAL_OWN_LINE.match(line):

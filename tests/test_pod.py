@@ -29,7 +29,7 @@ from .containers import access_lines
 from .engine import PodmanEngine, base_images, run
 from .stack import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.container]
+pytestmark = [pytest.mark.e2e, pytest.mark.container, pytest.mark.xdist_group("engines")]
 
 READY_S = 90
 
