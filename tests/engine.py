@@ -251,8 +251,11 @@ def wait_for_socket(process: subprocess.Popen, socket_path: Path, log: Path, pin
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{ping[0]} exited {process.returncode}:\n{log.read_text()[-3000:]}")
-        if socket_path.exists() and run(ping, env, 10).returncode == 0:
-            return
+        # A ping that gets no answer in time is an engine still starting (on a busy machine, dockerd's
+        # first start on a new data root took longer than 10 s): ask again until START_TIMEOUT.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            if socket_path.exists() and run(ping, env, 10).returncode == 0:
+                return
         time.sleep(0.3)
     raise RuntimeError(f"no engine on {socket_path} after {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
 
@@ -288,12 +291,18 @@ def restore_iptables(before: str) -> None:
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+# The cgroups the engines make under each hierarchy's root (cgroupfs): dockerd's and podman's.
+ENGINE_CGROUPS = ("docker", "libpod_parent")
+
+
 def cgroups() -> set[Path]:
-    """Every cgroup directory on the machine (each mounted hierarchy once: not through its aliases)."""
+    """The engines' cgroup directories (each mounted hierarchy once: not through its aliases). Only
+    theirs: another test may run its own cgroup meanwhile (`make local CONFINE=1` on another worker)."""
     found = set()
     for hierarchy in CGROUP_ROOT.iterdir():
         if hierarchy.is_dir() and not hierarchy.is_symlink():
-            found.update(Path(top) for top, _, _ in os.walk(hierarchy))
+            for name in ENGINE_CGROUPS:
+                found.update(Path(top) for top, _, _ in os.walk(hierarchy / name))
     return found
 
 
@@ -359,9 +368,24 @@ def docker_engine() -> Iterator[Engine]:
         engine = Engine("docker", socket_path, docker_config(run_dir))
         try:
             wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
+            remove_earlier_runs_stacks(engine)
             yield engine
         finally:
             stop_process(process)
+
+
+def remove_earlier_runs_stacks(engine: Engine) -> None:
+    """The compose stacks a run that was killed left in the cached data root: dockerd starts their
+    containers again (restart: unless-stopped), so they go before any test starts its own."""
+    label = ["--filter", "label=com.docker.compose.project"]
+    docker = ["docker"]
+    containers = run([*docker, "ps", "-a", "-q", *label], engine.env, 60).stdout.split()
+    if containers:
+        run([*docker, "rm", "--force", "--volumes", *containers], engine.env, 120)
+    for kind in ("network", "volume"):
+        names = run([*docker, kind, "ls", "-q", *label], engine.env, 60).stdout.split()
+        if names:
+            run([*docker, kind, "rm", *names], engine.env, 60)
 
 
 PODMAN_CONF = """\
