@@ -87,3 +87,32 @@ def docker():
 def podman():
     """podman's Docker-compatible API service, shared by one module's tests (tests/engine.py)."""
     yield from started_engine("podman")
+
+
+# The suite's lanes when it runs on several workers (`-n 2`, pytest-xdist): each group's modules run
+# on one worker, one test after another, as they share a thing of which the machine has one: the
+# engines' cached data root, the cgroup tree (the real-cgroup runs, `make tune`, the benchmark), or a
+# module's running stacks. Every other test goes to whichever worker is free. (xdist's own
+# `xdist_group` mark renames node ids, which pytest 9 no longer lets it do.)
+LANES = {
+    "test_containers.py": "engines",
+    "test_container_faults.py": "engines",
+    "test_pod.py": "engines",
+    "test_cgroups.py": "cgroups",
+    "test_bench.py": "cgroups",
+    "test_tune.py": "cgroups",
+    "test_database.py": "database",
+    "test_long_lived.py": "long_lived",
+    "test_observability.py": "observability",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadGroupScheduling
+
+    class LaneScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.partition("::")[0].rpartition("/")[2]
+            return LANES.get(module, nodeid)
+
+    return LaneScheduling(config, log)

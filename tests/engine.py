@@ -329,6 +329,9 @@ def restored_host() -> Iterator[None]:
 
 
 def stop_process(process: subprocess.Popen, seconds: float = 30) -> None:
+    """The engine and everything in its process group (dockerd's containerd among them), gone before
+    this returns: an engine started right after on the same data root finds containerd's database
+    locked while the last one is still exiting ("waiting for response from boltdb open")."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
@@ -336,6 +339,19 @@ def stop_process(process: subprocess.Popen, seconds: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    deadline = time.monotonic() + seconds
+    while group_alive(process.pid):
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+        time.sleep(0.1)
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def engine_unavailable(kind: str) -> str | None:

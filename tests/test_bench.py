@@ -18,7 +18,7 @@ from pyserve_template import confine, tuning
 
 from .conftest import TEMPLATE_ROOT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("cgroups")]
+pytestmark = pytest.mark.e2e
 
 
 def run_bench(tmp_path: Path, options: list[str]) -> tuple[subprocess.CompletedProcess[str], Path]:

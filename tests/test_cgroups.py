@@ -25,7 +25,7 @@ from pyserve_template.matrix import ONE_PER_SERVER
 from .stack import Stack, require_writable_cgroups, running_stack
 from .test_e2e import check_workers_fit_the_memory_model
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("cgroups")]
+pytestmark = pytest.mark.e2e
 
 MIB = tuning.MIB
 CONFINED_CPUS = 1.5

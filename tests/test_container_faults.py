@@ -25,7 +25,7 @@ from .containers import compose_stack, dns_valid_seconds, load_container_test
 from .load import STEADY_PATH, STEADY_USERS, Outcome, SteadyLoad
 from .stack import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.container, pytest.mark.xdist_group("engines")]
+pytestmark = [pytest.mark.e2e, pytest.mark.container]
 
 REPLICAS = 3
 HEALTHY_AGAIN_S = 60  # the healthcheck's interval (10 s) and start period (20 s), with room

@@ -25,7 +25,7 @@ from .containers import CONTAINER_TEST_TIMEOUT, access_lines, compose_stack, dns
 from .engine import Engine, PodmanEngine, project_images
 from .stack import running_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("engines")]
+pytestmark = pytest.mark.e2e
 
 # Every server once, WSGI and ASGI, Django (collectstatic at build), each static strategy.
 # The baseline (fastapi, ASGI, uvicorn, static files from nginx) runs through its CI workflow, below.

@@ -27,7 +27,7 @@ from pyserve_template.postgres import ConnectionWatch, Postgres, running_postgre
 from .load import SteadyLoad
 from .stack import Stack, running_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("database")]
+pytestmark = pytest.mark.e2e
 
 SERVER_MAX_CONNECTIONS = 20
 BUDGET = 10

@@ -33,7 +33,7 @@ from .stack import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("long_lived")]
+pytestmark = pytest.mark.e2e
 
 # One stack per ASGI server, and the frameworks whose WebSockets are their own (Django's through
 # Channels, Litestar's and Quart's handlers).

@@ -20,7 +20,7 @@ from .conftest import SERVER_VARIATIONS
 from .load import SteadyLoad
 from .stack import Stack, metric_samples, running_stack, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("observability")]
+pytestmark = pytest.mark.e2e
 
 # Every server; the WSGI servers that are not gunicorn on WSGI too (a2wsgi's and granian's own
 # thread pools run the app there); and the frameworks that would configure logging themselves.

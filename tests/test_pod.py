@@ -29,7 +29,7 @@ from .containers import access_lines
 from .engine import PodmanEngine, base_images, run
 from .stack import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.container, pytest.mark.xdist_group("engines")]
+pytestmark = [pytest.mark.e2e, pytest.mark.container]
 
 READY_S = 90
 

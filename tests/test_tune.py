@@ -14,7 +14,7 @@ import pytest
 
 from pyserve_template.baking import project_venv
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("cgroups")]
+pytestmark = pytest.mark.e2e
 
 # An app the sample knows nothing of: only /hello (and the /healthz the stack waits on) exist.
 CUSTOM_APP = '''"""Someone's own WSGI app."""
