@@ -28,6 +28,8 @@ from pathlib import Path
 from pyserve_template import CACHE_ROOT
 from pyserve_template.baking import TOOLS
 
+from .stack import group_alive
+
 ENGINE_CACHE = Path(os.environ.get("PYSERVE_ENGINE_CACHE") or CACHE_ROOT / "engine")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 START_TIMEOUT = 60
@@ -344,14 +346,6 @@ def stop_process(process: subprocess.Popen, seconds: float = 30) -> None:
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
         time.sleep(0.1)
-
-
-def group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def engine_unavailable(kind: str) -> str | None:
