@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .served_app import WSGIApp
 from .served_app import app as served
 from .settings import from_environment
 from .trusted_peers import TrustedPeers, client_address
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def with_client_address(inner: WSGIApp, trusted: TrustedPeers) -> WSGIApp:
