@@ -28,7 +28,7 @@ from .stack import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.container]
 
 REPLICAS = 3
-HEALTHY_AGAIN_S = 60  # the healthcheck's interval (10 s) and start period (20 s), with room
+HEALTHY_AGAIN_S = 60  # the restarted server up, then its first healthcheck, with room
 # `stop` under load: requests long enough that many are in flight when it comes.
 STOP_PATH = "/api/io?ms=500"
 # A client that got an error asks again after this pause: without it, 16 clients retrying at once
