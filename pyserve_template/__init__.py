@@ -48,17 +48,18 @@ SOURCE_STAMP = source_stamp()
 def deploy_module(project: Path, name: str, package: str) -> ModuleType:
     """deploy.<name> of `project` (the project template or a generated project), imported with its
     deploy/ package named `package`, so that several projects' deploy/ can live in one process."""
-    if package not in sys.modules:
-        deploy = project / "deploy"
-        spec = importlib.util.spec_from_file_location(
-            package, deploy / "__init__.py", submodule_search_locations=[str(deploy)]
-        )
-        assert spec and spec.loader
-        sys.modules[package] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[package])
-    # No __pycache__ inside the project template: cookiecutter would copy it into every project.
+    # No __pycache__ inside the project template (cookiecutter would copy it into every project), nor
+    # in a bake that other tests read as baked.
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
+        if package not in sys.modules:
+            deploy = project / "deploy"
+            spec = importlib.util.spec_from_file_location(
+                package, deploy / "__init__.py", submodule_search_locations=[str(deploy)]
+            )
+            assert spec and spec.loader
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(sys.modules[package])
         return importlib.import_module(f"{package}.{name}")
     finally:
         sys.dont_write_bytecode = writes_bytecode

@@ -57,18 +57,42 @@ def bake_with(cookies, changes: Mapping[str, str]) -> Path:
     return result.project_path
 
 
+class BakedOnce:
+    """Each variation baked once, the files each bake held when it was made."""
+
+    def __init__(self, cookies_session) -> None:
+        self.cookies = cookies_session
+        self.baked: dict[tuple[tuple[str, str], ...], tuple[Path, set[Path]]] = {}
+
+    def __call__(self, **changes: str) -> Path:
+        key = tuple(sorted(changes.items()))
+        if key not in self.baked:
+            project = bake_with(self.cookies, changes)
+            self.baked[key] = (project, set(project.rglob("*")))
+        return self.baked[key][0]
+
+    def added_since(self) -> dict[str, list[str]]:
+        added = {}
+        for project, files in self.baked.values():
+            if new := set(project.rglob("*")) - files:
+                added[project.name] = sorted(str(path.relative_to(project)) for path in new)[:5]
+        return added
+
+
 @pytest.fixture(scope="session")
 def bake(cookies_session):
-    """Bake the baseline with some answers changed, once per session: tests only read the result."""
-    baked: dict[tuple[tuple[str, str], ...], Path] = {}
+    """Bake the baseline with some answers changed, once per session: tests only read the result,
+    whichever order they run in (a file one of them left would show up in the next one's checks)."""
+    baked = BakedOnce(cookies_session)
+    yield baked
+    assert not baked.added_since(), f"tests wrote into projects that others read as baked: {baked.added_since()}"
 
-    def _bake(**changes: str) -> Path:
-        key = tuple(sorted(changes.items()))
-        if key not in baked:
-            baked[key] = bake_with(cookies_session, changes)
-        return baked[key]
 
-    return _bake
+@pytest.fixture(scope="session")
+def bake_to_run(cookies_session):
+    """The same, for tests that start what they bake: a running stack leaves files in its project
+    (collected static files, `.local/`), which the tests that read `bake`'s must never see."""
+    return BakedOnce(cookies_session)
 
 
 @pytest.fixture

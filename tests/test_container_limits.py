@@ -205,7 +205,7 @@ def test_the_command_line_reads_a_cgroup_root_and_logs_one_json_line(bake, tmp_p
         capture_output=True,
         text=True,
         check=True,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
     )
     [line] = result.stdout.splitlines()
     plan = json.loads(line)

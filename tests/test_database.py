@@ -51,8 +51,8 @@ def postgres() -> Iterator[Postgres]:
         yield server
 
 
-def baked(bake, stack: str, **changes: str) -> tuple[Path, Path]:
-    project = bake(**STACKS[stack], database="postgres", db_max_connections=str(BUDGET), **changes)
+def baked(bake_to_run, stack: str, **changes: str) -> tuple[Path, Path]:
+    project = bake_to_run(**STACKS[stack], database="postgres", db_max_connections=str(BUDGET), **changes)
     return project, project_venv(project)
 
 
@@ -63,8 +63,8 @@ def in_flight(stack: Stack) -> int:
 
 
 @contextlib.contextmanager
-def database_stack(bake, name: str, postgres: Postgres, **env: str) -> Iterator[Stack]:
-    project, venv = baked(bake, name)
+def database_stack(bake_to_run, name: str, postgres: Postgres, **env: str) -> Iterator[Stack]:
+    project, venv = baked(bake_to_run, name)
     with running_stack(project, venv, env={"DATABASE_URL": postgres.url, **env}) as stack:
         yield stack
 
@@ -97,8 +97,8 @@ def overload(stacks: list[Stack], users: int, postgres: Postgres) -> Overload:
 
 
 @pytest.mark.parametrize("name", STACKS)
-def test_every_framework_queries_through_a_pool_within_the_budget(bake, postgres: Postgres, name: str) -> None:
-    with database_stack(bake, name, postgres) as stack:
+def test_every_framework_queries_through_a_pool_within_the_budget(bake_to_run, postgres: Postgres, name: str) -> None:
+    with database_stack(bake_to_run, name, postgres) as stack:
         plan = stack.plan()
         assert plan["db_max_connections"] == BUDGET and plan["max_replicas"] == 1
         assert 1 <= in_flight(stack) <= BUDGET, plan["reasons"]
@@ -117,11 +117,11 @@ def test_every_framework_queries_through_a_pool_within_the_budget(bake, postgres
 
 
 @pytest.mark.parametrize("name", [WSGI, ASGI])
-def test_without_a_budget_the_same_load_takes_more_than_the_budget(bake, postgres: Postgres, name: str) -> None:
+def test_without_a_budget_the_same_load_takes_more_than_the_budget(bake_to_run, postgres: Postgres, name: str) -> None:
     """What the budget prevents: pools sized to the requests in flight take what the database has."""
-    with database_stack(bake, name, postgres) as stack:
+    with database_stack(bake_to_run, name, postgres) as stack:
         users = OVERLOAD * in_flight(stack)
-    with database_stack(bake, name, postgres, DB_MAX_CONNECTIONS="none") as stack:
+    with database_stack(bake_to_run, name, postgres, DB_MAX_CONNECTIONS="none") as stack:
         assert stack.plan()["db_max_connections"] is None
         result = overload([stack], users, postgres)
     print(f"{name} without a budget: {users} clients, {result.summary()}")
@@ -130,10 +130,10 @@ def test_without_a_budget_the_same_load_takes_more_than_the_budget(bake, postgre
     assert result.most_connections > BUDGET and result.refused > 0 and not result.room_for_another
 
 
-def test_two_replicas_share_one_budget(bake, postgres: Postgres) -> None:
+def test_two_replicas_share_one_budget(bake_to_run, postgres: Postgres) -> None:
     with (
-        database_stack(bake, WSGI, postgres, MAX_REPLICAS="2") as wsgi,
-        database_stack(bake, ASGI, postgres, MAX_REPLICAS="2") as asgi,
+        database_stack(bake_to_run, WSGI, postgres, MAX_REPLICAS="2") as wsgi,
+        database_stack(bake_to_run, ASGI, postgres, MAX_REPLICAS="2") as asgi,
     ):
         assert in_flight(wsgi) + in_flight(asgi) <= BUDGET
         assert in_flight(wsgi) <= BUDGET // 2 and in_flight(asgi) <= BUDGET // 2
@@ -145,9 +145,9 @@ def test_two_replicas_share_one_budget(bake, postgres: Postgres) -> None:
 
 
 @pytest.mark.parametrize("name", [WSGI, ASGI, "django-wsgi"])
-def test_healthz_never_touches_the_database_and_readyz_does(bake, name: str) -> None:
+def test_healthz_never_touches_the_database_and_readyz_does(bake_to_run, name: str) -> None:
     unreachable = f"postgresql://app:app@127.0.0.1:{free_port()}/app"  # nothing listens there
-    project, venv = baked(bake, name)
+    project, venv = baked(bake_to_run, name)
     with running_stack(project, venv, env={"DATABASE_URL": unreachable}) as stack:
         assert stack.get("/healthz").status == 200
         not_ready = stack.get("/readyz")

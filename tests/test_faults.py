@@ -45,8 +45,8 @@ def server(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def project(bake, server: str) -> tuple[Path, Path]:
-    baked = bake(**SERVER_VARIATIONS[server])
+def project(bake_to_run, server: str) -> tuple[Path, Path]:
+    baked = bake_to_run(**SERVER_VARIATIONS[server])
     return baked, project_venv(baked)
 
 

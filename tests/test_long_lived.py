@@ -97,8 +97,8 @@ def read_events(stack: Stack, count: int) -> tuple[float, list[bytes], bool]:
 
 
 @pytest.fixture(scope="module", params=list(STACKS))
-def project(request: pytest.FixtureRequest, bake) -> Path:
-    return bake(**STACKS[request.param])
+def project(request: pytest.FixtureRequest, bake_to_run) -> Path:
+    return bake_to_run(**STACKS[request.param])
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,8 @@ class ObservedStack:
 
 
 @pytest.fixture(scope="module", params=list(STACKS))
-def observed(request: pytest.FixtureRequest, bake) -> Iterator[ObservedStack]:
-    project = bake(**STACKS[request.param])
+def observed(request: pytest.FixtureRequest, bake_to_run) -> Iterator[ObservedStack]:
+    project = bake_to_run(**STACKS[request.param])
     metrics_port = free_port()
     env = {"LOG_FORMAT": "json", "ACCESS_LOG": "1", "LOG_LEVEL": "debug", "METRICS_PORT": str(metrics_port)}
     env["TRUSTED_PROXIES"] = TRUSTED_PROXY

@@ -62,8 +62,8 @@ def served_by(stack: Stack, count: int) -> collections.Counter[str]:
     return found
 
 
-def test_nginx_follows_the_replicas_through_dns(bake, tmp_path: Path) -> None:
-    project = bake()
+def test_nginx_follows_the_replicas_through_dns(bake_to_run, tmp_path: Path) -> None:
+    project = bake_to_run()
     venv = project_venv(project)
     app_port, http_port, dns_port = free_port(), free_port(), free_port()
     hosts = tmp_path / "hosts"

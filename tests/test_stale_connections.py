@@ -28,9 +28,9 @@ STALE_IN_A_ROW = 3
 
 
 @pytest.fixture
-def proxied(bake, tmp_path: Path) -> Iterator[tuple[Stack, StaleUpstream]]:
+def proxied(bake_to_run, tmp_path: Path) -> Iterator[tuple[Stack, StaleUpstream]]:
     """The baseline project's nginx config (as `make local` renders it) in front of a StaleUpstream."""
-    project = bake()
+    project = bake_to_run()
     local = local_script(project)
     http_port = free_port()
     with StaleUpstream().running() as upstream:
