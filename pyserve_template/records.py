@@ -11,6 +11,7 @@ order the user is offered them.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,13 +24,23 @@ FRAMEWORKS_DIR = PROJECT_TEMPLATE / "{{cookiecutter.project_slug}}" / "_framewor
 SERVER_RECORD = "server.toml"
 FRAMEWORK_RECORD = "framework.toml"
 MIB = 1024 * 1024
+# The model's memory figures: at least this much above the largest RSS measured, rounded up to
+# MEMORY_STEP_MIB, so that a worker a little larger on another machine or Python build still fits.
+MEMORY_MARGIN = 0.10
+MEMORY_STEP_MIB = 5
+
+
+def memory_figure_mib(measured_mib: float) -> int:
+    """What the model plans with for a process measured at `measured_mib`: 45.4 -> 50, 41.2 -> 50."""
+    # Rounded first: 50 * 1.1 is 55.000000000000014 in floating point, which is still 55.
+    return MEMORY_STEP_MIB * math.ceil(round(measured_mib * (1 + MEMORY_MARGIN), 3) / MEMORY_STEP_MIB)
 
 
 @dataclass(frozen=True)
 class Server:
     name: str
     interfaces: tuple[str, ...]
-    memory_mib: int  # what runs beside the workers
+    rss_mib: float  # what runs beside the workers, measured
     connection_kib: int  # one open WebSocket (ASGI)
     engine_restart_s: float
     request_timeout: tuple[str, ...]  # interfaces on which a hung request replaces its worker
@@ -43,6 +54,11 @@ class Server:
     faults: Mapping[str, str]  # what it does not survive, in place of the stack's behaviour
     files: tuple[str, ...]  # what it adds to the generated project's deploy/
     interface_files: Mapping[str, tuple[str, ...]]  # those of them that one interface only needs
+
+    @property
+    def memory_mib(self) -> int:
+        """What the model plans with for the server's own processes."""
+        return memory_figure_mib(self.rss_mib)
 
     def requirements_for(self, interface: str) -> list[str]:
         return [*self.requirements.get("any", ()), *self.requirements.get(interface, ())]
@@ -63,10 +79,15 @@ class Server:
 class Framework:
     name: str
     interfaces: tuple[str, ...]  # the native one first
-    memory_mib: int  # one worker running the sample app
+    rss_mib: float  # one worker running the sample app, measured
     app_module_pattern: str
     requirements: Mapping[str, tuple[str, ...]]  # "any", a static strategy or an interface
     files: tuple[str, ...]  # the sample app it adds to the package
+
+    @property
+    def memory_mib(self) -> int:
+        """What the model plans with for one worker."""
+        return memory_figure_mib(self.rss_mib)
 
     def app_module(self, package: str, interface: str) -> str:
         return self.app_module_pattern.format(package=package, interface=interface)
@@ -96,7 +117,7 @@ def load_server(folder: Path) -> Server:
     return Server(
         name=folder.name,
         interfaces=tuple(data["interfaces"]),
-        memory_mib=data["memory_mib"],
+        rss_mib=data["rss_mib"],
         connection_kib=data["connection_kib"],
         engine_restart_s=data["engine_restart_s"],
         request_timeout=tuple(data.get("request_timeout", ())),
@@ -118,7 +139,7 @@ def load_framework(folder: Path) -> Framework:
     return Framework(
         name=folder.name,
         interfaces=tuple(data["interfaces"]),
-        memory_mib=data["memory_mib"],
+        rss_mib=data["rss_mib"],
         app_module_pattern=data["app_module"],
         requirements=_tuples(data["requirements"]),
         files=files,
@@ -147,14 +168,14 @@ FRAMEWORKS: dict[str, Framework] = {
 
 
 # RSS of the metrics endpoint every project runs beside its server (deploy/metrics_server.py), in
-# MiB, about 10% above the measured figure in steps of 5: 26.3 after 50 scrapes (Python 3.11,
+# MiB: the largest seen, after 50 scrapes and after the e2e tests' load runs (Python 3.11,
 # prometheus-client 0.26, December 2026).
-METRICS_ENDPOINT_MIB = 30
+METRICS_ENDPOINT_RSS_MIB = 26.4
 
 
 def server_memory_mib(server: str) -> int:
     """What runs beside the workers: the server's own processes and the metrics endpoint."""
-    return SERVERS[server].memory_mib + METRICS_ENDPOINT_MIB
+    return SERVERS[server].memory_mib + memory_figure_mib(METRICS_ENDPOINT_RSS_MIB)
 
 
 def memory_figures(framework: str, server: str) -> dict[str, int]:

@@ -220,6 +220,9 @@ def running_stack(
     stack = Stack(project, free_port(), free_port(), project / "make-local.log")
     environment = {
         **os.environ,
+        # Its own metrics port too: on the default one (9464), stacks running side by side would leave
+        # all but one without a metrics endpoint, and its memory out of the check.
+        "METRICS_PORT": str(free_port()),
         **(env or {}),
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "HTTP_PORT": str(stack.http_port),

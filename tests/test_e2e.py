@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import threading
 import time
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from pyserve_template.baking import TOOLS, free_port, project_venv
 from pyserve_template.matrix import PRODUCT, STATIC_VARIATIONS
 
 from .conftest import context, variation_id
-from .stack import Response, Stack, resident_memory, running_stack, wait_for
+from .stack import Response, Stack, command_line, resident_memory, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -232,14 +233,17 @@ def check_load_test_passes(stack: Stack, static: str) -> None:
 
 def check_workers_fit_the_memory_model(stack: Stack) -> None:
     """After the load: no worker is bigger than the model's per-worker figure, and what runs beside
-    the workers (the master, a resource tracker) no bigger than its figure for the server."""
+    the workers (the master, a resource tracker, the metrics endpoint) no bigger than the project's
+    figure for them (deploy/stack.toml's [memory] server; open connections are the workers')."""
     plan = stack.plan()
     workers = stack.worker_pids()
     assert len(workers) == plan["workers"], (workers, plan["workers"])
     worker_rss = [resident_memory(pid) for pid in workers]
-    helpers_rss = sum(resident_memory(pid) for pid in stack.helper_pids())
-    server_figure = plan["memory_needed_bytes"] - plan["workers"] * plan["worker_memory_bytes"]
+    helpers = stack.helper_pids()
+    assert any("deploy.metrics_server" in command_line(pid) for pid in helpers), "no metrics endpoint to measure"
+    helpers_rss = sum(resident_memory(pid) for pid in helpers)
     mib = 1024 * 1024
+    server_figure = tomllib.loads((stack.project / "deploy" / "stack.toml").read_text())["memory"]["server"] * mib
     print(
         f"memory {plan['framework']}/{plan['interface']}/{plan['server']}: workers"
         f" {', '.join(f'{rss / mib:.1f}' for rss in worker_rss)} MiB (model {plan['worker_memory_bytes'] / mib:.0f}),"

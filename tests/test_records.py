@@ -57,6 +57,15 @@ def test_a_framework_record_is_complete(name: str) -> None:
     assert f"{module.removeprefix('my_service.')}.py" in framework.files
 
 
+@pytest.mark.parametrize(
+    ("measured", "figure"), [(26.4, 30), (40.5, 45), (41.2, 50), (45.4, 50), (50.0, 55), (50.1, 60)], ids=str
+)
+def test_a_memory_figure_is_at_least_ten_percent_above_the_measurement_in_steps_of_five(
+    measured: float, figure: int
+) -> None:
+    assert records.memory_figure_mib(measured) == figure
+
+
 def test_every_matrix_has_every_server_and_framework() -> None:
     every_server, every_framework = set(records.SERVERS), set(records.FRAMEWORKS)
     assert set(compat.SERVER_INTERFACES) == every_server and set(compat.FRAMEWORK_INTERFACES) == every_framework

@@ -49,7 +49,7 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
     (
         {"memory_limit": "64MiB"},
         "memory_limit: '64MiB' is too small for one fastapi worker under uvicorn;"
-        " give at least 169MiB (60 MiB a worker + 75 MiB for uvicorn and its metrics + 20% headroom)",
+        " give at least 182MiB (65 MiB a worker + 80 MiB for uvicorn and its metrics + 20% headroom)",
     ),
     (
         {"framework": "django", "server": "gunicorn", "memory_limit": "162M"},

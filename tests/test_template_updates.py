@@ -115,7 +115,7 @@ def maintainers_improvements(project: Path) -> None:
     """What a template release brings: a changed nginx directive, a re-measured figure in a server's
     record (the plan and deploy/stack.toml follow it), a new file and a removed one."""
     edit(project / "deploy/nginx/nginx.conf", "keepalive_timeout 65s;", "keepalive_timeout 70s;")
-    edit(project / "deploy/_servers/uvicorn/server.toml", "memory_mib = 45\n", "memory_mib = 47\n")
+    edit(project / "deploy/_servers/uvicorn/server.toml", "rss_mib = 41.2\n", "rss_mib = 47.0\n")
     (project / "SECURITY.md").write_text(
         "# Security\n\nReport a vulnerability in {{ cookiecutter.project_name }} to its owners, not in an issue.\n"
     )
@@ -272,6 +272,7 @@ def test_an_update_brings_the_templates_changes_and_keeps_the_owners(
     assert "my_service/app.py" not in mine and "tests/test_app.py" not in mine
     assert mine["my_service/orders.py"].decode() == OWNERS_APP and mine["tests/test_orders.py"].decode() == OWNERS_TEST
     assert b'module = "my_service.orders:app"' in mine["deploy/stack.toml"]
+    assert b"\nserver = 85\n" in mine["deploy/stack.toml"], "uvicorn's new figure (55 MiB) and the metrics endpoint's"
     assert OWNERS_REQUIREMENT in mine["requirements.txt"].decode()
     assert OWNERS_TASK in mine["loadtest/locustfile.py"].decode()
     assert recorded(project)["commit"] == template_repo.head
