@@ -82,7 +82,10 @@ def test_a_request_without_an_id_gets_one_and_nginx_the_server_and_the_app_log_i
     lines = {line["logger"]: line for line in observed.lines_for(request_id)}
     assert (lines["nginx.access"]["status"], lines["app.access"]["status"]) == (200, 200)
     assert lines["app.access"]["pid"] in observed.stack.worker_pids()
-    assert lines["app.access"]["duration_ms"] <= lines["nginx.access"]["duration_s"] * 1000 + 1
+    # Both durations hold the 1 ms the app spins (LOGGING_PATH), each in its own unit. Neither bounds
+    # the other: the app's line is written once its last send() has returned, which on a busy
+    # machine can be after nginx has had the last byte and written its own.
+    assert lines["app.access"]["duration_ms"] >= 1 and lines["nginx.access"]["duration_s"] >= 0.001
 
 
 @pytest.mark.parametrize(
