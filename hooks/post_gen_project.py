@@ -80,12 +80,6 @@ def remove_database_pool() -> None:
         (PACKAGE / "database.py").unlink()
 
 
-def remove_long_lived_connections() -> None:
-    """WebSockets and event streams are ASGI's: a WSGI project has no deploy/long_lived.py."""
-    if CHOSEN.interface != "asgi":
-        (DEPLOY / "long_lived.py").unlink()
-
-
 def remove_kubernetes() -> None:
     if not CHOSEN.use_kubernetes:
         shutil.rmtree(DEPLOY / "k8s")
@@ -167,7 +161,6 @@ def main() -> None:
     remove_app_static_serving()
     remove_static_assets()
     remove_database_pool()
-    remove_long_lived_connections()
     remove_kubernetes()
     plan = shipped_plan()
     write_into_readme(plan)

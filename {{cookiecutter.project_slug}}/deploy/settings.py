@@ -66,6 +66,8 @@ class Settings:
     request_timeout_s: int
     forwarded_allow_ips: str
     access_log: bool
+    # "wsgi" or "asgi": the project's (deploy/stack.toml), which the app module must speak.
+    interface: str
     app_module: str
     health_path: str
     log_format: str
@@ -96,10 +98,10 @@ class Settings:
         return self.health_path or LIVENESS_PATH
 
 
-def app_answers(stack_file: Path = STACK_FILE) -> dict[str, str]:
-    """[app] in deploy/stack.toml: the module the server runs and the path of its own health check."""
+def stack_answers(stack_file: Path = STACK_FILE) -> dict[str, dict[str, str]]:
+    """deploy/stack.toml: what the project was generated with ([stack]) and the app it serves ([app])."""
     with stack_file.open("rb") as handle:
-        return tomllib.load(handle)["app"]
+        return tomllib.load(handle)
 
 
 def request_timeout_s(env: Mapping[str, str]) -> int:
@@ -141,7 +143,8 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Settings:
     """The settings for this process. HEALTH_PATH is the app's own check: stack.toml's when the app
     served is the one stack.toml names; another app (APP_MODULE set) may have none, and then the
     checks use LIVENESS_PATH. HEALTH_PATH="" says so for stack.toml's app too."""
-    answers = app_answers()
+    stack = stack_answers()
+    answers = stack["app"]
     app_module = env.get("APP_MODULE") or answers["module"]
     default_health = answers.get("health_path", "") if app_module == answers["module"] else ""
     bind = env.get("BIND") or f"127.0.0.1:{env.get('APP_PORT', DEFAULT_APP_PORT)}"
@@ -153,6 +156,7 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Settings:
         request_timeout_s=request_timeout_s(env),
         forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         access_log=env.get("ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"},
+        interface=stack["stack"]["interface"],
         app_module=app_module,
         health_path=env.get("HEALTH_PATH", default_health),
         log_format=log_format(env),

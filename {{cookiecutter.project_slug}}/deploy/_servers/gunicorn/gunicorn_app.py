@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .served_app import WSGIApp
 from .served_app import app as served
+from .served_wsgi import WSGIApp
 from .settings import from_environment
 from .trusted_peers import TrustedPeers, client_address
 
