@@ -104,12 +104,19 @@ class Faulted:
         ]
         return json.loads(plan[-1])["workers"]
 
-    def full_strength(self, container: str, gone: int) -> bool:
+    def full_strength(self, container: str, gone: int | set[int]) -> bool:
+        """As many workers as planned, none of those `gone` among them (and at least one gone)."""
+        gone = {gone} if isinstance(gone, int) else gone
         workers = self.workers(container)
-        return gone not in workers and len(workers) == self.planned_workers(container)
+        return bool(gone) and not gone & workers and len(workers) == self.planned_workers(container)
 
     def nginx_errors(self) -> list[str]:
         return [line for line in self.stack.logs("nginx").splitlines() if "[error]" in line]
+
+    def deaths_seen(self, container: str) -> str:
+        """The server's log lines on workers that died."""
+        logs = self.stack.docker_run("logs", container)
+        return str([line for line in (logs.stdout + logs.stderr).splitlines() if "SIGKILL" in line or "died" in line])
 
     def oom_events(self, container: str, since: float) -> list[str]:
         """The engine's record of OOM kills in the container (`docker events --filter event=oom`)."""
@@ -280,14 +287,22 @@ def test_a_worker_past_the_memory_limit_is_oom_killed_and_the_others_keep_servin
         if caveat(server):
             restarted_and_healthy(faulted, container, before["RestartCount"])
         else:
+            # The kernel takes the worker that grew, and now and then a second one: a dying process
+            # leaves the cgroup's task list before its memory is unmapped, and an allocation in that
+            # window finds no victim in progress (dmesg: a 25 MiB worker killed 7 ms after the 400 MiB
+            # one, in 2 of 6 runs here). The server replaces each.
             wait_for(
-                lambda: len(workers - faulted.workers(container)) == 1,
+                lambda: workers - faulted.workers(container),
                 10,
-                "one worker gone",
-                seen=lambda: f"workers {sorted(workers)} before, {sorted(faulted.workers(container))} now",
+                "a worker gone",
+                seen=lambda: (
+                    f"workers {sorted(workers)} before, {sorted(faulted.workers(container))} now; "
+                    f"OOM events {len(faulted.oom_events(container, since))}; {faulted.deaths_seen(container)}"
+                ),
             )
-            [gone] = workers - faulted.workers(container)
-            wait_for(lambda: faulted.full_strength(container, gone), 30, "a new worker")
+            wait_for(lambda: faulted.full_strength(container, workers - faulted.workers(container)), 30, "new workers")
+            killed = workers - faulted.workers(container)
+            assert workers - killed, "no worker of those before lived on"
         time.sleep(1)
     assert hog.status == 502, hog  # the worker died holding it; nginx answered for it
     assert len(faulted.oom_events(container, since)) >= 1, "the engine recorded no OOM kill"
@@ -300,7 +315,8 @@ def test_a_worker_past_the_memory_limit_is_oom_killed_and_the_others_keep_servin
         # Only a worker died: the container runs on, and inspect's OOMKilled (its main process) stays false.
         assert after["OOMKilled"] is False and after["RestartCount"] == before["RestartCount"]
         assert after["Status"] == "running" and faulted.healthy(container)
-        seen = only_in_flight_failed(faulted, load, killed_at)
+        in_flight = only_in_flight_failed(faulted, load, killed_at)
+        seen = f"{len(killed)} of {len(workers)} workers killed, replaced; {in_flight}"
     print(f"{server}: a worker past the memory limit: OOM event recorded, OOMKilled {after['OOMKilled']}; {seen}")
 
 
