@@ -81,7 +81,7 @@ class Stack:
 
     def plan(self) -> dict:
         """The plan the server started with: the JSON line deploy.serve logs."""
-        for line in self.output().splitlines():
+        for line in self.written_lines():
             if line.startswith("{") and '"workers"' in line:
                 return json.loads(line)
         raise AssertionError(f"no plan line in the log:\n{self.output()[-4000:]}")

@@ -68,7 +68,7 @@ async def connect(stack: Stack) -> ClientConnection:
 
 def access_line(stack: Stack, request_id: str) -> dict | None:
     """The app server's access line for a request or WebSocket (ACCESS_LOG=1), by its id."""
-    for line in stack.output().splitlines():
+    for line in stack.written_lines():
         if line.startswith("{"):
             record = json.loads(line)
             if record.get("logger") == "app.access" and record.get("request_id") == request_id:

@@ -49,7 +49,7 @@ class ObservedStack:
 
     def log_lines(self) -> list[dict]:
         """The stack's log lines that are JSON objects (every one but make local's own)."""
-        return [json.loads(line) for line in self.stack.output().splitlines() if line.startswith("{")]
+        return [json.loads(line) for line in self.stack.written_lines() if line.startswith("{")]
 
     def lines_for(self, request_id: str) -> list[dict]:
         return [line for line in self.log_lines() if line.get("request_id") == request_id]

@@ -54,7 +54,7 @@ def served_by(stack: Stack, count: int) -> collections.Counter[str]:
     time.sleep(0.3)  # nginx writes the log line after the response
     wanted = {str(tag + number) for number in range(count)}
     found: collections.Counter[str] = collections.Counter()
-    for line in stack.output().splitlines():
+    for line in stack.written_lines():
         match = UPSTREAM.search(line)
         if match and re.search(r"n=(\d+)", line).group(1) in wanted:
             found[match.group(2).split(",")[-1].strip().split(":")[0]] += 1
