@@ -58,6 +58,7 @@ VARIATIONS: list[dict[str, str]] = [
 
 # Jinja left unrendered; GitHub Actions' own expressions, ${{ ... }}, are meant to stay.
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
+TEMPLATE_DEPLOY = PROJECT_TEMPLATE / "deploy"
 
 
 def project_files(project: Path) -> list[Path]:
@@ -169,6 +170,22 @@ def test_variation_bakes(bake, changes: dict[str, str]) -> None:
 @pytest.mark.parametrize("changes", PRODUCT, ids=variation_id)
 def test_every_supported_stack_bakes(bake, changes: dict[str, str]) -> None:
     check_project(bake(**changes), changes)
+
+
+def runtime_source(relative: Path, server: str) -> Path:
+    """Where a baked deploy/ file comes from in the template: the server's own folder, else deploy/."""
+    own = TEMPLATE_DEPLOY / "_servers" / server / relative
+    return own if own.exists() else TEMPLATE_DEPLOY / relative
+
+
+@pytest.mark.parametrize("changes", PRODUCT, ids=variation_id)
+def test_the_runtime_is_the_same_python_in_every_bake(bake, changes: dict[str, str]) -> None:
+    """No Jinja in deploy/'s Python: what a bake chose reaches it through deploy/stack.toml, at run time."""
+    project = bake(**changes)
+    server = tomllib.loads((project / "deploy" / "stack.toml").read_text())["stack"]["server"]
+    for baked in sorted((project / "deploy").rglob("*.py")):
+        relative = baked.relative_to(project / "deploy")
+        assert baked.read_bytes() == runtime_source(relative, server).read_bytes(), relative
 
 
 def test_auto_picks_are_explained(bake) -> None:

@@ -13,17 +13,14 @@ port, and checks what production relies on:
   many workers running as it planned; nginx's workers sized to its own CPU limit;
 - the app runs as 10001 and nginx as 101, their root filesystems are read-only (only the tmpfs
   mounts take writes), and the app image's code is not writable by the app even without that;
-{%- if cookiecutter.__interface == "asgi" %}
-- a WebSocket echo and a server-sent event stream through nginx, its first event not held back;
-{%- endif %}
+- ASGI projects: a WebSocket echo and a server-sent event stream through nginx, its first event
+  not held back;
 - X-Forwarded-* from the host change nothing while nginx trusts no proxy (compose's default); with
   nginx restarted to trust the host's address, as a load balancer in front would be, the app is told
-  the scheme and the client they name{% if cookiecutter.framework == "django" %}, and Django accepts a form POST from an https:// page{% endif %};
+  the scheme and the client they name; a Django app accepts a form POST from an https:// page;
 - `stop` with a 3 s request in flight lets it finish; `down` leaves no container, network or volume.
-{%- if cookiecutter.database != "none" %}
-- the database: healthy before the app, /readyz and /api/db through the pools, no more connections
-  than the plan's, and a row written before `down` (volumes kept) and `up` is still there.
-{%- endif %}
+- with a database: healthy before the app, /readyz and /api/db through the pools, no more
+  connections than the plan's, and a row written before `down` (volumes kept) and `up` is still there.
 
 With --loadtest (`make container-test LOADTEST=1`, as the project's CI runs it) `make loadtest` also
 runs against the stack, for LOCUST_RUN_TIME (default here 20s), and its thresholds must hold.
@@ -36,16 +33,12 @@ Needs Docker (or podman's Docker-compatible API) and Compose v2; stdlib only.
 from __future__ import annotations
 
 import argparse
-{%- if cookiecutter.__interface == "asgi" %}
 import base64
 import http.client
-{%- endif %}
 import json
 import os
 import re
-{%- if cookiecutter.framework == "django" or cookiecutter.database != "none" %}
 import secrets
-{%- endif %}
 import shlex
 import socket
 import subprocess
@@ -59,9 +52,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 
-from .settings import DEFAULT_METRICS_PORT, LIVENESS_PATH, PROJECT, STACK_FILE
+from .settings import (
+    DEFAULT_METRICS_PORT,
+    LIVENESS_PATH,
+    PROJECT,
+    STACK_FILE,
+    container_test_settings,
+    from_environment,
+    project,
+)
 
 STACK = tomllib.loads(STACK_FILE.read_text(encoding="utf-8"))
+CHOSEN = project()
 APP_USER, NGINX_USER = 10001, 101
 UP_TIMEOUT = 300
 # compose.yaml's healthchecks at this interval (unless HEALTHCHECK_INTERVAL is set): `up --wait` then
@@ -73,11 +75,9 @@ LOADTEST_RUN_TIME = "20s"
 ONE_YEAR = 365 * 24 * 3600
 # What a load balancer that ends TLS tells nginx about a client (and what a client may forge).
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
-{%- if cookiecutter.__interface == "asgi" %}
 # The sample's first server-sent event is written at once: later than this, something buffers it.
 FIRST_EVENT_S = 1.5
-{%- endif %}
-SERVICES = ("app", "nginx"{% if cookiecutter.database != "none" %}, "db"{% endif %})
+SERVICES = ("app", "nginx") if CHOSEN.database == "none" else ("app", "nginx", "db")
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
 # What deploy/nginx/start.sh writes before nginx starts: the only lines not in LOG_FORMAT.
@@ -242,7 +242,7 @@ def probe_app(stack: ComposeStack) -> None:
 
 
 def probe_health(stack: ComposeStack) -> None:
-    path = os.environ.get("HEALTH_PATH", STACK["app"].get("health_path", ""))
+    path = from_environment().health_path
     if path:
         response = stack.get(path)
         check(response.status == 200, f"{path} answered {response.status}")
@@ -325,16 +325,15 @@ def forwarded_headers_from_trusted_proxies_only(stack: ComposeStack) -> None:
     check(told["scheme"] == "https" and told["url"].startswith("https://"), f"the app was not told https: {told}")
     check(told["client"] == FORWARDED["X-Forwarded-For"], f"the app was not told the client: {told}")
     check("max-age=" in trusted.headers.get("Strict-Transport-Security", ""), "no HSTS on an https request")
-{%- if cookiecutter.framework == "django" %}
-    # A form POST from an https:// page, with the token of the csrftoken cookie the GET set.
-    token = trusted.headers.get("Set-Cookie", "").partition("csrftoken=")[2].partition(";")[0]
-    cookie = {"Cookie": f"csrftoken={token}", "Origin": "https://localhost"}
-    form = f"csrfmiddlewaretoken={token}".encode()
-    posted = stack.get("/api/request", {**FORWARDED, **cookie}, data=form)
-    check(posted.status == 200, f"Django refused a form POST from https://localhost: {posted.status}")
-    forged_post = stack.get("/api/request", cookie, data=form)  # the same page over plain http: not its origin
-    check(forged_post.status == 403, f"Django accepted an https:// Origin over http: {forged_post.status}")
-{%- endif %}
+    if CHOSEN.framework == "django":
+        # A form POST from an https:// page, with the token of the csrftoken cookie the GET set.
+        token = trusted.headers.get("Set-Cookie", "").partition("csrftoken=")[2].partition(";")[0]
+        cookie = {"Cookie": f"csrftoken={token}", "Origin": "https://localhost"}
+        form = f"csrfmiddlewaretoken={token}".encode()
+        posted = stack.get("/api/request", {**FORWARDED, **cookie}, data=form)
+        check(posted.status == 200, f"Django refused a form POST from https://localhost: {posted.status}")
+        forged_post = stack.get("/api/request", cookie, data=form)  # the same page over plain http: not its origin
+        check(forged_post.status == 403, f"Django accepted an https:// Origin over http: {forged_post.status}")
     say(f"X-Forwarded-* ignored from the host, believed when nginx trusts {peers[0]}: ok")
 
 
@@ -427,7 +426,6 @@ def images_are_lean(stack: ComposeStack) -> None:
     say(f"images: app {app_mb:.0f} MB, nginx {nginx_mb:.0f} MB; no compiler, pip cache or build-stage layer")
 
 
-{% if cookiecutter.database != "none" -%}
 def sql(stack: ComposeStack, query: str) -> str:
     """One query by psql inside the database's container, as its owner over the local socket."""
     environment = stack.config()["services"]["db"]["environment"]
@@ -461,19 +459,16 @@ def data_survives_down_and_up(stack: ComposeStack) -> None:
     say("database: a row written before `down` and `up` is still there")
 
 
-{% endif -%}
 def load_test_passes(stack: ComposeStack) -> None:
     """The project's own `make loadtest` against the stack in its containers, thresholds and all."""
-    env = {**os.environ, "LOCUST_RUN_TIME": os.environ.get("LOCUST_RUN_TIME", LOADTEST_RUN_TIME)}
+    run_time = container_test_settings(os.environ).locust_run_time or LOADTEST_RUN_TIME
+    env = {**os.environ, "LOCUST_RUN_TIME": run_time}
     # By name: nginx answers only the hosts in SERVER_NAMES (compose: localhost), as in production.
     command = ["make", "loadtest", f"PYTHON={sys.executable}", f"HOST=http://localhost:{stack.http_port}"]
     result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
     summary = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("loadtest:")]
     check(result.returncode == 0, f"make loadtest failed: {summary or result.stderr[-2000:]}")
-    say(f"make loadtest for {env['LOCUST_RUN_TIME']}: {summary[-1] if summary else 'passed'}")
-
-
-{%- if cookiecutter.__interface == "asgi" %}
+    say(f"make loadtest for {run_time}: {summary[-1] if summary else 'passed'}")
 
 
 def websocket_echo(port: int, text: str) -> str:
@@ -531,7 +526,6 @@ def websockets_and_events_pass_nginx(stack: ComposeStack) -> None:
     finally:
         connection.close()
     say(f"WebSocket echo through nginx; the first server-sent event after {first_s:.2f} s")
-{%- endif %}
 
 
 def stop_lets_a_request_finish(stack: ComposeStack) -> None:
@@ -557,21 +551,20 @@ def stop_lets_a_request_finish(stack: ComposeStack) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--compose", default=os.environ.get("COMPOSE", "docker compose"), help="Compose v2 command")
-    parser.add_argument("--docker", default=os.environ.get("DOCKER", "docker"), help="the engine's CLI")
+    given = container_test_settings(os.environ)
+    parser.add_argument("--compose", default=given.compose, help="Compose v2 command")
+    parser.add_argument("--docker", default=given.docker, help="the engine's CLI")
     parser.add_argument("--keep-images", action="store_true", help="keep the built images (the build cache stays)")
     parser.add_argument("--loadtest", action="store_true", help="also run `make loadtest` against the stack")
     args = parser.parse_args(argv)
     slug = STACK["template"]["project_slug"].replace("_", "-")
     env = {}
-{%- if cookiecutter.framework == "django" %}
-    # compose.yaml refuses to start Django without one; a throwaway key for this run, written nowhere.
-    env["DJANGO_SECRET_KEY"] = os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
-{%- endif %}
-{%- if cookiecutter.database != "none" %}
-    # compose.yaml refuses to start the database without one; a throwaway password, written nowhere.
-    env["POSTGRES_PASSWORD"] = os.environ.get("POSTGRES_PASSWORD") or secrets.token_urlsafe(24)
-{%- endif %}
+    if CHOSEN.framework == "django":
+        # compose.yaml refuses to start Django without one; a throwaway key for this run, written nowhere.
+        env["DJANGO_SECRET_KEY"] = given.django_secret_key or secrets.token_urlsafe(50)
+    if CHOSEN.database != "none":
+        # compose.yaml refuses to start the database without one; a throwaway password, written nowhere.
+        env["POSTGRES_PASSWORD"] = given.postgres_password or secrets.token_urlsafe(24)
     # The app server's own access line, beside nginx's: both must carry each request's id.
     env["ACCESS_LOG"] = "1"
     name = f"{slug}-test-{os.getpid()}"
@@ -584,17 +577,15 @@ def main(argv: list[str] | None = None) -> int:
         say(f"up and healthy on 127.0.0.1:{stack.http_port} after {time.monotonic() - started:.0f} s")
         probe_health(stack)
         probe_app(stack)
-{%- if cookiecutter.database != "none" %}
-        probe_database(stack)
-        data_survives_down_and_up(stack)
-{%- endif %}
+        if CHOSEN.database != "none":
+            probe_database(stack)
+            data_survives_down_and_up(stack)
         slow_requests_do_not_hold_up_fast_ones(stack)
         one_request_id_in_json_logs(stack)
         forwarded_headers_from_trusted_proxies_only(stack)
         metrics_on_the_network_only(stack)
-{%- if cookiecutter.__interface == "asgi" %}
-        websockets_and_events_pass_nginx(stack)
-{%- endif %}
+        if CHOSEN.interface == "asgi":
+            websockets_and_events_pass_nginx(stack)
         plan_matches_the_container(stack)
         users_and_read_only(stack)
         images_are_lean(stack)

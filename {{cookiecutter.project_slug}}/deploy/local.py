@@ -20,9 +20,7 @@ import argparse
 import contextlib
 import os
 import re
-{%- if cookiecutter.framework == "django" %}
 import secrets
-{%- endif %}
 import shutil
 import signal
 import subprocess
@@ -53,11 +51,12 @@ NGINX_HEALTH = ("/nginx-health", "nginx-health.invalid")
 
 
 def ports(env: dict[str, str]) -> tuple[str, str]:
-    return env.get("HTTP_PORT", "8080"), env.get("APP_PORT", str(settings.DEFAULT_APP_PORT))
+    chosen = settings.local_settings(env)
+    return chosen.http_port, chosen.app_port
 
 
 def static_root(env: dict[str, str]) -> Path:
-    return Path(env.get("STATIC_ROOT") or PROJECT / "build" / "static").resolve()
+    return settings.local_settings(env).static_root
 
 
 def nginx_values(env: dict[str, str]) -> dict[str, str]:
@@ -72,7 +71,6 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
     except (settings.SettingError, model.TuningError) as error:
         raise SystemExit(f"local: {error}") from None
     connections = model.nginx_worker_connections(long_lived)
-    names = dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])
     return {
         "APP_UPSTREAM": f"127.0.0.1:{app_port}",
         # One app server at a fixed address: the upstream block, nothing to look up.
@@ -80,7 +78,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "RESOLVER": "127.0.0.1",
         "LISTEN_ADDRESS": f"127.0.0.1:{http_port}",
         "REQUEST_TIMEOUT": str(request_timeout_s),
-        "SERVER_NAMES": " ".join(names),
+        "SERVER_NAMES": " ".join(settings.local_settings(env).server_names),
         "STATIC_PARENT": str(static_root(env).parent),
         "LOG_FORMAT": log_format,
         "NGINX_WORKER_CONNECTIONS": str(connections),
@@ -119,8 +117,9 @@ def write_nginx_config(prefix: Path, values: dict[str, str]) -> Path:
 
 
 def find_nginx(env: dict[str, str]) -> str:
-    path = os.pathsep.join([env.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/opt/homebrew/bin"])
-    found = env.get("NGINX") or shutil.which("nginx", path=path)
+    chosen = settings.local_settings(env)
+    path = os.pathsep.join([chosen.search_path, "/usr/sbin", "/usr/local/sbin", "/opt/homebrew/bin"])
+    found = chosen.nginx or shutil.which("nginx", path=path)
     if not found:
         raise SystemExit("local: nginx not found (install it, e.g. apt-get install nginx, or set NGINX=/path/to/nginx)")
     return found
@@ -197,10 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confine", action="store_true", help="run the app server under the container's limits")
     args = parser.parse_args(argv)
     env = dict(os.environ)
-{%- if cookiecutter.framework == "django" %}
-    # Django refuses to start without a secret key; a fresh one per run is never written down anywhere.
-    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-{%- endif %}
+    if settings.project().framework == "django":
+        # Django refuses to start without a secret key; a fresh one per run is never written down anywhere.
+        env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     nginx = find_nginx(env)
     values = nginx_values(env)
     if Path(values["STATIC_PARENT"], "static") != static_root(env):

@@ -11,9 +11,14 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, TypeVar
+
+from . import values
+
+T = TypeVar("T")
 
 DEPLOY = Path(__file__).resolve().parent
 PROJECT = DEPLOY.parent
@@ -30,6 +35,8 @@ APP_KEEPALIVE_S = 75
 # Answered by the server layer itself (deploy/served_app.py), never by the app: "the server is up".
 LIVENESS_PATH = "/.alive"
 DEFAULT_APP_PORT = 8000
+# Where `make local`'s nginx listens unless HTTP_PORT says otherwise.
+DEFAULT_HTTP_PORT = 8080
 # Longer than any legitimate request: nginx answers 504 past it (proxy_read_timeout), and
 # gunicorn's WSGI workers give up on the request too.
 DEFAULT_REQUEST_TIMEOUT_S = 30
@@ -104,10 +111,131 @@ def stack_answers(stack_file: Path = STACK_FILE) -> dict[str, dict[str, str]]:
         return tomllib.load(handle)
 
 
+@dataclass(frozen=True)
+class Project:
+    """What the project was generated with (deploy/stack.toml), which the runtime branches on."""
+
+    package: str  # the app's Python package
+    framework: str
+    interface: str  # "wsgi" or "asgi"
+    server: str
+    database: str  # "none" or the engine
+
+
+def project(stack_file: Path = STACK_FILE) -> Project:
+    answers = stack_answers(stack_file)
+    chosen = answers["stack"]
+    return Project(
+        package=answers["template"]["project_slug"],
+        framework=chosen["framework"],
+        interface=chosen["interface"],
+        server=chosen["server"],
+        database=answers["database"]["engine"],
+    )
+
+
 def request_timeout_s(env: Mapping[str, str]) -> int:
     value = env.get("REQUEST_TIMEOUT", str(DEFAULT_REQUEST_TIMEOUT_S)).strip()
     if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise SettingError(f"REQUEST_TIMEOUT: {value!r} is not a whole number of seconds > 0; unset it or give e.g. 30")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """`make local`'s own: where its nginx listens, what it serves and which nginx runs."""
+
+    http_port: str  # HTTP_PORT
+    app_port: str  # APP_PORT
+    static_root: Path  # STATIC_ROOT: the collected static files, in a directory named static
+    server_names: tuple[str, ...]  # SERVER_NAMES, beside localhost and 127.0.0.1
+    nginx: str | None  # NGINX: the binary to run, else the one on PATH
+    search_path: str  # PATH
+
+
+def local_settings(env: Mapping[str, str]) -> LocalSettings:
+    return LocalSettings(
+        http_port=env.get("HTTP_PORT", str(DEFAULT_HTTP_PORT)),
+        app_port=env.get("APP_PORT", str(DEFAULT_APP_PORT)),
+        static_root=Path(env.get("STATIC_ROOT") or PROJECT / "build" / "static").resolve(),
+        server_names=tuple(dict.fromkeys(["localhost", "127.0.0.1", *env.get("SERVER_NAMES", "").split()])),
+        nginx=env.get("NGINX") or None,
+        search_path=env.get("PATH", ""),
+    )
+
+
+@dataclass(frozen=True)
+class ContainerTestSettings:
+    """`make container-test`'s own: the engine it drives, and what a stack needs that it makes up
+    for the run unless given."""
+
+    compose: str  # COMPOSE: the Compose v2 command
+    docker: str  # DOCKER: the engine's CLI
+    locust_run_time: str | None  # LOCUST_RUN_TIME: how long `make loadtest` runs against the stack
+    django_secret_key: str | None  # DJANGO_SECRET_KEY
+    postgres_password: str | None  # POSTGRES_PASSWORD
+
+
+def container_test_settings(env: Mapping[str, str]) -> ContainerTestSettings:
+    return ContainerTestSettings(
+        compose=env.get("COMPOSE", "docker compose"),
+        docker=env.get("DOCKER", "docker"),
+        locust_run_time=env.get("LOCUST_RUN_TIME") or None,
+        django_secret_key=env.get("DJANGO_SECRET_KEY") or None,
+        postgres_password=env.get("POSTGRES_PASSWORD") or None,
+    )
+
+
+@dataclass(frozen=True)
+class PlanOverrides:
+    """What the environment sets over the plan's inputs (deploy/tuning/); None where it sets nothing."""
+
+    cpu_limit: float | None = None  # CPU_LIMIT, in cores
+    cpu_limit_millicores: float | None = None  # CPU_LIMIT_MILLICORES, in cores
+    memory_limit_bytes: int | None = None  # MEMORY_LIMIT
+    worker_memory_bytes: int | None = None  # WORKER_MEMORY
+    workers: int | None = None  # WEB_CONCURRENCY
+    threads: int | None = None  # WEB_THREADS
+    long_lived_connections: int | None = None  # WS_CONNECTIONS
+    # DB_MAX_CONNECTIONS ("none": no budget) and MAX_REPLICAS, read for projects with a database.
+    db_max_connections: int | Literal["none"] | None = None
+    max_replicas: int | None = None
+
+
+def plan_overrides(env: Mapping[str, str], with_database: bool) -> PlanOverrides:
+    """The environment's word on the plan; each refusal a TuningError naming the variable."""
+
+    def given(name: str) -> str | None:
+        return env.get(name, "").strip() or None
+
+    budget = given("DB_MAX_CONNECTIONS") if with_database else None
+    replicas = given("MAX_REPLICAS") if with_database else None
+    # In this order: a refusal names the first variable that cannot work.
+    return PlanOverrides(
+        cpu_limit=_given(given("CPU_LIMIT"), lambda raw: values.parse_cpus(raw, "CPU_LIMIT")),
+        cpu_limit_millicores=_given(given("CPU_LIMIT_MILLICORES"), values.parse_millicores),
+        memory_limit_bytes=_given(given("MEMORY_LIMIT"), lambda raw: values.parse_memory(raw, "MEMORY_LIMIT")),
+        worker_memory_bytes=_given(given("WORKER_MEMORY"), lambda raw: values.parse_memory(raw, "WORKER_MEMORY")),
+        workers=_given(given("WEB_CONCURRENCY"), lambda raw: values.parse_positive(raw, "WEB_CONCURRENCY")),
+        threads=_given(given("WEB_THREADS"), lambda raw: values.parse_positive(raw, "WEB_THREADS")),
+        db_max_connections=_given(budget, lambda raw: values.parse_connections(raw, "DB_MAX_CONNECTIONS") or "none"),
+        max_replicas=_given(replicas, lambda raw: values.parse_replicas(raw, "MAX_REPLICAS")),
+        long_lived_connections=_given(given("WS_CONNECTIONS"), values.parse_long_lived),
+    )
+
+
+def _given(raw: str | None, parse: Callable[[str], T]) -> T | None:
+    return None if raw is None else parse(raw)
+
+
+def db_pool_size(env: Mapping[str, str]) -> int | None:
+    """DB_POOL_SIZE: the connections each worker's pool may hold, which deploy/serve.py sets from the
+    plan for the app's pool to read; None where nothing set it (a development server)."""
+    value = env.get("DB_POOL_SIZE", "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise SettingError(f"DB_POOL_SIZE: {value!r} is not a whole number > 0; leave it to deploy/serve.py")
     return int(value)
 
 

@@ -34,6 +34,8 @@ from psycopg_pool import AsyncConnectionPool
 from psycopg_pool import ConnectionPool
 {%- endif %}
 
+from deploy.settings import db_pool_size, request_timeout_s
+
 # Without deploy/serve.py (a development server) there is no plan: a pool this small fits any budget.
 DEVELOPMENT_POOL_SIZE = 2
 # How long /readyz waits for a connection before it answers that the database is not there.
@@ -48,8 +50,8 @@ def pool_settings() -> dict[str, object]:
     return {
         "conninfo": url,
         "min_size": 1,
-        "max_size": int(os.environ.get("DB_POOL_SIZE") or DEVELOPMENT_POOL_SIZE),
-        "timeout": float(os.environ.get("REQUEST_TIMEOUT") or 30),
+        "max_size": db_pool_size(os.environ) or DEVELOPMENT_POOL_SIZE,
+        "timeout": request_timeout_s(os.environ),
         "name": f"worker-{os.getpid()}",
     }
 {%- if cookiecutter.__interface == "asgi" %}

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-MIB = 1024 * 1024
+from ..settings import PlanOverrides, plan_overrides
+from ..values import (
+    MAX_CPUS,
+    MIB,
+    TuningError,
+    format_memory,
+    parse_connections,
+    parse_cpus,
+    parse_memory,
+    parse_replicas,
+)
 
 INTERFACES = ("asgi", "wsgi")
 WORKLOADS = ("io_bound", "mixed", "cpu_bound")
@@ -61,16 +70,6 @@ DEFAULT_LONG_LIVED_CONNECTIONS = 1000
 # and the app's (deploy/nginx/templates/main/connections.conf.template; deploy/nginx/start.sh,
 # which has no Python, computes the same).
 NGINX_BASE_CONNECTIONS = 4096
-# More open WebSockets than this in one container is a typo, or a service for a dedicated gateway.
-MAX_LONG_LIVED = 1_000_000
-
-# More replicas than this is a typo, or a service for which one budget split evenly is the wrong model.
-MAX_REPLICAS = 1000
-
-# Sanity bounds for the limits: anything outside is a typo, not a machine.
-MAX_CPUS = 1024.0
-MAX_MEMORY_BYTES = 64 * 1024 * 1024 * MIB  # 64 TiB
-
 # gunicorn's ASGI worker: the uvicorn-worker package or gunicorn's own `asgi`. One worker each,
 # wrk side by side on this machine (req/s): /healthz, 16 connections: starlette 23209 vs 13596,
 # fastapi 8236 vs 7634, django 665 vs 580; /api/io?ms=100, 64 connections: starlette 618 vs 615,
@@ -87,14 +86,6 @@ UNBUDGETED_EVENT_LOOP_POOL = MAX_THREADS
 # Open files a worker needs beside its long-lived connections: the sockets of its requests in
 # flight, the app's files and libraries. 1024 is also the soft limit most systems start a process with.
 BASE_OPEN_FILES = 1024
-
-
-class TuningError(ValueError):
-    """A value the model cannot work with; the message names the field, the value and what fits."""
-
-    def __init__(self, name: str, value: object, problem: str, accepted: str) -> None:
-        self.name, self.value, self.problem, self.accepted = name, value, problem, accepted
-        super().__init__(f"{name}: {value!r} {problem}; {accepted}")
 
 
 @dataclass(frozen=True)
@@ -165,55 +156,6 @@ class Database:
     max_connections: int | None
     max_replicas: int = 1
     named: str = "db_max_connections"
-
-
-# --- parsing limits --------------------------------------------------------------------------
-
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
-_UNIT_POWER = {"": 2, "k": 1, "m": 2, "g": 3, "t": 4}  # a bare number means MiB
-
-
-def parse_cpus(text: object, name: str = "cpu_limit") -> float:
-    """Cores as a float: "2", "0.5", or Kubernetes' "500m". Never rounds 0.5 down to 0."""
-    accepted = f"give cores as a number > 0 and <= {MAX_CPUS:g} (e.g. 0.5, 2 or 500m)"
-    raw = str(text).strip()
-    try:
-        cpus = float(raw[:-1]) / 1000 if raw.lower().endswith("m") else float(raw)
-    except ValueError:
-        raise TuningError(name, text, "is not a number", accepted) from None
-    if not math.isfinite(cpus) or cpus <= 0:
-        raise TuningError(name, text, "is not a finite number > 0", accepted)
-    if cpus > MAX_CPUS:
-        raise TuningError(name, text, "is larger than any machine", accepted)
-    return cpus
-
-
-def parse_memory(text: object, name: str = "memory_limit") -> int:
-    """Bytes from "512MiB", "2GiB", "1.5G", "768M" or a bare number of MiB.
-
-    K, M, G and T are binary (1.5G = 1536 MiB), as Docker reads them.
-    """
-    accepted = "give a size such as 512MiB, 2GiB, 1.5G, 768M, or a number of MiB"
-    match = _MEMORY.match(str(text))
-    if not match:
-        raise TuningError(name, text, "is not a memory size", accepted)
-    number, unit, binary, byte = match.groups()
-    if binary and not unit:
-        raise TuningError(name, text, "is not a memory size", accepted)
-    scale = 1 if byte and not unit and not binary else 1024 ** _UNIT_POWER[unit.lower()]  # "1024B": bytes
-    bytes_ = float(number) * scale
-    if bytes_ < 1:
-        raise TuningError(name, text, "is not more than 0", accepted)
-    if bytes_ > MAX_MEMORY_BYTES:
-        raise TuningError(name, text, "is larger than any machine", accepted)
-    return int(bytes_)
-
-
-def format_memory(bytes_: int | None) -> str:
-    if bytes_ is None:
-        return "no limit"
-    mib = bytes_ / MIB
-    return f"{mib / 1024:g} GiB" if mib >= 1024 and mib % 128 == 0 else f"{mib:.0f} MiB"
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -485,85 +427,56 @@ def choose_limit(resource: str, found: list[Found], answer: Found | None) -> tup
     return (chosen.value, chosen.source) if chosen else (None, "none")
 
 
-def is_whole_number(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also takes "¹" and "²", which int() refuses."""
-    return text.isascii() and text.isdigit()
+def long_lived(overrides: PlanOverrides, stack: Mapping[str, str]) -> int:
+    """WS_CONNECTIONS, else the project's expectation (deploy/stack.toml [connections]; 0 on WSGI)."""
+    if overrides.long_lived_connections is not None:
+        return overrides.long_lived_connections
+    return int(stack.get("connections_expected", "0"))
 
 
 def long_lived_from_environment(env: Mapping[str, str], stack: Mapping[str, str]) -> int:
-    """WS_CONNECTIONS, else the project's expectation (deploy/stack.toml [connections]; 0 on WSGI)."""
-    raw = env.get("WS_CONNECTIONS", "").strip()
-    if not raw:
-        return int(stack.get("connections_expected", "0"))
-    if not is_whole_number(raw) or int(raw) > MAX_LONG_LIVED:
-        raise TuningError(
-            "WS_CONNECTIONS", raw, f"is not a whole number from 0 to {MAX_LONG_LIVED}", "unset it or give e.g. 1000"
-        )
-    return int(raw)
+    return long_lived(plan_overrides(env, with_database=False), stack)
 
 
 def nginx_worker_connections(long_lived_connections: int) -> int:
     return NGINX_BASE_CONNECTIONS + 2 * long_lived_connections
 
 
-def _positive_int(env: Mapping[str, str], name: str) -> int | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    if not is_whole_number(raw) or int(raw) < 1:
-        raise TuningError(name, raw, "is not a whole number >= 1", "unset it or give e.g. 4")
-    return int(raw)
-
-
-def parse_connections(text: object, name: str = "db_max_connections") -> int | None:
-    """A connection budget: a whole number >= 1, or "none" for no budget (a pooler such as PgBouncer in front)."""
-    raw = str(text).strip()
-    if raw.lower() == "none":
-        return None
-    if not is_whole_number(raw) or int(raw) < 1:
-        raise TuningError(
-            name, text, "is not a whole number >= 1", "give the connections this service may hold, e.g. 90, or none"
-        )
-    return int(raw)
-
-
-def parse_replicas(text: object, name: str = "max_replicas") -> int:
-    raw = str(text).strip()
-    if not is_whole_number(raw) or not 1 <= int(raw) <= MAX_REPLICAS:
-        raise TuningError(name, text, f"is not a whole number from 1 to {MAX_REPLICAS}", "give e.g. 1, or 10")
-    return int(raw)
-
-
-def database_from_environment(env: Mapping[str, str], stack: Mapping[str, str]) -> Database | None:
+def database_budget(overrides: PlanOverrides, stack: Mapping[str, str]) -> Database | None:
     """The service's database budget: DB_MAX_CONNECTIONS and MAX_REPLICAS, else the answers (stack)."""
     if stack.get("database", "none") == "none":
         return None
-    named = "DB_MAX_CONNECTIONS" if env.get("DB_MAX_CONNECTIONS", "").strip() else "db_max_connections"
-    raw_budget = env.get("DB_MAX_CONNECTIONS", "").strip() or stack["db_max_connections"]
-    replicas_named = "MAX_REPLICAS" if env.get("MAX_REPLICAS", "").strip() else "max_replicas"
-    raw_replicas = env.get("MAX_REPLICAS", "").strip() or stack["max_replicas"]
-    return Database(parse_connections(raw_budget, named), parse_replicas(raw_replicas, replicas_named), named)
+    if overrides.db_max_connections is None:
+        named, budget = "db_max_connections", parse_connections(stack["db_max_connections"])
+    else:
+        named = "DB_MAX_CONNECTIONS"
+        budget = None if overrides.db_max_connections == "none" else overrides.db_max_connections
+    replicas = overrides.max_replicas
+    return Database(budget, parse_replicas(stack["max_replicas"]) if replicas is None else replicas, named)
 
 
-def limits_from_environment(env: Mapping[str, str]) -> list[Found]:
+def limits_found(overrides: PlanOverrides) -> list[Found]:
     """CPU_LIMIT (or CPU_LIMIT_MILLICORES) and MEMORY_LIMIT: the limits an orchestrator passes in."""
-    found = []
-    if env.get("CPU_LIMIT", "").strip():
-        found.append(Found("cpus", parse_cpus(env["CPU_LIMIT"], "CPU_LIMIT"), "CPU_LIMIT"))
-    millicores = _positive_int(env, "CPU_LIMIT_MILLICORES")
-    if millicores is not None:
-        cpus = parse_cpus(f"{millicores}m", "CPU_LIMIT_MILLICORES")
-        found.append(Found("cpus", cpus, "CPU_LIMIT_MILLICORES"))
-    if env.get("MEMORY_LIMIT", "").strip():
-        found.append(Found("memory", parse_memory(env["MEMORY_LIMIT"], "MEMORY_LIMIT"), "MEMORY_LIMIT"))
-    return found
+    given = [
+        ("cpus", overrides.cpu_limit, "CPU_LIMIT"),
+        ("cpus", overrides.cpu_limit_millicores, "CPU_LIMIT_MILLICORES"),
+        ("memory", overrides.memory_limit_bytes, "MEMORY_LIMIT"),
+    ]
+    return [Found(resource, value, source) for resource, value, source in given if value is not None]
 
 
 def plan_from_environment(
     env: Mapping[str, str], stack: Mapping[str, str], system: list[Found] | tuple[Found, ...] = ()
 ) -> Plan:
     """The plan from the answers and memory figures (stack), the environment and the limits read from the system."""
-    found = [*system, *limits_from_environment(env)]
+    overrides = plan_overrides(env, with_database=stack.get("database", "none") != "none")
+    return plan_from(overrides, stack, system)
+
+
+def plan_from(overrides: PlanOverrides, stack: Mapping[str, str], system: list[Found] | tuple[Found, ...] = ()) -> Plan:
+    """The plan from the answers and memory figures (stack), the environment's overrides and the limits
+    read from the system."""
+    found = [*system, *limits_found(overrides)]
     cpu_answer = Found("cpus", parse_cpus(stack["cpu_limit"]), "stack.toml (the answer at generation)")
     memory_answer = (
         Found("memory", parse_memory(stack["memory_limit"]), "stack.toml (the answer at generation)")
@@ -582,9 +495,7 @@ def plan_from_environment(
     for resource, answer in (("cpus", cpu_answer), ("memory", memory_answer)):
         if answer is not None:
             limits[resource]["found"].setdefault(answer.source, answer.value)
-    worker_memory = int(stack["worker_memory_mib"]) * MIB
-    if env.get("WORKER_MEMORY", "").strip():
-        worker_memory = parse_memory(env["WORKER_MEMORY"], "WORKER_MEMORY")
+    worker_memory = overrides.worker_memory_bytes or int(stack["worker_memory_mib"]) * MIB
     result = plan(
         float(cpus or cpu_answer.value),
         int(memory) if memory else None,
@@ -594,10 +505,10 @@ def plan_from_environment(
         stack["workload"],
         worker_memory_bytes=worker_memory,
         server_memory_bytes=int(stack["server_memory_mib"]) * MIB,
-        workers_override=_positive_int(env, "WEB_CONCURRENCY"),
-        threads_override=_positive_int(env, "WEB_THREADS"),
-        database=database_from_environment(env, stack),
-        long_lived_connections=long_lived_from_environment(env, stack),
+        workers_override=overrides.workers,
+        threads_override=overrides.threads,
+        database=database_budget(overrides, stack),
+        long_lived_connections=long_lived(overrides, stack),
         connection_memory_bytes=int(stack.get("connections_memory_kib", "0")) * 1024,
     )
     return Plan(**{**asdict(result), "limits": limits})

@@ -3,9 +3,11 @@ honoured only when they come from FORWARDED_ALLOW_IPS (the proxy in front). gran
 headers itself.
 """
 
-from granian.utils.proxies import wrap_{{ cookiecutter.__interface }}_with_proxy_headers
+from granian.utils.proxies import wrap_asgi_with_proxy_headers, wrap_wsgi_with_proxy_headers
 
 from .served_app import app as served
 from .settings import from_environment
 
-app = wrap_{{ cookiecutter.__interface }}_with_proxy_headers(served, trusted_hosts=from_environment().forwarded_allow_ips)
+_settings = from_environment()
+_with_proxy_headers = wrap_wsgi_with_proxy_headers if _settings.interface == "wsgi" else wrap_asgi_with_proxy_headers
+app = _with_proxy_headers(served, trusted_hosts=_settings.forwarded_allow_ips)

@@ -1,4 +1,4 @@
-"""gunicorn settings for {{ cookiecutter.project_name }}.
+"""gunicorn settings: the plan (deploy/tuning/) and deploy/settings.py.
 
 Read at start-up and again on SIGHUP (a graceful reload), so the numbers follow the container's
 limits and the environment. Run `python -m deploy.tuning` to see them and the reasons; the
@@ -12,9 +12,6 @@ import threading
 import time
 
 from gunicorn import glogging
-{%- if cookiecutter.__interface == "asgi" %}
-from uvicorn_worker import UvicornWorker
-{%- endif %}
 
 from deploy import logs, settings, tuning
 from deploy.tuning.model import GUNICORN_ASGI_WORKER
@@ -26,26 +23,9 @@ _settings = settings.from_environment()
 workers = _plan.workers
 threads = _plan.threads
 worker_class = _plan.worker_class
-{%- if cookiecutter.__interface == "asgi" %}
-
-
-class UvicornWorkerForWebSockets(UvicornWorker):
-    """uvicorn-worker, its WebSockets pinged and their messages capped (deploy/settings.py). No
-    per-message compression: its zlib state costs each open WebSocket about 40 KiB (measured, 1000
-    open: 62 MiB with it, 22 MiB without); nginx does not pass the offer on either."""
-
-    CONFIG_KWARGS = {
-        **UvicornWorker.CONFIG_KWARGS,
-        "ws_ping_interval": settings.WS_PING_INTERVAL_S,
-        "ws_ping_timeout": settings.WS_PING_TIMEOUT_S,
-        "ws_max_size": settings.WS_MAX_MESSAGE_BYTES,
-        "ws_per_message_deflate": False,
-    }
-
-
 if worker_class == GUNICORN_ASGI_WORKER:
-    worker_class = UvicornWorkerForWebSockets
-{%- endif %}
+    # Its WebSockets pinged and their messages capped, without per-message compression.
+    worker_class = "deploy.gunicorn_asgi_worker.UvicornWorkerForWebSockets"
 
 # --- Timeouts, coupled across layers -----------------------------------------------------------
 # REQUEST_TIMEOUT is nginx's proxy_read_timeout too: when nginx gives up on a request (504), the

@@ -12,7 +12,7 @@ CONFIG = Path(__file__).resolve().with_name("gunicorn.conf.py")
 
 
 def argv(plan: Plan, settings: Settings) -> list[str]:
-    # deploy/served_app.py: APP_MODULE with the server's own liveness answer in front{% if cookiecutter.__interface == "wsgi" %}, and the
-    # client's address from nginx (deploy/gunicorn_app.py){% endif %}.
-    app = "deploy.{{ 'gunicorn_app' if cookiecutter.__interface == 'wsgi' else 'served_app' }}:app"
+    # APP_MODULE with the server's own liveness answer in front (deploy/served_app.py); over WSGI
+    # also told the client's address by nginx (deploy/gunicorn_app.py), which uvicorn's worker does itself.
+    app = "deploy.gunicorn_app:app" if settings.interface == "wsgi" else "deploy.served_app:app"
     return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", settings.bind, app]

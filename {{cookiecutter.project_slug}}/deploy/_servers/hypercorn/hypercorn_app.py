@@ -1,24 +1,15 @@
 """The app as hypercorn runs it: deploy/served_app.py, with X-Forwarded-* trusted only from the proxy in front.
 
 FORWARDED_ALLOW_IPS lists the proxy's addresses (default 127.0.0.1).
-{%- if cookiecutter.__interface == "wsgi" %} hypercorn would run a WSGI app on the event
-loop's default thread pool, sized from os.cpu_count() (the host's CPUs, not the container's); a2wsgi
-runs it on a pool of the plan's size.
-{%- endif %}
 """
 
-{% if cookiecutter.__interface == "asgi" -%}
 import asyncio
 import multiprocessing
 from collections.abc import Awaitable, Callable
 
-{% endif -%}
-{% if cookiecutter.__interface == "wsgi" -%}
-from a2wsgi import WSGIMiddleware
-{% endif -%}
 from hypercorn.middleware import ProxyFixMiddleware
 
-from . import {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}settings{% if cookiecutter.__interface == "wsgi" %}, tuning{% endif %}
+from . import long_lived, settings, tuning
 from .served_app import app as served
 from .trusted_peers import TrustedPeers
 
@@ -51,7 +42,7 @@ class TrustedProxyFix:
         target = self.fixed if scope["type"] != "lifespan" and self.trusts(scope) else self.app
         await target(scope, receive, send)
 
-{% if cookiecutter.__interface == "asgi" %}
+
 _watching: set[asyncio.Task[None]] = set()
 
 
@@ -74,9 +65,17 @@ def notice_on_shutdown_event(drain: Callable[[], Awaitable[None]]) -> None:
     _watching.add(task)  # the loop keeps only a weak reference to a task
 
 
-long_lived.worker.stop_notice = notice_on_shutdown_event
-inner = served
-{%- else %}
-inner = WSGIMiddleware(served, workers=tuning.start_up_plan().threads)
-{%- endif %}
-app = TrustedProxyFix(inner, TrustedPeers(settings.from_environment().forwarded_allow_ips))
+def for_hypercorn(app, interface: str):
+    """An ASGI app as it is, its WebSockets and event streams told when hypercorn stops. A WSGI app on
+    a pool of the plan's size (a2wsgi): hypercorn would run it on the event loop's default thread
+    pool, sized from os.cpu_count(), the host's CPUs rather than the container's."""
+    if interface == "asgi":
+        long_lived.worker.stop_notice = notice_on_shutdown_event
+        return app
+    from a2wsgi import WSGIMiddleware  # in WSGI projects' requirements only
+
+    return WSGIMiddleware(app, workers=tuning.start_up_plan().threads)
+
+
+_settings = settings.from_environment()
+app = TrustedProxyFix(for_hypercorn(served, _settings.interface), TrustedPeers(_settings.forwarded_allow_ips))

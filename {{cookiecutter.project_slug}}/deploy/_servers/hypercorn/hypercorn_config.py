@@ -1,4 +1,4 @@
-"""hypercorn settings for {{ cookiecutter.project_name }}: the plan (deploy/tuning/) and deploy/settings.py, at start-up."""
+"""hypercorn settings: the plan (deploy/tuning/) and deploy/settings.py, at start-up."""
 
 import logging
 
@@ -13,13 +13,11 @@ keep_alive_timeout = settings.APP_KEEPALIVE_S
 graceful_timeout = settings.GRACEFUL_STOP_S
 # hypercorn's default accept backlog is 100, small for a burst behind nginx.
 backlog = 2048
-{%- if cookiecutter.__interface == "asgi" %}
-# WebSockets: pinged (hypercorn sends no pings unless told) and their messages capped (deploy/settings.py).
-# hypercorn always accepts per-message compression when a client offers it, about 100 KiB of zlib
-# state per open WebSocket (measured); nginx does not pass the offer on.
+# WebSockets (ASGI apps): pinged (hypercorn sends no pings unless told) and their messages capped
+# (deploy/settings.py). hypercorn always accepts per-message compression when a client offers it,
+# about 100 KiB of zlib state per open WebSocket (measured); nginx does not pass the offer on.
 websocket_ping_interval = settings.WS_PING_INTERVAL_S
 websocket_max_message_size = settings.WS_MAX_MESSAGE_BYTES
-{%- endif %}
 # No max_requests: a recycled hypercorn worker dropped a request now and then under load (measured:
 # 1 in ~4000 at 32 users back to back answered 502), so workers live until they crash or the
 # container restarts.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 {%- if cookiecutter.database != "none" %}
 from urllib.parse import unquote, urlsplit
+
+from deploy.settings import db_pool_size, request_timeout_s
 {%- endif %}
 
 from . import site
@@ -62,8 +64,8 @@ def database_from_url(url: str) -> dict[str, object]:
         "OPTIONS": {
             "pool": {
                 "min_size": 1,
-                "max_size": int(os.environ.get("DB_POOL_SIZE") or 2),
-                "timeout": float(os.environ.get("REQUEST_TIMEOUT") or 30),
+                "max_size": db_pool_size(os.environ) or 2,
+                "timeout": request_timeout_s(os.environ),
             }
         },
     }
