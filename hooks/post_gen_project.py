@@ -17,6 +17,7 @@ atexit.register(Path(__file__).unlink, missing_ok=True)
 sys.path.insert(0, {{ template_root | tojson }})
 
 from pyserve_template import TEMPLATE_ROOT, answers, compat, cruft_record, machine, records, strays, tuning  # noqa: E402
+from pyserve_template.environment import environment_table  # noqa: E402
 
 CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
 CHOSEN = answers.resolve_or_refuse(CONTEXT)
@@ -130,6 +131,7 @@ def write_into_readme(plan: tuning.Plan) -> None:
     text = readme.read_text(encoding="utf-8")
     text = text.replace("<!-- plan -->", "```text\n" + summary(plan) + "\n```")
     text = text.replace("<!-- faults -->", faults_markdown())
+    text = text.replace("<!-- environment -->", environment_table(CHOSEN.interface, CHOSEN.framework, CHOSEN.database))
     readme.write_text(text.replace("<!-- engine faults -->", engine_faults_markdown()), encoding="utf-8")
 
 

@@ -113,6 +113,18 @@ class Answers:
         return settings.GRACEFUL_STOP_S
 
     @property
+    def stop_grace_period_s(self) -> int:
+        return settings.STOP_GRACE_PERIOD_S
+
+    @property
+    def prestop_s(self) -> int:
+        return settings.PRESTOP_S
+
+    @property
+    def termination_grace_period_s(self) -> int:
+        return settings.TERMINATION_GRACE_PERIOD_S
+
+    @property
     def request_timeout_s(self) -> int:
         return settings.DEFAULT_REQUEST_TIMEOUT_S
 

@@ -25,6 +25,7 @@ from pyserve_template import (
     tuning,
 )
 from pyserve_template.baking import project_venv, run_cookiecutter
+from pyserve_template.environment import environment_table
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import COOKIECUTTER_JSON, context, variation_id
@@ -160,6 +161,11 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     for fault, text in compat.engine_fault_behaviour(server).items():
         assert f"- **{compat.ENGINE_FAULT_NAMES[fault]}**: {text}." in readme
     assert "<!-- engine faults -->" not in readme
+    # ... and every environment variable it reads, from deploy/settings.py's VARIABLES.
+    assert environment_table(interface, framework, asked["database"]) in readme
+    assert "<!-- environment -->" not in readme
+    assert ("`WS_CONNECTIONS`" in readme) == (interface == "asgi")
+    assert ("`DB_MAX_CONNECTIONS`" in readme) == with_database
 
 
 @pytest.mark.parametrize("changes", VARIATIONS, ids=variation_id)
@@ -207,6 +213,28 @@ def test_generated_python_passes_ruff(bake, command: list[str]) -> None:
         capture_output=True,
         text=True,
         check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Each server over each interface it serves: the runtime's files differ only by server.
+TYPED_STACKS = [
+    {"framework": framework, "server": server, "interface": interface}
+    for server, record in records.SERVERS.items()
+    for interface, framework in (("wsgi", "flask"), ("asgi", "fastapi"))
+    if interface in record.interfaces
+]
+
+
+@pytest.mark.parametrize("changes", TYPED_STACKS, ids=variation_id)
+def test_the_runtime_passes_strict_type_checking(bake, changes: dict[str, str], tmp_path: Path) -> None:
+    """mypy --strict on deploy/, against the packages the project installs (those that ship no types
+    are Any: --ignore-missing-imports)."""
+    project = bake(**changes)
+    python = project_venv(project) / "bin" / "python"
+    command = ["--strict", "--ignore-missing-imports", "--python-executable", str(python), "--cache-dir", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", *command, "deploy"], cwd=project, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -21,7 +21,6 @@ BUNDLED = sorted(
 )
 OLDEST, NEWEST = (".".join(map(str, version)) for version in (BUNDLED[0], BUNDLED[-1]))
 RESOURCES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
-PRESTOP_SECONDS = 5
 # The app server's graceful timeout, as each server's config spells it.
 
 # Every server, both interfaces, Django's secret, a fractional CPU and a large memory limit.
@@ -101,8 +100,9 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
         assert env["DB_MAX_CONNECTIONS"]["value"] == stack["db_max_connections"]
 
     # Stopping: the grace period outlasts preStop plus the app server's own graceful stop.
-    assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(PRESTOP_SECONDS)]
-    assert pod["terminationGracePeriodSeconds"] > PRESTOP_SECONDS + settings.GRACEFUL_STOP_S
+    assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(settings.PRESTOP_S)]
+    assert pod["terminationGracePeriodSeconds"] == settings.PRESTOP_S + settings.STOP_GRACE_PERIOD_S
+    assert settings.STOP_GRACE_PERIOD_S > settings.GRACEFUL_STOP_S
 
     # Restricted: non-root with numeric IDs, read-only root, no privilege escalation, no capabilities.
     assert pod["securityContext"]["runAsNonRoot"] is True

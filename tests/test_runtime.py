@@ -61,3 +61,30 @@ def test_the_plan_overrides_name_the_variable_they_refuse() -> None:
     assert settings.plan_overrides({"DB_MAX_CONNECTIONS": "junk"}, with_database=False).db_max_connections is None
     assert settings.plan_overrides({"DB_MAX_CONNECTIONS": "none"}, with_database=True).db_max_connections == "none"
     assert settings.plan_overrides({"CPU_LIMIT_MILLICORES": "500"}, with_database=False).cpu_limit_millicores == 0.5
+
+
+def variables_settings_reads() -> set[str]:
+    """The names settings.py looks up: the string constants in env.get(...), env[...] and given(...)."""
+    tree = ast.parse((DEPLOY_TEMPLATE / "settings.py").read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if called in {"get", "given"} and str(node.args[0].value).isupper():
+                names.add(node.args[0].value)
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and getattr(node.value, "id", "") == "env"
+        ):
+            names.add(node.slice.value)
+    return names
+
+
+def test_every_variable_settings_reads_is_listed_with_a_default_and_a_line() -> None:
+    listed = {variable.name for variable in settings.VARIABLES}
+    # PATH is the system's; DATABASE_URL is read by the app's own pool (database.py, Django's settings).
+    assert variables_settings_reads() - {"PATH"} == listed - {"DATABASE_URL"}
+    assert len(listed) == len(settings.VARIABLES)
+    assert all(variable.default and variable.doc for variable in settings.VARIABLES)
+    assert {variable.only_for for variable in settings.VARIABLES} <= {"", "asgi", "database", "django"}

@@ -20,7 +20,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from pyserve_template import compat, deploy_module, tuning
+from pyserve_template import compat, deploy_module, settings, tuning
 from pyserve_template.baking import TOOLS, project_venv
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
@@ -97,7 +97,7 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
     for service in services.values():
         assert service["init"] is True and service["read_only"] is True
     for name in ("app", "nginx"):
-        assert services[name]["stop_grace_period"] == "30s"  # above the servers' 20 s graceful timeout
+        assert services[name]["stop_grace_period"] == f"{settings.STOP_GRACE_PERIOD_S}s"
     if stack["database"]["engine"] == "none":
         assert set(services) == {"app", "nginx"}
         return

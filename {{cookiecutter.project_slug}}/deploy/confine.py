@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from .tuning import machine
-from .tuning.model import MIB, format_memory
+from .values import MIB, format_memory
 
 PERIOD_US = 100_000  # the kernel's default CFS period: the quota is cpus x this, per period
 

@@ -51,6 +51,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Any
 
 from .settings import (
     DEFAULT_METRICS_PORT,
@@ -142,14 +143,15 @@ class ComposeStack:
         environment = {**os.environ, **self.env}
         return subprocess.run([*self.docker, *args], env=environment, capture_output=True, text=True, timeout=timeout)
 
-    def inspect(self, target: str) -> dict:
+    def inspect(self, target: str) -> dict[str, Any]:
         """What the engine knows of a container or an image (`docker inspect`)."""
         result = self.docker_run("inspect", target)
         check(result.returncode == 0, f"docker inspect {target}: {result.stderr}")
-        return json.loads(result.stdout)[0]
+        inspected: dict[str, Any] = json.loads(result.stdout)[0]
+        return inspected
 
     def image(self, service: str) -> str:
-        return self.inspect(self.container(service))["Image"]
+        return str(self.inspect(self.container(service))["Image"])
 
     def containers(self, service: str) -> list[str]:
         found = self.run("ps", "-q", service).stdout.split()
@@ -167,8 +169,9 @@ class ComposeStack:
         result = self.run("logs", "--no-color", "--no-log-prefix", service)
         return result.stdout + result.stderr
 
-    def config(self) -> dict:
-        return json.loads(self.run("config", "--format", "json").stdout)
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = json.loads(self.run("config", "--format", "json").stdout)
+        return config
 
     def get(
         self, path: str, headers: dict[str, str] | None = None, timeout: float = 30, data: bytes | None = None
@@ -208,7 +211,8 @@ class ComposeStack:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def say(message: str) -> None:
@@ -264,14 +268,14 @@ def slow_requests_do_not_hold_up_fast_ones(stack: ComposeStack) -> None:
     with ThreadPoolExecutor(len(paths)) as pool:
         responses = list(pool.map(fire, paths))
     elapsed = time.monotonic() - started
-    check(all(response.status == 200 for response in responses), [r.status for r in responses])
+    check(all(response.status == 200 for response in responses), f"{[r.status for r in responses]}")
     slowest_fast = max(response.seconds for response in responses[SLOW_REQUESTS:])
     check(elapsed < SLOW_MS / 1000 * 1.6, f"{len(paths)} requests took {elapsed:.2f} s")
     check(slowest_fast < 0.5, f"a fast request waited {slowest_fast:.2f} s behind the slow ones")
     say(f"{SLOW_REQUESTS} slow + {FAST_REQUESTS} fast at once: {elapsed:.2f} s, fast ones <= {slowest_fast:.2f} s")
 
 
-def log_objects(stack: ComposeStack, service: str) -> list[dict]:
+def log_objects(stack: ComposeStack, service: str) -> list[dict[str, Any]]:
     """The service's log as JSON objects; fails on any other line but nginx's start script's own."""
     objects, others = [], []
     for line in stack.logs(service).splitlines():
@@ -353,13 +357,13 @@ def metrics_on_the_network_only(stack: ComposeStack) -> None:
     say(f"metrics on app:{DEFAULT_METRICS_PORT} in the network (app_plan_workers {plan['workers']}), not through nginx")
 
 
-def app_processes(stack: ComposeStack) -> dict[int, dict]:
+def app_processes(stack: ComposeStack) -> dict[int, dict[str, Any]]:
     result = stack.exec("app", "python", "-c", PROCESSES)
     check(result.returncode == 0, f"listing the app's processes failed: {result.stderr}")
     return {int(pid): info for pid, info in json.loads(result.stdout).items()}
 
 
-def is_worker(info: dict, server: int) -> bool:
+def is_worker(info: dict[str, Any], server: int) -> bool:
     """A live child of the server that serves requests, not one that runs beside the workers."""
     beside = any(name in info["command"] for name in BESIDE_THE_WORKERS)
     return info["ppid"] == server and info["state"] != "Z" and not beside
@@ -441,7 +445,7 @@ def probe_database(stack: ComposeStack) -> None:
     check(ready.status == 200, f"/readyz answered {ready.status}: {ready.body[:200]!r}")
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda _: stack.get("/api/db?ms=50"), range(64)))
-    check(all(answer.status == 200 for answer in answers), [answer.status for answer in answers])
+    check(all(answer.status == 200 for answer in answers), f"{[answer.status for answer in answers]}")
     plan = json.loads([line for line in stack.logs("app").splitlines() if '"db_pool_size"' in line][-1])
     planned = plan["workers"] * plan["db_pool_size"]
     held = int(sql(stack, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")) - 1
@@ -543,8 +547,10 @@ def stop_lets_a_request_finish(stack: ComposeStack) -> None:
     started = time.monotonic()
     stack.run("stop", timeout=120)
     request.join(timeout=60)
-    check(responses and isinstance(responses[0], Response), f"the in-flight request failed: {responses}")
-    check(responses[0].status == 200, f"the in-flight request got {responses[0].status}")
+    finished = responses[0] if responses else None
+    if not isinstance(finished, Response):
+        raise CheckFailed(f"the in-flight request failed: {responses}")
+    check(finished.status == 200, f"the in-flight request got {finished.status}")
     stopped = time.monotonic() - started
     say(f"stop during a {IN_FLIGHT_MS / 1000:g} s request: it finished (200); stopped in {stopped:.1f} s")
 

@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from . import settings
+from . import settings, values
 from .confine import CannotConfine, Confinement
 from .settings import DEPLOY, PROJECT
 from .tuning import machine, model
@@ -43,7 +43,7 @@ RUN_DIR = PROJECT / ".local"
 NGINX_DIR = DEPLOY / "nginx"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # Past the server's graceful stop, whatever is left is killed.
-STOP_TIMEOUT = settings.GRACEFUL_STOP_S + 10
+STOP_TIMEOUT = settings.STOP_GRACE_PERIOD_S
 START_TIMEOUT = 60
 # nginx's own health answer belongs to the server block for hosts it does not serve (nginx's
 # healthcheck in its container asks by IP): asked here with a name that never resolves (RFC 2606).
@@ -68,9 +68,8 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         log_format = settings.log_format(env)
         long_lived = model.long_lived_from_environment(env, machine.load_stack())
         trusted_proxies = settings.trusted_proxies(env)
-    except (settings.SettingError, model.TuningError) as error:
+    except (settings.SettingError, values.TuningError) as error:
         raise SystemExit(f"local: {error}") from None
-    connections = model.nginx_worker_connections(long_lived)
     return {
         "APP_UPSTREAM": f"127.0.0.1:{app_port}",
         # One app server at a fixed address: the upstream block, nothing to look up.
@@ -81,8 +80,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "SERVER_NAMES": " ".join(settings.local_settings(env).server_names),
         "STATIC_PARENT": str(static_root(env).parent),
         "LOG_FORMAT": log_format,
-        "NGINX_WORKER_CONNECTIONS": str(connections),
-        "NGINX_OPEN_FILES": str(2 * connections),
+        **{name: str(count) for name, count in model.nginx_connections(long_lived).items()},
         # As deploy/nginx/start.sh renders TRUSTED_PROXIES: none unless set, nothing in front of nginx here.
         "NGINX_SET_REAL_IP_FROM": "\n".join(f"set_real_ip_from {proxy};" for proxy in trusted_proxies),
         "NGINX_TRUSTED_PROXY_RANGES": "\n".join(f"    {proxy} 1;" for proxy in trusted_proxies),
@@ -185,7 +183,7 @@ def confine(env: dict[str, str]) -> Confinement:
     limits = model.plan_from_environment(env, machine.load_stack())
     try:
         confinement = Confinement.create(limits.cpus, limits.memory_limit_bytes)
-    except (CannotConfine, model.TuningError) as error:
+    except (CannotConfine, values.TuningError) as error:
         raise SystemExit(f"local: --confine: {error}") from None
     print(f"local: the app server runs confined to {confinement.describe()}", flush=True)
     return confinement

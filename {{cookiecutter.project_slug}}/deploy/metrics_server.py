@@ -52,17 +52,18 @@ class WorkersCollector(Collector):
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.files = MultiProcessCollector(None, path=str(directory))
+        # prometheus_client's multiprocess module is untyped.
+        self.files = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
 
     def forget_exited_workers(self) -> None:
         for path in self.directory.glob("gauge_live*_*.db"):
             pid = int(path.stem.rpartition("_")[2])
             if not process_exists(pid):
-                mark_process_dead(pid, str(self.directory))
+                mark_process_dead(pid, str(self.directory))  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterator[Metric]:
         self.forget_exited_workers()
-        yield from self.files.collect()
+        yield from self.files.collect()  # type: ignore[no-untyped-call]
 
 
 class PlanCollector(Collector):

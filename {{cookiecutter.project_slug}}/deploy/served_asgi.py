@@ -20,13 +20,13 @@ ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[...,
 def header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return None
 
 
 def client_address(scope: dict[str, Any]) -> str | None:
     client = scope.get("client")
-    return client[0] if client else None
+    return str(client[0]) if client else None
 
 
 async def serve_websocket(

@@ -44,7 +44,7 @@ def finished_on_close(body: Iterable[bytes], environ: dict[str, Any], finish: Ca
             finally:
                 finish()
 
-        body.close = close_and_finish
+        body.close = close_and_finish  # type: ignore[attr-defined]  # the file wrapper has one
         return body
     return ClosingBody(body, finish)
 
@@ -65,7 +65,8 @@ def served(inner: WSGIApp) -> WSGIApp:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
             request.status = int(status[:3])
-            return start_response(status, headers, exc_info)
+            write: Callable[..., Any] = start_response(status, headers, exc_info)
+            return write
 
         try:
             body = inner(environ, start)

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypedDict, TypeVar
 
 from . import values
 
@@ -28,6 +28,13 @@ STACK_FILE = DEPLOY / "stack.toml"
 # engine's wait before SIGKILL (compose's stop_grace_period, Kubernetes'
 # terminationGracePeriodSeconds less its preStop sleep), so that no request is cut by the kill.
 GRACEFUL_STOP_S = 20
+# The engine's wait between SIGTERM and SIGKILL (compose's stop_grace_period): the graceful stop,
+# with room for the server to exit after it.
+STOP_GRACE_PERIOD_S = GRACEFUL_STOP_S + 10
+# Kubernetes: each container's preStop sleep, while the endpoint leaves the Service, then the stop;
+# terminationGracePeriodSeconds covers both.
+PRESTOP_S = 5
+TERMINATION_GRACE_PERIOD_S = PRESTOP_S + STOP_GRACE_PERIOD_S
 # How long the app server keeps an idle connection from nginx: longer than nginx's upstream
 # keepalive_timeout (50 s, deploy/nginx/templates/site.conf.template), so that nginx closes idle
 # connections first and never sends a request down one the server is closing.
@@ -53,6 +60,24 @@ WS_PING_TIMEOUT_S = 20
 # The largest WebSocket message a worker takes, in bytes: the servers' default, 16 MiB, would let
 # a thousand clients ask a worker to hold 16 GiB. Larger uploads belong in an HTTP request.
 WS_MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+# The same for uvicorn and gunicorn's uvicorn worker, as uvicorn names them. No per-message
+# compression: its zlib state costs each open WebSocket about 40 KiB (measured, 1000 open: 62 MiB
+# with it, 22 MiB without), and nginx does not pass the offer on either.
+class UvicornWebSockets(TypedDict):
+    ws_ping_interval: float
+    ws_ping_timeout: float
+    ws_max_size: int
+    ws_per_message_deflate: bool
+
+
+UVICORN_WEBSOCKETS = UvicornWebSockets(
+    ws_ping_interval=WS_PING_INTERVAL_S,
+    ws_ping_timeout=WS_PING_TIMEOUT_S,
+    ws_max_size=WS_MAX_MESSAGE_BYTES,
+    ws_per_message_deflate=False,
+)
 # json: one object per line, for a log collector (the images' default); text: for people (make local).
 LOG_FORMATS = ("json", "text")
 
@@ -60,6 +85,123 @@ LOG_FORMATS = ("json", "text")
 # TRUSTED_PROXIES, read by nginx: the load balancer or ingress in front, whose X-Forwarded-* nginx
 # believes (deploy/nginx/templates/forwarded.conf.template). None unless set: nginx is the edge.
 TRUSTED_PROXIES_SEPARATORS = re.compile(r"[\s,]+")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable the runtime reads, as the project's README lists it."""
+
+    name: str
+    default: str
+    doc: str
+    # Listed only in projects that have it: "asgi", "database" or "django".
+    only_for: str = ""
+
+
+# Every variable read below, in the README's order (its table is made from this).
+VARIABLES = (
+    Variable("APP_MODULE", "`module` in deploy/stack.toml", "the app the server runs (`module:attribute`)"),
+    Variable(
+        "HEALTH_PATH",
+        "`health_path` in deploy/stack.toml",
+        "the app's own health check, which readiness waits on (for stack.toml's module only; `\"\"`: the"
+        " server's `/.alive` alone)",
+    ),
+    Variable("BIND", "`127.0.0.1:APP_PORT`", "the app server's address (compose and Kubernetes: `0.0.0.0:8000`)"),
+    Variable("APP_PORT", f"`{DEFAULT_APP_PORT}`", "the app server's port on loopback, where BIND is unset"),
+    Variable(
+        "REQUEST_TIMEOUT",
+        f"`{DEFAULT_REQUEST_TIMEOUT_S}`",
+        "seconds a request may run: nginx answers 504 past it (`proxy_read_timeout`), and the pools' wait",
+    ),
+    Variable("LOG_LEVEL", "`info`", "the servers' and the app's log level"),
+    Variable("LOG_FORMAT", "`text` (the images: `json`)", "`json`, an object per line for a log collector, or `text`"),
+    Variable("ACCESS_LOG", "off", "`1`: the app server writes an access line too, beside nginx's"),
+    Variable(
+        "METRICS_PORT", f"`{DEFAULT_METRICS_PORT}`", "the metrics endpoint's port on the app server's host; `off`"
+    ),
+    Variable(
+        "FORWARDED_ALLOW_IPS",
+        "`127.0.0.1`",
+        "the proxies whose X-Forwarded-* the app server believes: nginx (compose: any peer)",
+    ),
+    Variable(
+        "TRUSTED_PROXIES",
+        "none",
+        "the load balancer in front of nginx, whose X-Forwarded-* nginx believes (addresses or CIDR ranges)",
+    ),
+    Variable("RUNTIME_DIR", "`/tmp/app-server-<port>`", "the server's files while it runs (the metrics' shared files)"),
+    Variable("WEB_CONCURRENCY", "the plan", "workers, taken as given (the model is bypassed)"),
+    Variable("WEB_THREADS", "the plan", "threads per worker, taken as given"),
+    Variable(
+        "WORKER_MEMORY",
+        "`worker` in deploy/stack.toml",
+        "your app's measured memory per worker (e.g. `180MiB`); the sample app's figure is a floor",
+    ),
+    Variable(
+        "CPU_LIMIT",
+        "`cpu` in deploy/stack.toml",
+        "the container's CPU limit in cores (`0.5`, `2`, `500m`); set by compose and Kubernetes; a smaller"
+        " cgroup quota still wins",
+    ),
+    Variable(
+        "CPU_LIMIT_MILLICORES",
+        "unset",
+        "the CPU limit as a whole number of millicores (`500`): what Kubernetes' Downward API gives with `divisor: 1m`",
+    ),
+    Variable(
+        "MEMORY_LIMIT",
+        "`memory` in deploy/stack.toml",
+        "the container's memory limit (`512MiB`, `2GiB`); set by compose and Kubernetes; a smaller cgroup"
+        " limit still wins",
+    ),
+    Variable(
+        "WS_CONNECTIONS",
+        "`expected` in deploy/stack.toml",
+        "WebSockets and event streams expected open at once in one container; give nginx's container the same",
+        "asgi",
+    ),
+    Variable(
+        "DATABASE_URL",
+        "none (compose builds it from `POSTGRES_PASSWORD`)",
+        "where the database is, `postgresql://user:password@host:5432/name`: the app's pool reads it",
+        "database",
+    ),
+    Variable(
+        "DB_MAX_CONNECTIONS",
+        "`max_connections` in deploy/stack.toml",
+        "the connections the service may hold on its database, all replicas together; `none` for no budget",
+        "database",
+    ),
+    Variable(
+        "MAX_REPLICAS", "`max_replicas` in deploy/stack.toml", "the most replicas that share that budget", "database"
+    ),
+    Variable(
+        "DB_POOL_SIZE",
+        "the plan",
+        "each worker's pool: set by `deploy/serve.py` from the plan, not by hand",
+        "database",
+    ),
+    Variable("HTTP_PORT", f"`{DEFAULT_HTTP_PORT}`", "`make local`: nginx's port on loopback"),
+    Variable("STATIC_ROOT", "`build/static`", "where the static files are collected, in a directory named `static`"),
+    Variable("SERVER_NAMES", "none", "the host names nginx serves beside localhost; others get no answer (444)"),
+    Variable("NGINX", "the one on PATH", "`make local`: the nginx to run"),
+    Variable("COMPOSE", "`docker compose`", "`make container-test`: the Compose v2 command"),
+    Variable("DOCKER", "`docker`", "`make container-test`: the engine's CLI"),
+    Variable("LOCUST_RUN_TIME", "`20s`", "`make container-test LOADTEST=1`: how long the load test runs"),
+    Variable(
+        "DJANGO_SECRET_KEY",
+        "none (`make local` and `make container-test`: a throwaway one)",
+        "Django's secret key; compose and the Deployment refuse to start without it",
+        "django",
+    ),
+    Variable(
+        "POSTGRES_PASSWORD",
+        "none (`make container-test`: a throwaway one)",
+        "the database's password; compose refuses to start without it",
+        "database",
+    ),
+)
 
 
 class SettingError(ValueError):

@@ -38,7 +38,7 @@ def git(*args: str) -> subprocess.CompletedProcess[str]:
 def recorded_template() -> str:
     if not RECORD.is_file():
         raise Refused(f"no {RECORD.name} here: the project is not linked to its template (`cruft link URL` links it)")
-    return json.loads(RECORD.read_text(encoding="utf-8"))["template"]
+    return str(json.loads(RECORD.read_text(encoding="utf-8"))["template"])
 
 
 def reachable(template: str) -> None:

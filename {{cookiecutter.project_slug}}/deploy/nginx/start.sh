@@ -78,7 +78,10 @@ case "$LOG_FORMAT" in
 esac
 
 # Connections per worker (templates/main/connections.conf): the app's and the client's for each
-# WebSocket expected (WS_CONNECTIONS, which the app's plan counts too), and 4096 for the rest.
+# WebSocket expected (WS_CONNECTIONS, which the app's plan counts too), and a base for the rest.
+# The formula is deploy/tuning/model.py's nginx_connections(), which `make local` renders with; this
+# image has no Python, and the template's tests hold the two renders equal.
+BASE_CONNECTIONS=4096
 WS_CONNECTIONS=${WS_CONNECTIONS:-0}
 case "$WS_CONNECTIONS" in
     "" | *[!0-9]*)
@@ -86,7 +89,7 @@ case "$WS_CONNECTIONS" in
         exit 1
         ;;
 esac
-NGINX_WORKER_CONNECTIONS=$((4096 + 2 * WS_CONNECTIONS))
+NGINX_WORKER_CONNECTIONS=$((BASE_CONNECTIONS + 2 * WS_CONNECTIONS))
 NGINX_OPEN_FILES=$((2 * NGINX_WORKER_CONNECTIONS))
 export NGINX_WORKER_CONNECTIONS NGINX_OPEN_FILES
 

@@ -18,7 +18,8 @@ Environment, strongest first:
                                    limits.cpu with divisor 1m, which a bare CPU_LIMIT would read as cores)
 """
 
+from ..values import TuningError
 from .machine import start_up_plan
-from .model import Plan, TuningError
+from .model import Plan
 
 __all__ = ["Plan", "TuningError", "start_up_plan"]

@@ -7,8 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from .machine import STACK_FILE, load_stack, read_system_limits
-from .model import TuningError, describe, plan_from_environment
+from ..settings import STACK_FILE
+from ..values import TuningError
+from .machine import load_stack, read_system_limits
+from .model import describe, plan_from_environment
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,7 +85,8 @@ def cgroups_of_this_process(proc: Path = PROC, controllers: tuple[str, ...] = CO
         elif fstype == "cgroup":
             for controller in set(super_options) & set(controllers) & v1_paths.keys():
                 v1[controller] = Cgroup(1, _inside(mount_point, mount_root, v1_paths[controller]), mount_point)
-    return {name: v1.get(name) or v2 for name in controllers if v1.get(name) or v2}
+    found = {name: v1.get(name) or v2 for name in controllers}
+    return {name: cgroup for name, cgroup in found.items() if cgroup is not None}
 
 
 def cgroups_under(root: Path) -> dict[str, Cgroup]:

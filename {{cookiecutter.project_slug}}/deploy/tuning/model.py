@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ..settings import PlanOverrides, plan_overrides
 from ..values import (
@@ -66,9 +67,8 @@ ASGI_WORKERS_PER_CPU = 2
 # WebSockets and event streams an ASGI container plans for unless WS_CONNECTIONS says otherwise:
 # each costs memory in the server and a descriptor in a worker and in nginx (deploy/stack.toml).
 DEFAULT_LONG_LIVED_CONNECTIONS = 1000
-# nginx's connections per worker beside the long-lived ones: each of those holds two, the client's
-# and the app's (deploy/nginx/templates/main/connections.conf.template; deploy/nginx/start.sh,
-# which has no Python, computes the same).
+# nginx's connections per worker beside the long-lived ones, each of which holds two, the client's
+# and the app's (nginx_connections below; deploy/nginx/start.sh, which has no Python, computes the same).
 NGINX_BASE_CONNECTIONS = 4096
 # gunicorn's ASGI worker: the uvicorn-worker package or gunicorn's own `asgi`. One worker each,
 # wrk side by side on this machine (req/s): /healthz, 16 connections: starlette 23209 vs 13596,
@@ -103,7 +103,7 @@ class Plan:
     memory_needed_bytes: int
     fits_memory: bool
     reasons: dict[str, str]
-    limits: dict[str, dict] = field(default_factory=dict)
+    limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     # With a database: connections each worker's pool may hold, the most replicas that run at once,
     # and the budget they share (None: none given). Without one, all None.
     db_pool_size: int | None = None
@@ -442,6 +442,13 @@ def nginx_worker_connections(long_lived_connections: int) -> int:
     return NGINX_BASE_CONNECTIONS + 2 * long_lived_connections
 
 
+def nginx_connections(long_lived_connections: int) -> dict[str, int]:
+    """What deploy/nginx/templates/main/connections.conf is rendered with: each worker's connections
+    and, a descriptor each with as many again for files and logs, its open files."""
+    connections = nginx_worker_connections(long_lived_connections)
+    return {"NGINX_WORKER_CONNECTIONS": connections, "NGINX_OPEN_FILES": 2 * connections}
+
+
 def database_budget(overrides: PlanOverrides, stack: Mapping[str, str]) -> Database | None:
     """The service's database budget: DB_MAX_CONNECTIONS and MAX_REPLICAS, else the answers (stack)."""
     if stack.get("database", "none") == "none":
@@ -485,16 +492,17 @@ def plan_from(overrides: PlanOverrides, stack: Mapping[str, str], system: list[F
     )
     cpus, cpus_from = choose_limit("cpus", found, cpu_answer)
     memory, memory_from = choose_limit("memory", found, memory_answer)
-    limits = {
-        "cpus": {"from": cpus_from, "found": {item.source: item.value for item in found if item.resource == "cpus"}},
-        "memory": {
-            "from": memory_from,
-            "found": {item.source: int(item.value) for item in found if item.resource == "memory"},
-        },
+    found_by_resource: dict[str, dict[str, float]] = {
+        "cpus": {item.source: item.value for item in found if item.resource == "cpus"},
+        "memory": {item.source: int(item.value) for item in found if item.resource == "memory"},
     }
     for resource, answer in (("cpus", cpu_answer), ("memory", memory_answer)):
         if answer is not None:
-            limits[resource]["found"].setdefault(answer.source, answer.value)
+            found_by_resource[resource].setdefault(answer.source, answer.value)
+    limits: dict[str, dict[str, Any]] = {
+        "cpus": {"from": cpus_from, "found": found_by_resource["cpus"]},
+        "memory": {"from": memory_from, "found": found_by_resource["memory"]},
+    }
     worker_memory = overrides.worker_memory_bytes or int(stack["worker_memory_mib"]) * MIB
     result = plan(
         float(cpus or cpu_answer.value),

@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 from gunicorn import glogging
 
@@ -66,8 +67,8 @@ errorlog = "-"
 loglevel = _settings.log_level
 
 
-class LogsAsTheAppDoes(glogging.Logger):
-    def setup(self, cfg):
+class LogsAsTheAppDoes(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
+    def setup(self, cfg: Any) -> None:
         super().setup(cfg)  # also on a reload
         logging.config.dictConfig(logs.dict_config(_settings, ("gunicorn.error", "gunicorn.access")))
 
@@ -81,20 +82,21 @@ logger_class = LogsAsTheAppDoes
 # for good. Each worker therefore watches its own requests: one running past `timeout` makes the
 # worker retire. It takes no new connection, its other requests get graceful_timeout to finish, and
 # the arbiter starts a fresh worker (killing this one if the hung thread keeps it from exiting).
-def post_worker_init(worker):
+# gunicorn ships no types: its worker, request and server objects are Any here.
+def post_worker_init(worker: Any) -> None:
     worker.requests_running = {}
     threading.Thread(target=_retire_when_a_request_hangs, args=(worker,), daemon=True).start()
 
 
-def pre_request(worker, req):
+def pre_request(worker: Any, req: Any) -> None:
     worker.requests_running[threading.get_ident()] = (time.monotonic(), f"{req.method} {req.path}")
 
 
-def post_request(worker, req, environ, resp):
+def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
     worker.requests_running.pop(threading.get_ident(), None)
 
 
-def _retire_when_a_request_hangs(worker) -> None:
+def _retire_when_a_request_hangs(worker: Any) -> None:
     while worker.alive:
         time.sleep(1)
         now = time.monotonic()
@@ -108,6 +110,6 @@ def _retire_when_a_request_hangs(worker) -> None:
                 return
 
 
-def on_reload(server):
+def on_reload(server: Any) -> None:
     # deploy/serve.py logged the plan at start; a reload (SIGHUP) re-reads this file and the limits.
     print(_plan.as_json(), file=sys.stderr, flush=True)

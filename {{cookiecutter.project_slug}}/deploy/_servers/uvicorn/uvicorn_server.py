@@ -22,9 +22,7 @@ from . import logs
 from .settings import (
     APP_KEEPALIVE_S,
     GRACEFUL_STOP_S,
-    WS_MAX_MESSAGE_BYTES,
-    WS_PING_INTERVAL_S,
-    WS_PING_TIMEOUT_S,
+    UVICORN_WEBSOCKETS,
     Settings,
     from_environment,
 )
@@ -43,13 +41,8 @@ def config(app_module: str, settings: Settings, workers: int) -> uvicorn.Config:
         http="httptools",
         timeout_keep_alive=APP_KEEPALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_STOP_S,
-        # WebSockets: pinged, and their messages capped (deploy/settings.py). No per-message
-        # compression: its zlib state costs each open WebSocket about 40 KiB (measured, 1000 open:
-        # 62 MiB with it, 22 MiB without); nginx does not pass the offer on either.
-        ws_ping_interval=WS_PING_INTERVAL_S,
-        ws_ping_timeout=WS_PING_TIMEOUT_S,
-        ws_max_size=WS_MAX_MESSAGE_BYTES,
-        ws_per_message_deflate=False,
+        # WebSockets pinged and their messages capped, without per-message compression.
+        **UVICORN_WEBSOCKETS,
         # No limit_max_requests: a recycled uvicorn worker resets the connections it has just read
         # requests from (measured: nginx logged "Connection reset by peer" and 1 request in ~9000
         # failed at 64 users).
