@@ -18,6 +18,10 @@ from pyserve_template.baking import run_cookiecutter
 from .conftest import ANSWER_KEYS, COOKIECUTTER_JSON, TEMPLATE_ROOT
 
 README = (TEMPLATE_ROOT / "README.md").read_text()
+DOCS = TEMPLATE_ROOT / "docs"
+# A newcomer reads the front page in ten minutes; the rest is a page per topic in docs/.
+README_MOST_LINES = 300
+REFUSALS = (DOCS / "refusals.md").read_text()
 
 
 def fenced_after(heading: str) -> str:
@@ -118,9 +122,10 @@ def test_readme_sample_runs_are_what_cookiecutter_prints(tmp_path: Path, heading
 
 
 @pytest.mark.parametrize(
-    "example", re.findall(r"^\$ cookiecutter --no-input \. (.+)\n(\.\.\.\n)?(.+)$", README, re.MULTILINE)
+    "example",
+    re.findall(r"^\$ cookiecutter --no-input \. (.+)\n(\.\.\.\n)?(.+)$", REFUSALS, re.MULTILINE),
 )
-def test_readme_refusal_examples_are_what_cookiecutter_says(tmp_path: Path, example: tuple[str, str, str]) -> None:
+def test_refusal_examples_are_what_cookiecutter_says(tmp_path: Path, example: tuple[str, str, str]) -> None:
     args, elided, line = example
     run = run_cookiecutter(tmp_path, dict(arg.split("=", 1) for arg in args.split()))
     assert run.result.returncode != 0
@@ -129,8 +134,9 @@ def test_readme_refusal_examples_are_what_cookiecutter_says(tmp_path: Path, exam
 
 
 def memory_table(header: str) -> dict[str, tuple[float, int]]:
-    """README rows `| name | <measured> MiB ... | <figure> MiB |` under the header that starts `header`."""
-    table = README[README.index(header) :].split("\n\n")[0]
+    """docs/limits.md's rows `| name | <measured> MiB ... | <figure> MiB |` under the header that starts `header`."""
+    page = (DOCS / "limits.md").read_text()
+    table = page[page.index(header) :].split("\n\n")[0]
     rows = {}
     for line in table.splitlines()[2:]:
         name, measured, figure = (cell.strip() for cell in line.strip().strip("|").split("|"))
@@ -146,19 +152,46 @@ def memory_table(header: str) -> dict[str, tuple[float, int]]:
     ],
     ids=["frameworks", "servers"],
 )
-def test_readme_memory_figures_are_the_records(header: str, figures: dict) -> None:
+def test_memory_figures_are_the_records(header: str, figures: dict) -> None:
     assert memory_table(header) == figures
 
 
-def test_readme_benchmark_figures_are_the_latest_report() -> None:
-    """The README quotes bench/results/results.md, the report bench/run wrote, and its command."""
+def test_the_readme_is_a_front_page_and_links_every_docs_page() -> None:
+    assert len(README.splitlines()) <= README_MOST_LINES
+    for page in sorted(DOCS.glob("*.md")):
+        assert f"[docs/{page.name}](docs/{page.name})" in README, page.name
+
+
+def test_benchmark_figures_are_the_latest_report() -> None:
+    """docs/benchmark.md quotes bench/results/results.md, the report bench/run wrote, and its command."""
+    benchmark = (DOCS / "benchmark.md").read_text()
     report = (TEMPLATE_ROOT / "bench" / "results" / "results.md").read_text()
     summary = re.search(r"^\| stack \| contender \|.*?(?=\n\n)", report, re.DOTALL | re.MULTILINE).group(0)
-    assert summary in README
+    assert summary in benchmark
     # Every server at 1 CPU, and what `auto` picks from it.
     servers = re.search(r"^### 1 CPU\n\n(\| stack \| floor.*?)(?=\n\n)", report, re.DOTALL | re.MULTILINE).group(1)
-    assert servers in README
+    assert servers in benchmark
     for (interface, workload), (server, _) in compat.AUTO_SERVER.items():
-        assert f"- {interface.upper()} {workload}: **{server}**" in README
+        assert f"- {interface.upper()} {workload}: **{server}**" in benchmark
     command = re.search(r"^`(bench/run[^`]*)`", report, re.MULTILINE).group(1)
-    assert f"The latest figures, from `{command}`" in README
+    assert f"The latest figures, from `{command}`" in benchmark
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+
+
+def test_the_projects_links_to_the_decisions_page_name_its_headings() -> None:
+    """Comments in generated files say why in a line and link to the measurements in docs/decisions.md."""
+    page = (DOCS / "decisions.md").read_text()
+    anchors = {github_anchor(heading) for heading in re.findall(r"^## (.+)$", page, re.MULTILINE)}
+    project = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
+    linked = {
+        anchor
+        for path in project.rglob("*")
+        if path.is_file() and ".venv" not in path.parts
+        for anchor in re.findall(r"docs/decisions\.md#([a-z0-9-]+)", path.read_text(errors="replace"))
+    }
+    assert linked, "no comment links to docs/decisions.md"
+    assert linked <= anchors, linked - anchors

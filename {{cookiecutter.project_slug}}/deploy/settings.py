@@ -63,8 +63,8 @@ WS_MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 # The same for uvicorn and gunicorn's uvicorn worker, as uvicorn names them. No per-message
-# compression: its zlib state costs each open WebSocket about 40 KiB (measured, 1000 open: 62 MiB
-# with it, 22 MiB without), and nginx does not pass the offer on either.
+# compression: its zlib state costs each open WebSocket tens of KiB
+# (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#no-per-message-compression-on-websockets).
 class UvicornWebSockets(TypedDict):
     ws_ping_interval: float
     ws_ping_timeout: float

@@ -4,8 +4,7 @@ Pure Python, no I/O and no dependencies: the same inputs give the same plan. The
 very file when it generates the project (to print the plan and write it into the README);
 deploy/tuning/machine.py reads the container's limits and calls it at start-up.
 
-Figures marked "benchmark" are pyserve-template's: the sample app behind nginx, loaded by wrk, the
-app server in a cgroup with the stated CPU quota, on a 2-core machine (https://github.com/org/pyserve-template/tree/main/bench/results).
+The measurements behind each number: https://github.com/org/pyserve-template/blob/main/docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -35,33 +34,26 @@ WORKLOADS = ("io_bound", "mixed", "cpu_bound")
 # burst of large request bodies. The kernel OOM-kills at the limit, not near it.
 MEMORY_HEADROOM = 0.20
 
-# A thread costs little memory (64 gthread threads under load added 3 MiB to a Flask worker) but
-# every in-flight request holds the GIL for its CPU part, so threads are bounded by that, not RAM.
+# A thread costs little memory, but every in-flight request holds the GIL for its CPU part, so
+# threads are bounded by that (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#a-thread-is-cheap-in-memory).
 MAX_THREADS = 64
 
 # Past this, one container is better split into replicas: every worker holds its own database
 # pool and warm caches, and one host's accept queue is a single point of failure.
 MAX_WORKERS = 32
 
-# Requests in flight per CPU that an I/O-bound WSGI service needs (Little's law): a request that
-# spends ~1/64 of its time on the CPU (1.5 ms of 100 ms) saturates a core only at ~64 in flight.
-# The common advice of 2 threads per worker would hold a 1-CPU gunicorn to 3 x 2 = 6 in flight:
-# 60 req/s at 100 ms.
+# Requests in flight per CPU that an I/O-bound WSGI service needs (Little's law): one that spends
+# 1/64 of its time on the CPU saturates a core at 64 in flight
+# (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#threads-for-io-bound-wsgi-64-requests-in-flight-per-cpu).
 IO_BOUND_REQUESTS_PER_CPU = 64
 # A mixed workload spends a real part of each request on the CPU, so it saturates the CPU with
-# fewer requests in flight. benchmark (3 /api/io?ms=100 to 1 /api/cpu?ms=10, 1 CPU, 64 connections):
-# gunicorn 3 x 4 threads 148 req/s; 3 x 16 300; 3 x 32 301-328; 3 x 64 294-316: the CPU is full
-# from 16 on. 32 leaves room for mixes that wait longer.
+# fewer requests in flight (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#threads-for-a-mixed-workload-32-per-cpu).
 MIXED_REQUESTS_PER_CPU = 32
 # Fewest threads a threaded worker gets, however small its CPU share.
 MIN_THREADS = 4
 
-# Event loops per CPU for ASGI. One loop per CPU leaves the CPU idle while a loop waits on its
-# thread pool (file reads for static files, sync endpoints, which FastAPI and Starlette run in
-# threads). benchmark (FastAPI on uvicorn, 1 CPU, 64 connections, static files through the app),
-# req/s for 1 / 2 / 3 / 4 workers: ServeStatic ~1110 / 1150 / 1330 / 1290; Starlette's
-# StaticFiles ~860 / 1530 / 1140 / 1250; I/O, CPU and mixed alike for all four (noise ~10%).
-# CPU-bound ASGI stays at one per CPU: its loops only compute, and each costs a worker's memory.
+# Event loops per CPU for ASGI: one per CPU leaves the CPU idle while a loop waits on its thread
+# pool; CPU-bound ASGI stays at one (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#two-event-loops-per-cpu-for-asgi).
 ASGI_WORKERS_PER_CPU = 2
 
 # WebSockets and event streams an ASGI container plans for unless WS_CONNECTIONS says otherwise:
@@ -70,11 +62,8 @@ DEFAULT_LONG_LIVED_CONNECTIONS = 1000
 # nginx's connections per worker beside the long-lived ones, each of which holds two, the client's
 # and the app's (nginx_connections below; deploy/nginx/start.sh, which has no Python, computes the same).
 NGINX_BASE_CONNECTIONS = 4096
-# gunicorn's ASGI worker: the uvicorn-worker package or gunicorn's own `asgi`. One worker each,
-# wrk side by side on this machine (req/s): /healthz, 16 connections: starlette 23209 vs 13596,
-# fastapi 8236 vs 7634, django 665 vs 580; /api/io?ms=100, 64 connections: starlette 618 vs 615,
-# fastapi 619 vs 613, django 282 vs 387. uvicorn-worker (uvloop + httptools) wins where the
-# server's own cost shows; gunicorn's worker wins only Django's sleep-bound case.
+# gunicorn's ASGI worker: the uvicorn-worker package, ahead of gunicorn's own `asgi` wherever the
+# server's own cost shows (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#gunicorns-asgi-worker-uvicorn-worker).
 GUNICORN_ASGI_WORKER = "uvicorn_worker.UvicornWorker"
 
 # Without a database budget, a worker's pool grows to a connection for each request it has in
@@ -206,8 +195,8 @@ def threads_per_worker(cpus: float, interface: str, workload: str) -> tuple[int,
 
     Each worker gets threads for all the requests in flight, not its fair share of them: a gthread
     worker accepts connections while its threads are busy, and nginx keeps its upstream connections
-    alive, so one worker can hold most of them. benchmark (1 CPU, 64 connections, /api/io?ms=100):
-    3 x 22 threads (66 in all) 455 req/s, p95 202 ms; 3 x 32 614 req/s, 3 x 64 616, p95 108 ms.
+    alive, so one worker can hold most of them
+    (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#each-worker-gets-threads-for-every-request-in-flight).
     """
     if uses_threads(interface, workload):
         per_cpu = IO_BOUND_REQUESTS_PER_CPU if workload == "io_bound" else MIXED_REQUESTS_PER_CPU
@@ -266,9 +255,7 @@ def fit_database(workers: int, threads: int, interface: str, database: Database)
     or a coroutine (ASGI). The threads stay as many as the requests in flight: capped to the pool,
     they lost up to a third of the throughput, as nginx's connections do not spread evenly over the
     workers and a worker with more requests than threads queued them while another's connections
-    sat idle. benchmark (Flask on gunicorn, 1 CPU, 64 connections, /api/db?ms=100, a budget of 30,
-    7 runs each): 3 x 10 threads, pools of 10: 171-267 req/s, 19-30 connections used; 3 x 64
-    threads, the same pools: 270-284 req/s, all 30 used.
+    sat idle (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#pools-are-capped-by-the-budget-threads-are-not).
     """
     wanted = threads if interface == "wsgi" else UNBUDGETED_EVENT_LOOP_POOL
     replicas = database.max_replicas

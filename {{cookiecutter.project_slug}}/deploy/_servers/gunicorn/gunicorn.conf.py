@@ -39,13 +39,8 @@ keepalive = settings.APP_KEEPALIVE_S
 # --- Recycling ----------------------------------------------------------------------------------
 # Replace a worker after this many requests (jittered so they do not all restart at once):
 # bounds slow leaks and heap fragmentation. High, because each new worker imports the app again on
-# the same CPU quota: at 2000 (a common value), fast requests restarted a worker every second or two
-# and halved the throughput (pyserve-template's benchmark, see deploy/tuning/model.py: Flask static files
-# from WhiteNoise at 1 CPU, 2171 req/s and 0.46 CPU ms per request; never recycled, 3354 req/s and
-# 0.30 ms). Not the uvicorn worker (ASGI): as uvicorn
-# itself, a recycled one reset connections it had just read requests from (measured: 3 of ~4000
-# requests answered 502 at 32 users back to back), so those live until they crash or the container
-# restarts.
+# the same CPU quota. Never the uvicorn worker: a recycled one resets connections it has just read
+# requests from (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#recycling-workers).
 max_requests = 0 if _plan.worker_class == GUNICORN_ASGI_WORKER else 100_000
 max_requests_jitter = 10_000
 

@@ -14,13 +14,12 @@ graceful_timeout = settings.GRACEFUL_STOP_S
 # hypercorn's default accept backlog is 100, small for a burst behind nginx.
 backlog = 2048
 # WebSockets (ASGI apps): pinged (hypercorn sends no pings unless told) and their messages capped
-# (deploy/settings.py). hypercorn always accepts per-message compression when a client offers it,
-# about 100 KiB of zlib state per open WebSocket (measured); nginx does not pass the offer on.
+# (deploy/settings.py). hypercorn accepts per-message compression whenever a client offers it, and
+# nginx does not pass the offer on (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#no-per-message-compression-on-websockets).
 websocket_ping_interval = settings.WS_PING_INTERVAL_S
 websocket_max_message_size = settings.WS_MAX_MESSAGE_BYTES
-# No max_requests: a recycled hypercorn worker dropped a request now and then under load (measured:
-# 1 in ~4000 at 32 users back to back answered 502), so workers live until they crash or the
-# container restarts.
+# No max_requests: a recycled hypercorn worker dropped a request now and then under load
+# (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#recycling-workers).
 # Logs in LOG_FORMAT, as the app's own lines (deploy/logs.py): hypercorn's error logger passed as a
 # logger, not "-", which would give it a handler and format of its own. The access line is
 # deploy/served_app.py's (ACCESS_LOG=1), the same for every server.

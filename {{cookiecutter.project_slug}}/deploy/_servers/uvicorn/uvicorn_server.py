@@ -44,8 +44,7 @@ def config(app_module: str, settings: Settings, workers: int) -> uvicorn.Config:
         # WebSockets pinged and their messages capped, without per-message compression.
         **UVICORN_WEBSOCKETS,
         # No limit_max_requests: a recycled uvicorn worker resets the connections it has just read
-        # requests from (measured: nginx logged "Connection reset by peer" and 1 request in ~9000
-        # failed at 64 users).
+        # requests from (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#recycling-workers).
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         # deploy/served_app.py writes the access line (ACCESS_LOG=1), the same for every server.
