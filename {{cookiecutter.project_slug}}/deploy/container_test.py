@@ -23,7 +23,8 @@ port, and checks what production relies on:
   connections than the plan's, and a row written before `down` (volumes kept) and `up` is still there.
 
 With --loadtest (`make container-test LOADTEST=1`, as the project's CI runs it) `make loadtest` also
-runs against the stack, for LOCUST_RUN_TIME (default here 20s), and its thresholds must hold.
+runs against the stack for LOCUST_RUN_TIME (default DEFAULT_LOADTEST_RUN_TIME, deploy/settings.py), and its
+thresholds must hold.
 
 It prints one line per check and exits non-zero on the first that fails. The checks of the
 sample app's pages (`probe_app`) are the ones to change when you replace the sample with your app.
@@ -72,7 +73,6 @@ UP_TIMEOUT = 300
 HEALTHCHECK_INTERVAL = "2s"
 SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
 IN_FLIGHT_MS = 3000
-LOADTEST_RUN_TIME = "20s"
 ONE_YEAR = 365 * 24 * 3600
 # What a load balancer that ends TLS tells nginx about a client (and what a client may forge).
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
@@ -465,7 +465,7 @@ def data_survives_down_and_up(stack: ComposeStack) -> None:
 
 def load_test_passes(stack: ComposeStack) -> None:
     """The project's own `make loadtest` against the stack in its containers, thresholds and all."""
-    run_time = container_test_settings(os.environ).locust_run_time or LOADTEST_RUN_TIME
+    run_time = container_test_settings(os.environ).locust_run_time
     env = {**os.environ, "LOCUST_RUN_TIME": run_time}
     # By name: nginx answers only the hosts in SERVER_NAMES (compose: localhost), as in production.
     command = ["make", "loadtest", f"PYTHON={sys.executable}", f"HOST=http://localhost:{stack.http_port}"]

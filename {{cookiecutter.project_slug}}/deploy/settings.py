@@ -44,6 +44,10 @@ LIVENESS_PATH = "/.alive"
 DEFAULT_APP_PORT = 8000
 # Where `make local`'s nginx listens unless HTTP_PORT says otherwise.
 DEFAULT_HTTP_PORT = 8080
+# `make container-test`'s engine, and how long `make container-test LOADTEST=1` runs the load test.
+DEFAULT_COMPOSE = "docker compose"
+DEFAULT_DOCKER = "docker"
+DEFAULT_LOADTEST_RUN_TIME = "20s"
 # Longer than any legitimate request: nginx answers 504 past it (proxy_read_timeout), and
 # gunicorn's WSGI workers give up on the request too.
 DEFAULT_REQUEST_TIMEOUT_S = 30
@@ -186,9 +190,13 @@ VARIABLES = (
     Variable("STATIC_ROOT", "`build/static`", "where the static files are collected, in a directory named `static`"),
     Variable("SERVER_NAMES", "none", "the host names nginx serves beside localhost; others get no answer (444)"),
     Variable("NGINX", "the one on PATH", "`make local`: the nginx to run"),
-    Variable("COMPOSE", "`docker compose`", "`make container-test`: the Compose v2 command"),
-    Variable("DOCKER", "`docker`", "`make container-test`: the engine's CLI"),
-    Variable("LOCUST_RUN_TIME", "`20s`", "`make container-test LOADTEST=1`: how long the load test runs"),
+    Variable("COMPOSE", f"`{DEFAULT_COMPOSE}`", "`make container-test`: the Compose v2 command"),
+    Variable("DOCKER", f"`{DEFAULT_DOCKER}`", "`make container-test`: the engine's CLI"),
+    Variable(
+        "LOCUST_RUN_TIME",
+        f"`{DEFAULT_LOADTEST_RUN_TIME}`",
+        "`make container-test LOADTEST=1`: how long the load test runs",
+    ),
     Variable(
         "DJANGO_SECRET_KEY",
         "none (`make local` and `make container-test`: a throwaway one)",
@@ -313,16 +321,16 @@ class ContainerTestSettings:
 
     compose: str  # COMPOSE: the Compose v2 command
     docker: str  # DOCKER: the engine's CLI
-    locust_run_time: str | None  # LOCUST_RUN_TIME: how long `make loadtest` runs against the stack
+    locust_run_time: str  # LOCUST_RUN_TIME: how long `make loadtest` runs against the stack
     django_secret_key: str | None  # DJANGO_SECRET_KEY
     postgres_password: str | None  # POSTGRES_PASSWORD
 
 
 def container_test_settings(env: Mapping[str, str]) -> ContainerTestSettings:
     return ContainerTestSettings(
-        compose=env.get("COMPOSE", "docker compose"),
-        docker=env.get("DOCKER", "docker"),
-        locust_run_time=env.get("LOCUST_RUN_TIME") or None,
+        compose=env.get("COMPOSE", DEFAULT_COMPOSE),
+        docker=env.get("DOCKER", DEFAULT_DOCKER),
+        locust_run_time=env.get("LOCUST_RUN_TIME") or DEFAULT_LOADTEST_RUN_TIME,
         django_secret_key=env.get("DJANGO_SECRET_KEY") or None,
         postgres_password=env.get("POSTGRES_PASSWORD") or None,
     )
