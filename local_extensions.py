@@ -123,7 +123,7 @@ class PyserveExtension(Extension):
                 answers.refuse_raw_answers_cookiecutter_would_render(raw, DEFAULTS)
                 # cookiecutter only warns about a config default outside a menu, and asks with its own.
                 answers.refuse_defaults_outside_the_menus(user_defaults_being_loaded(), DEFAULTS)
-            except answers.tuning.TuningError as error:
+            except answers.values.TuningError as error:
                 answers.refuse(error)
         environment.filters["python_identifier"] = answers.derive_slug
         environment.filters["toml_string"] = toml_string

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pyserve_template import compat, records, tuning
+from pyserve_template import compat, records, values
 from pyserve_template.postgres import running_postgres
 
 from . import auto, report
@@ -61,7 +61,7 @@ def numbers(parse_one: Callable[[str], float], name: str) -> Callable[[str], tup
     def parse(text: str) -> tuple:
         try:
             values = tuple(parse_one(part.strip()) for part in text.split(",") if part.strip())
-        except (ValueError, tuning.TuningError) as error:
+        except (ValueError, values.TuningError) as error:
             raise argparse.ArgumentTypeError(f"{name}: {text!r}: {error}") from None
         if not values or any(value <= 0 for value in values):
             raise argparse.ArgumentTypeError(f"{name}: {text!r}: give numbers > 0, comma-separated")
@@ -90,7 +90,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workloads", type=names(WORKLOADS), default=list(WORKLOADS), help=", ".join(WORKLOADS))
     parser.add_argument("--contenders", type=names(CONTENDERS), default=list(CONTENDERS), help=", ".join(CONTENDERS))
     parser.add_argument(
-        "--cpus", type=numbers(lambda text: tuning.parse_cpus(text, "--cpus"), "--cpus"), default=(0.5, 1.0),
+        "--cpus", type=numbers(lambda text: values.parse_cpus(text, "--cpus"), "--cpus"), default=(0.5, 1.0),
         help="the CPU quotas the servers part runs at (default 0.5,1); the other parts use the first >= 1",
     )  # fmt: skip
     parser.add_argument("--memory", default="512MiB", help="the container's memory limit (default 512MiB)")
@@ -116,8 +116,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         for name, value in QUICK.items():
             setattr(args, name, value)
     try:
-        tuning.parse_memory(args.memory, "--memory")
-    except tuning.TuningError as error:
+        values.parse_memory(args.memory, "--memory")
+    except values.TuningError as error:
         parser.error(str(error))
     for name in ("connections", "rounds"):
         if getattr(args, name) < 1:
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     if args.report_only:
         return report_again(args.out)
-    memory_mib = tuning.parse_memory(args.memory) / tuning.MIB
+    memory_mib = values.parse_memory(args.memory) / values.MIB
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -265,7 +265,7 @@ def report_again(out: Path) -> int:
     args.out = out
     measurements = [Measurement(**found) for found in data["runs"]]
     incumbents = {(c["interface"], c["workload"]): c["incumbent"] for c in committed["choices"]}
-    memory_mib = tuning.parse_memory(args.memory) / tuning.MIB
+    memory_mib = values.parse_memory(args.memory) / values.MIB
     decisions = auto.choose(report.cells(measurements, memory_mib), committed["run"], incumbents)
     write_report(args, measurements, decisions, data["command"], data["machine"], committed["run"])
     return 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from pyserve_template import confine, deploy_module, tuning
+from pyserve_template import confine, deploy_module, values
 from pyserve_template.baking import free_port, project_venv, run_cookiecutter
 from pyserve_template.compat import Stack
 from pyserve_template.postgres import ConnectionWatch, Postgres
@@ -191,7 +191,7 @@ def measure(
     where = (stack.interface, stack.framework, stack.server, workload.name, contender.name, limits.cpus,
              load.connections, round_)  # fmt: skip
     if "failed" in totals:
-        return Measurement(*where, 0, 0, 0, 0, 0, 0, peak and peak / tuning.MIB, totals["oom_kills"], None, 0,
+        return Measurement(*where, 0, 0, 0, 0, 0, 0, peak and peak / values.MIB, totals["oom_kills"], None, 0,
                            totals["failed"])  # fmt: skip
     requests = totals["requests"]
     errors = sum(totals[key] for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
@@ -204,7 +204,7 @@ def measure(
         p99_ms=totals["p99_us"] / 1000,
         errors=errors,
         requests=requests,
-        peak_memory_mib=peak and peak / tuning.MIB,
+        peak_memory_mib=peak and peak / values.MIB,
         oom_kills=totals["oom_kills"],
         cpu_ms_per_request=cpu * 1000 / requests if cpu is not None and requests else None,
         workers=totals["processes"],
@@ -241,7 +241,7 @@ def _run(
     # The server's run-time files (its metrics) beside nginx's, not in /tmp where they would stay.
     env["RUNTIME_DIR"] = str(log.resolve().with_suffix(".runtime"))
     launch = launch_at(f"127.0.0.1:{app_port}")
-    memory = tuning.parse_memory(limits.memory)
+    memory = values.parse_memory(limits.memory)
     confinement = confine.Confinement.create(limits.cpus, memory, f"pyserve-bench-{os.getpid()}")
     totals: dict = {}
     app = nginx = None

@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import asdict
 
-from pyserve_template import compat, tuning
+from pyserve_template import compat, values
 
 from . import auto, report
 from .auto import Decision
@@ -29,7 +29,7 @@ def write_report(
     run_name: str,
 ) -> None:
     """results.md, results.json, auto.json and the charts; the choices and targets on the console."""
-    memory_mib = tuning.parse_memory(args.memory) / tuning.MIB
+    memory_mib = values.parse_memory(args.memory) / values.MIB
     result = report.cells(measurements, memory_mib)
     committed = {(i, w): compat.auto_server(i, w)[0] for i in compat.INTERFACES for w in compat.WORKLOADS}
     auto_servers = {**committed, **{(d.interface, d.workload): d.server for d in decisions}}

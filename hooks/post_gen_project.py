@@ -16,7 +16,18 @@ atexit.register(Path(__file__).unlink, missing_ok=True)
 
 sys.path.insert(0, {{ template_root | tojson }})
 
-from pyserve_template import TEMPLATE_ROOT, answers, compat, cruft_record, machine, records, strays, tuning  # noqa: E402
+from pyserve_template import (  # noqa: E402
+    TEMPLATE_ROOT,
+    answers,
+    compat,
+    cruft_record,
+    machine,
+    plan_inputs,
+    presentation,
+    records,
+    strays,
+    tuning,
+)
 from pyserve_template.environment import environment_table  # noqa: E402
 
 CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
@@ -88,7 +99,7 @@ def remove_kubernetes() -> None:
 
 def shipped_plan() -> tuning.Plan:
     """The plan in a container with exactly the answered limits (not this machine's: it is not the container)."""
-    return tuning.plan_from_environment({}, machine.load_stack(DEPLOY / "stack.toml"))
+    return plan_inputs.plan_from_environment({}, machine.load_stack(DEPLOY / "stack.toml"))
 
 
 def choice_line(name: str, value: str, reason: str) -> str:
@@ -101,7 +112,7 @@ def summary(plan: tuning.Plan) -> str:
             choice_line("interface", CHOSEN.interface.upper(), CHOSEN.interface_reason),
             choice_line("server", CHOSEN.server, CHOSEN.server_reason),
             f"static files: {CHOSEN.static_strategy}",
-            tuning.describe(plan),
+            presentation.describe(plan),
         ]
     )
 

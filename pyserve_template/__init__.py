@@ -68,8 +68,12 @@ def deploy_module(project: Path, name: str, package: str) -> ModuleType:
 # The project template's own deploy/, under a name no generated project's `deploy` can clash with.
 tuning = deploy_module(PROJECT_TEMPLATE, "tuning.model", "pyserve_deploy")
 machine = deploy_module(PROJECT_TEMPLATE, "tuning.machine", "pyserve_deploy")
+plan_inputs = deploy_module(PROJECT_TEMPLATE, "tuning.inputs", "pyserve_deploy")
+presentation = deploy_module(PROJECT_TEMPLATE, "tuning.presentation", "pyserve_deploy")
+nginx_sizing = deploy_module(PROJECT_TEMPLATE, "tuning.nginx", "pyserve_deploy")
 confine = deploy_module(PROJECT_TEMPLATE, "confine", "pyserve_deploy")
 settings = deploy_module(PROJECT_TEMPLATE, "settings", "pyserve_deploy")
+values = deploy_module(PROJECT_TEMPLATE, "values", "pyserve_deploy")
 
 __all__ = [
     "DEPLOY_TEMPLATE",
@@ -80,7 +84,11 @@ __all__ = [
     "confine",
     "deploy_module",
     "machine",
+    "nginx_sizing",
+    "plan_inputs",
+    "presentation",
     "settings",
     "source_stamp",
     "tuning",
+    "values",
 ]

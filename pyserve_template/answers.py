@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import compat, records, settings, tuning
+from . import compat, records, settings, tuning, values
 from .compat import AnswerError
 
 # Names a generated package must not take: it would shadow what the project imports.
@@ -58,7 +58,7 @@ class Answers:
 
     @property
     def memory_limit_mib(self) -> int:
-        return self.memory_limit_bytes // tuning.MIB
+        return self.memory_limit_bytes // values.MIB
 
     @property
     def cpu_cores(self) -> str:
@@ -292,8 +292,8 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     project_name = _project_name(raw.get("project_name", ""))
     project_slug = _project_slug(raw.get("project_slug", ""))
     use_kubernetes = _boolean("use_kubernetes", raw.get("use_kubernetes", False))
-    cpus = tuning.parse_cpus(raw.get("cpu_limit", ""), "cpu_limit")
-    memory = tuning.parse_memory(raw.get("memory_limit", ""), "memory_limit")
+    cpus = values.parse_cpus(raw.get("cpu_limit", ""), "cpu_limit")
+    memory = values.parse_memory(raw.get("memory_limit", ""), "memory_limit")
 
     interface, interface_reason = compat.resolve_interface(framework, asked_interface, asked_server)
     server, server_reason = compat.resolve_server(interface, asked_server, workload)
@@ -306,14 +306,14 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
             "memory_limit",
             raw.get("memory_limit"),
             f"is too small for one {framework} worker under {server}",
-            f"give at least {-(-least // tuning.MIB)}MiB"
+            f"give at least {-(-least // values.MIB)}MiB"
             f" ({records.FRAMEWORKS[framework].memory_mib} MiB a worker + {records.server_memory_mib(server)} MiB"
             f" for {server} and its metrics + {tuning.MEMORY_HEADROOM:.0%} headroom)",
         )
     # Checked after the rest, in the order asked: these are the last questions.
     database = _choice("database", raw.get("database", "none"), compat.DATABASES)
     # A question not answered yet (its default is rendered when it is asked) takes that default.
-    max_replicas = tuning.parse_replicas(raw.get("max_replicas", default_for("max_replicas", raw)), "max_replicas")
+    max_replicas = values.parse_replicas(raw.get("max_replicas", default_for("max_replicas", raw)), "max_replicas")
     if use_kubernetes and max_replicas < compat.MIN_REPLICAS:
         raise AnswerError(
             "max_replicas",
@@ -324,7 +324,7 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     budget = None
     if database != "none":
         budget = tuning.Database(
-            tuning.parse_connections(
+            values.parse_connections(
                 raw.get("db_max_connections", default_for("db_max_connections", raw)), "db_max_connections"
             ),
             max_replicas,
@@ -352,17 +352,17 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
     )
 
 
-def problem_with(name: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuning.TuningError | None:
+def problem_with(name: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> values.TuningError | None:
     """What is wrong with answer `name` given the answers so far (the defaults stand in for those not
     given yet), or None. Only a problem of `name` itself counts: the others are asked about in turn."""
     try:
         resolve({**defaults, **given})
-    except tuning.TuningError as error:
+    except values.TuningError as error:
         return error if error.name == name else None
     return None
 
 
-def refuse(error: tuning.TuningError) -> NoReturn:
+def refuse(error: values.TuningError) -> NoReturn:
     """Stop cookiecutter with the one-line message: no traceback, and (early enough) no directory."""
     print(f"pyserve-template: {error}", file=sys.stderr)
     raise SystemExit(1)
@@ -371,5 +371,5 @@ def refuse(error: tuning.TuningError) -> NoReturn:
 def resolve_or_refuse(raw: Mapping[str, Any]) -> Answers:
     try:
         return resolve(raw)
-    except tuning.TuningError as error:
+    except values.TuningError as error:
         refuse(error)

@@ -10,7 +10,7 @@ import itertools
 import json
 from dataclasses import dataclass
 
-from . import TEMPLATE_ROOT, records, tuning
+from . import TEMPLATE_ROOT, records, tuning, values
 
 # The interfaces each framework speaks (its native one first, which `interface=auto` picks) and
 # each server serves: from their records.
@@ -158,7 +158,7 @@ SERVING_REQUIREMENTS = ("prometheus-client==0.26.0",)
 MIN_REPLICAS = 2
 
 
-class AnswerError(tuning.TuningError):
+class AnswerError(values.TuningError):
     """An answer that cannot work; the message names the field, the value and what is accepted."""
 
 

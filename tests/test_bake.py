@@ -23,6 +23,7 @@ from pyserve_template import (
     records,
     strays,
     tuning,
+    values,
 )
 from pyserve_template.baking import project_venv, run_cookiecutter
 from pyserve_template.environment import environment_table
@@ -128,15 +129,15 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
         given = {
             name: asked.get(name) or answers.default_for(name, asked) for name in ("max_replicas", "db_max_connections")
         }
-        database = tuning.Database(tuning.parse_connections(given["db_max_connections"]), int(given["max_replicas"]))
+        database = tuning.Database(values.parse_connections(given["db_max_connections"]), int(given["max_replicas"]))
         assert stack["database"] == {
             "engine": asked["database"],
             "max_connections": database.max_connections or "none",
             "max_replicas": database.max_replicas,
         }
     plan = tuning.plan(
-        tuning.parse_cpus(asked["cpu_limit"]),
-        tuning.parse_memory(asked["memory_limit"]),
+        values.parse_cpus(asked["cpu_limit"]),
+        values.parse_memory(asked["memory_limit"]),
         framework,
         interface,
         server,
@@ -280,7 +281,7 @@ def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:
         env={"PATH": "/usr/bin:/bin"},
     )
     plan = json.loads(result.stdout)
-    assert (plan["cpus"], plan["memory_limit_bytes"], plan["workers"], plan["threads"]) == (0.5, 768 * tuning.MIB, 1, 1)
+    assert (plan["cpus"], plan["memory_limit_bytes"], plan["workers"], plan["threads"]) == (0.5, 768 * values.MIB, 1, 1)
     assert plan["reasons"]["workers"].startswith("1 = 2 event loops per CPU (ceil 2 x 0.5)")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.workloads import DB_BUDGET
-from pyserve_template import confine, tuning
+from pyserve_template import confine, values
 
 from .conftest import TEMPLATE_ROOT
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 def run_bench(tmp_path: Path, options: list[str]) -> tuple[subprocess.CompletedProcess[str], Path]:
     try:
-        confine.Confinement.create(1, 64 * tuning.MIB, "pyserve-bench-check").remove()
+        confine.Confinement.create(1, 64 * values.MIB, "pyserve-bench-check").remove()
     except confine.CannotConfine as error:
         pytest.skip(f"the benchmark needs a writable cgroup tree: {error}")
     out = tmp_path / "results"

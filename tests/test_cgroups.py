@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import machine, tuning
+from pyserve_template import machine, tuning, values
 from pyserve_template.baking import TOOLS, project_venv
 from pyserve_template.matrix import ONE_PER_SERVER
 
@@ -27,7 +27,7 @@ from .test_e2e import check_workers_fit_the_memory_model
 
 pytestmark = pytest.mark.e2e
 
-MIB = tuning.MIB
+MIB = values.MIB
 CONFINED_CPUS = 1.5
 ANSWERS = {"cpu_limit": "4", "memory_limit": "2GiB"}
 CONFINED = ONE_PER_SERVER

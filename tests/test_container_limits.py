@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import machine, tuning
+from pyserve_template import machine, plan_inputs, tuning, values
 
 from .test_tuning_model import STACK  # flask, WSGI, gunicorn, mixed; answers 1 CPU, 512 MiB
 
-MIB = tuning.MIB
+MIB = values.MIB
 V1_NO_LIMIT = "9223372036854771712"  # what cgroup v1 writes for "no limit" on 4 KiB pages
 MEMINFO = "MemTotal:       16384000 kB\nMemFree:        8000000 kB\n"
 
@@ -106,7 +106,7 @@ def read_tree(tmp_path: Path, files: dict[str, str]) -> list[tuning.Found]:
 @pytest.mark.parametrize(("files", "expected"), TREES.values(), ids=TREES.keys())
 def test_limits_read_from_a_cgroup_tree(tmp_path: Path, files: dict[str, str], expected: tuple) -> None:
     cpus, memory, cpus_from, memory_from, (workers, threads) = expected
-    plan = tuning.plan_from_environment({}, STACK, read_tree(tmp_path, dict(files)))
+    plan = plan_inputs.plan_from_environment({}, STACK, read_tree(tmp_path, dict(files)))
     assert (plan.cpus, plan.memory_limit_bytes) == (cpus, memory)
     assert plan.limits["cpus"]["from"].startswith(cpus_from)
     assert plan.limits["memory"]["from"].startswith(memory_from)
@@ -125,7 +125,7 @@ ENVIRONMENT_AGAINST_CGROUP = {
 )
 def test_the_smallest_of_environment_and_cgroup_wins(tmp_path: Path, env: dict, cpus: float, cpus_from: str) -> None:
     found = read_tree(tmp_path, v2("150000 100000", memory=str(300 * MIB)))
-    plan = tuning.plan_from_environment(env, STACK, found)
+    plan = plan_inputs.plan_from_environment(env, STACK, found)
     assert plan.cpus == cpus
     assert plan.limits["cpus"]["from"].startswith(cpus_from)
     assert plan.memory_limit_bytes == (200 if "MEMORY_LIMIT" in env else 300) * MIB
@@ -159,7 +159,7 @@ def test_a_nested_cgroup_on_a_host_takes_its_parents_limit(tmp_path: Path) -> No
         ),
     )
     found = machine.read_system_limits(None, proc, affinity=False)
-    plan = tuning.plan_from_environment({}, STACK, found)
+    plan = plan_inputs.plan_from_environment({}, STACK, found)
     assert (plan.cpus, plan.memory_limit_bytes) == (0.75, 384 * MIB)
     assert plan.limits["cpus"]["from"] == f"cgroup v2 cpu.max in {root / 'web.slice'}"
     assert any(
@@ -182,7 +182,7 @@ def test_inside_a_v1_container_without_a_cgroup_namespace(tmp_path: Path) -> Non
         f"12:pids:{container}\n5:memory:{container}\n3:cpuset:{container}\n2:cpu,cpuacct:{container}\n1:name=systemd:{container}",
         lambda _: "\n".join(lines),
     )
-    plan = tuning.plan_from_environment({}, STACK, machine.read_system_limits(None, proc, affinity=False))
+    plan = plan_inputs.plan_from_environment({}, STACK, machine.read_system_limits(None, proc, affinity=False))
     assert (plan.cpus, plan.memory_limit_bytes) == (0.5, 256 * MIB)
 
 

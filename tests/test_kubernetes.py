@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pyserve_template import answers, machine, settings, tuning
+from pyserve_template import answers, machine, settings, values
 from pyserve_template.baking import TOOLS
 
 from .conftest import TEMPLATE_ROOT, variation_id
@@ -65,9 +65,9 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
 
     # Requests and limits are the answers; the plan's limits come from them (Downward API), in the
     # units deploy/tuning/ reads: millicores, and MiB (MEMORY_LIMIT's bare number).
-    cpus = tuning.parse_cpus(app["resources"]["limits"]["cpu"])
-    memory = tuning.parse_memory(app["resources"]["limits"]["memory"].removesuffix("i"))
-    assert (cpus, memory) == (tuning.parse_cpus(stack["cpu_limit"]), tuning.parse_memory(stack["memory_limit"]))
+    cpus = values.parse_cpus(app["resources"]["limits"]["cpu"])
+    memory = values.parse_memory(app["resources"]["limits"]["memory"].removesuffix("i"))
+    assert (cpus, memory) == (values.parse_cpus(stack["cpu_limit"]), values.parse_memory(stack["memory_limit"]))
     assert app["resources"]["requests"] == app["resources"]["limits"]
     env = {item["name"]: item for item in app["env"]}
     cpu_ref = env["CPU_LIMIT_MILLICORES"]["valueFrom"]["resourceFieldRef"]
@@ -81,8 +81,8 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     compose_nginx = yaml.safe_load((project / "compose.yaml").read_text())["services"]["nginx"]
     compose_limits = compose_nginx["deploy"]["resources"]["limits"]
     nginx_limits = containers["nginx"]["resources"]["limits"]
-    assert tuning.parse_cpus(nginx_limits["cpu"]) == tuning.parse_cpus(compose_limits["cpus"])
-    assert tuning.parse_memory(nginx_limits["memory"].removesuffix("i")) == tuning.parse_memory(
+    assert values.parse_cpus(nginx_limits["cpu"]) == values.parse_cpus(compose_limits["cpus"])
+    assert values.parse_memory(nginx_limits["memory"].removesuffix("i")) == values.parse_memory(
         compose_limits["memory"]
     )
     # Startup and liveness need nothing of the app: the server layer's own answer.

@@ -66,7 +66,7 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
     project = bake(**changes)
     local = local_script(project)
     http_port = free_port()
-    expected_websockets = local.model.long_lived_from_environment(asked, local.machine.load_stack())
+    expected_websockets = local.inputs.long_lived_from_environment(asked, local.machine.load_stack())
     values = {**local.nginx_values({"HTTP_PORT": str(http_port), **asked}), "RESOLVER": first_nameserver()}
     expected = local.write_nginx_config(tmp_path / "expected", values).parent / "conf.d"
 

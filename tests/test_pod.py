@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyserve_template import tuning
+from pyserve_template import values
 
 from .conftest import bake_with
 from .containers import access_lines
@@ -132,7 +132,7 @@ def test_both_containers_share_one_pod_and_nginx_reaches_the_app_on_loopback(pod
 
 def test_the_plan_line_shows_the_limits_passed_in(pod: Pod) -> None:
     limits = pod.spec("app")["resources"]["limits"]
-    cpus, memory = tuning.parse_cpus(limits["cpu"]), tuning.parse_memory(limits["memory"].removesuffix("i"))
+    cpus, memory = values.parse_cpus(limits["cpu"]), values.parse_memory(limits["memory"].removesuffix("i"))
     plan = pod.plan()
     found_cpus, found_memory = plan["limits"]["cpus"]["found"], plan["limits"]["memory"]["found"]
     # The Downward API's values (resourceFieldRef) and the cgroup podman made from the same limits.
@@ -162,8 +162,8 @@ def test_the_security_context_and_env_are_the_manifests(pod: Pod) -> None:
             if "value" in variable:
                 assert env[variable["name"]] == variable["value"]
         limits = spec["resources"]["limits"]
-        assert container["HostConfig"]["Memory"] == tuning.parse_memory(limits["memory"].removesuffix("i"))
-        assert container["HostConfig"]["NanoCpus"] == tuning.parse_cpus(limits["cpu"]) * 1e9
+        assert container["HostConfig"]["Memory"] == values.parse_memory(limits["memory"].removesuffix("i"))
+        assert container["HostConfig"]["NanoCpus"] == values.parse_cpus(limits["cpu"]) * 1e9
 
 
 def test_what_podman_4_3_does_differently_is_what_the_readme_says(pod: Pod) -> None:

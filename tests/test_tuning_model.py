@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from pyserve_template import records, tuning
+from pyserve_template import nginx_sizing, plan_inputs, presentation, records, tuning, values
 
-MIB = tuning.MIB
+MIB = values.MIB
 GIB = 1024 * MIB
 
 
@@ -27,7 +27,7 @@ def planned(*inputs: object, **overrides: object) -> tuning.Plan:
     [("1", 1.0), ("2", 2.0), ("0.5", 0.5), (" 1.5 ", 1.5), ("500m", 0.5), ("250m", 0.25), ("1024", 1024.0)],
 )
 def test_cpu_limits_parse_to_fractional_cores(text: str, cpus: float) -> None:
-    assert tuning.parse_cpus(text) == cpus
+    assert values.parse_cpus(text) == cpus
 
 
 @pytest.mark.parametrize(
@@ -45,8 +45,8 @@ def test_cpu_limits_parse_to_fractional_cores(text: str, cpus: float) -> None:
     ],
 )
 def test_cpu_limits_that_cannot_be_refuse_with_field_value_and_accepted(text: str, problem: str) -> None:
-    with pytest.raises(tuning.TuningError) as caught:
-        tuning.parse_cpus(text, "cpu_limit")
+    with pytest.raises(values.TuningError) as caught:
+        values.parse_cpus(text, "cpu_limit")
     accepted = "give cores as a number > 0 and <= 1024 (e.g. 0.5, 2 or 500m)"
     assert str(caught.value) == f"cpu_limit: {text!r} {problem}; {accepted}"
 
@@ -67,7 +67,7 @@ def test_cpu_limits_that_cannot_be_refuse_with_field_value_and_accepted(text: st
     ],
 )
 def test_memory_limits_parse_to_bytes(text: str, bytes_: int) -> None:
-    assert tuning.parse_memory(text) == bytes_
+    assert values.parse_memory(text) == bytes_
 
 
 @pytest.mark.parametrize(
@@ -85,8 +85,8 @@ def test_memory_limits_parse_to_bytes(text: str, bytes_: int) -> None:
     ],
 )
 def test_memory_limits_that_cannot_be_refuse(text: str, problem: str) -> None:
-    with pytest.raises(tuning.TuningError) as caught:
-        tuning.parse_memory(text, "memory_limit")
+    with pytest.raises(values.TuningError) as caught:
+        values.parse_memory(text, "memory_limit")
     assert str(caught.value).startswith(f"memory_limit: {text!r} {problem}; give a size such as 512MiB")
 
 
@@ -184,7 +184,7 @@ def test_every_plan_has_at_least_one_worker_and_respects_the_ceilings(
 @pytest.mark.parametrize(("name", "value"), [("interface", "rsgi"), ("workload", "bursty")])
 def test_plan_refuses_unknown_names(name: str, value: str) -> None:
     inputs = {"framework": "flask", "interface": "wsgi", "server": "gunicorn", "workload": "mixed", name: value}
-    with pytest.raises(tuning.TuningError, match=f"^{name}: '{value}' is not known; choose one of "):
+    with pytest.raises(values.TuningError, match=f"^{name}: '{value}' is not known; choose one of "):
         tuning.plan(1, None, **inputs, **records.memory_figures("flask", "gunicorn"))
 
 
@@ -231,18 +231,18 @@ OVERRIDES = {
 
 @pytest.mark.parametrize(("env", "expected", "sources"), OVERRIDES.values(), ids=OVERRIDES.keys())
 def test_environment_overrides(env: dict[str, str], expected: tuple, sources: tuple) -> None:
-    plan = tuning.plan_from_environment(env, STACK)
+    plan = plan_inputs.plan_from_environment(env, STACK)
     assert (plan.workers, plan.threads, plan.worker_class) == expected
     assert (plan.limits["cpus"]["from"], plan.limits["memory"]["from"]) == sources
 
 
 def test_web_threads_turn_sync_workers_into_gthread() -> None:
-    plan = tuning.plan_from_environment({"WEB_THREADS": "4"}, {**STACK, "workload": "cpu_bound"})
+    plan = plan_inputs.plan_from_environment({"WEB_THREADS": "4"}, {**STACK, "workload": "cpu_bound"})
     assert (plan.threads, plan.worker_class) == (4, "gthread")
 
 
 def test_web_concurrency_past_the_memory_limit_warns() -> None:
-    plan = tuning.plan_from_environment({"WEB_CONCURRENCY": "40"}, STACK)
+    plan = plan_inputs.plan_from_environment({"WEB_CONCURRENCY": "40"}, STACK)
     assert plan.workers == 40
     assert plan.reasons["workers"].endswith("expect OOM kills")
 
@@ -260,21 +260,21 @@ def test_web_concurrency_past_the_memory_limit_warns() -> None:
     ],
 )
 def test_bad_environment_values_name_the_variable(env: dict[str, str], message: str) -> None:
-    with pytest.raises(tuning.TuningError) as caught:
-        tuning.plan_from_environment(env, STACK)
+    with pytest.raises(values.TuningError) as caught:
+        plan_inputs.plan_from_environment(env, STACK)
     assert str(caught.value).startswith(message)
 
 
 def test_plan_json_has_what_operators_read() -> None:
     import json
 
-    plan = json.loads(tuning.plan_from_environment({}, STACK).as_json())
+    plan = json.loads(plan_inputs.plan_from_environment({}, STACK).as_json())
     assert {"cpus", "memory_limit_bytes", "workers", "threads", "reasons", "limits"} <= set(plan)
     assert plan["memory_limit_bytes"] == 512 * MIB
 
 
 def test_describe_shows_each_number() -> None:
-    text = tuning.describe(planned(1, 512 * MIB, "flask", "wsgi", "gunicorn", "io_bound"))
+    text = presentation.describe(planned(1, 512 * MIB, "flask", "wsgi", "gunicorn", "io_bound"))
     assert "workers x threads: 3 x 64" in text
     assert "1 CPU, 512 MiB" in text
 
@@ -343,11 +343,11 @@ def test_database_plan_says_why_in_numbers() -> None:
         " requests past the pool wait for a connection"
     )
     assert plan.reasons["threads"].startswith("64 per worker: 64 requests in flight per CPU")
-    assert "database 3 connections per worker" in tuning.describe(plan)
+    assert "database 3 connections per worker" in presentation.describe(plan)
 
 
 def test_a_budget_below_one_connection_a_worker_is_refused_naming_what_fits() -> None:
-    with pytest.raises(tuning.TuningError) as caught:
+    with pytest.raises(values.TuningError) as caught:
         planned(4, None, "fastapi", "asgi", "uvicorn", "io_bound", database=tuning.Database(90, 20))
     assert str(caught.value) == (
         "db_max_connections: '90' leaves 4 connections per container for 8 workers at 20 replicas;"
@@ -382,7 +382,7 @@ DATABASE_OVERRIDES = {
 
 @pytest.mark.parametrize(("env", "expected"), DATABASE_OVERRIDES.values(), ids=DATABASE_OVERRIDES.keys())
 def test_database_environment_overrides(env: dict[str, str], expected: tuple) -> None:
-    plan = tuning.plan_from_environment(env, DATABASE_STACK)
+    plan = plan_inputs.plan_from_environment(env, DATABASE_STACK)
     assert (plan.workers, plan.threads, plan.db_pool_size) == expected
 
 
@@ -396,19 +396,19 @@ def test_database_environment_overrides(env: dict[str, str], expected: tuple) ->
     ],
 )
 def test_database_budgets_that_cannot_work_name_the_setting(env: dict[str, str], message: str) -> None:
-    with pytest.raises(tuning.TuningError) as caught:
-        tuning.plan_from_environment(env, DATABASE_STACK)
+    with pytest.raises(values.TuningError) as caught:
+        plan_inputs.plan_from_environment(env, DATABASE_STACK)
     assert str(caught.value).startswith(message)
 
 
 @pytest.mark.parametrize("text", ["¹", "٣x", "1²", "-3", "3.0", ""])
 def test_counts_are_ascii_whole_numbers(text: str) -> None:
     """str.isdigit() takes superscripts, which int() refuses: a traceback found by random answers."""
-    for parse in (tuning.parse_replicas, tuning.parse_connections):
-        with pytest.raises(tuning.TuningError, match="is not a whole number"):
+    for parse in (values.parse_replicas, values.parse_connections):
+        with pytest.raises(values.TuningError, match="is not a whole number"):
             parse(text)
-    with pytest.raises(tuning.TuningError, match="^WEB_CONCURRENCY: "):
-        tuning.plan_from_environment({"WEB_CONCURRENCY": text or "0"}, STACK)
+    with pytest.raises(values.TuningError, match="^WEB_CONCURRENCY: "):
+        plan_inputs.plan_from_environment({"WEB_CONCURRENCY": text or "0"}, STACK)
 
 
 ASGI_STACK = {
@@ -443,21 +443,21 @@ LONG_LIVED_OVERRIDES = {
 
 @pytest.mark.parametrize(("env", "expected"), LONG_LIVED_OVERRIDES.values(), ids=LONG_LIVED_OVERRIDES.keys())
 def test_long_lived_connections_take_memory_and_open_files(env: dict[str, str], expected: tuple) -> None:
-    plan = tuning.plan_from_environment(env, ASGI_STACK)
+    plan = plan_inputs.plan_from_environment(env, ASGI_STACK)
     memory_mib = round(plan.memory_needed_bytes / MIB)
     assert (plan.long_lived_connections, plan.workers, plan.open_files_per_worker, memory_mib) == expected
 
 
 def test_long_lived_connections_say_why_in_numbers() -> None:
-    plan = tuning.plan_from_environment({"CPU_LIMIT": "2"}, ASGI_STACK)
+    plan = plan_inputs.plan_from_environment({"CPU_LIMIT": "2"}, ASGI_STACK)
     assert plan.reasons["connections"].startswith("1000 WebSockets and event streams at once (WS_CONNECTIONS)")
     assert "171 MiB (175 KiB each in granian)" in plan.reasons["connections"]
     assert plan.reasons["workers"].startswith("3: memory-capped from 4")
-    assert "open     1000 WebSockets" in tuning.describe(plan)
+    assert "open     1000 WebSockets" in presentation.describe(plan)
 
 
 def test_a_wsgi_stack_plans_no_long_lived_connections() -> None:
-    plan = tuning.plan_from_environment({}, STACK)
+    plan = plan_inputs.plan_from_environment({}, STACK)
     assert (plan.long_lived_connections, plan.open_files_per_worker) == (0, tuning.BASE_OPEN_FILES)
     assert "connections" not in plan.reasons
 
@@ -475,11 +475,11 @@ def test_a_wsgi_stack_plans_no_long_lived_connections() -> None:
 def test_long_lived_connections_that_cannot_work_name_the_setting(
     env: dict[str, str], stack: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(tuning.TuningError) as caught:
-        tuning.plan_from_environment(env, stack)
+    with pytest.raises(values.TuningError) as caught:
+        plan_inputs.plan_from_environment(env, stack)
     assert str(caught.value).startswith(message)
 
 
 @pytest.mark.parametrize("websockets", [0, 1, 1000, 250_000])
 def test_an_nginx_worker_holds_both_ends_of_every_websocket_beside_its_usual_connections(websockets: int) -> None:
-    assert tuning.nginx_worker_connections(websockets) - 2 * websockets >= 4096
+    assert nginx_sizing.nginx_worker_connections(websockets) - 2 * websockets >= 4096

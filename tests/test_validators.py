@@ -20,7 +20,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from pyserve_template import compat, deploy_module, settings, tuning
+from pyserve_template import compat, deploy_module, settings, values
 from pyserve_template.baking import TOOLS, project_venv
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
@@ -92,7 +92,7 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
     services = json.loads(parsed.stdout)["services"]
     limits = services["app"]["deploy"]["resources"]["limits"]
     stack = answers_of(project)
-    assert float(limits["cpus"]) == tuning.parse_cpus(stack["limits"]["cpu"])
+    assert float(limits["cpus"]) == values.parse_cpus(stack["limits"]["cpu"])
     assert services["nginx"]["depends_on"]["app"]["condition"] == "service_healthy"
     for service in services.values():
         assert service["init"] is True and service["read_only"] is True

@@ -34,7 +34,8 @@ from pathlib import Path
 from . import settings, values
 from .confine import CannotConfine, Confinement
 from .settings import DEPLOY, PROJECT
-from .tuning import machine, model
+from .tuning import inputs, machine
+from .tuning.nginx import nginx_connections
 
 # The commands the images run too (the Dockerfile's CMD and its build step), from the project root.
 SERVE = ("-m", "deploy.serve")
@@ -66,7 +67,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
     try:
         request_timeout_s = settings.request_timeout_s(env)
         log_format = settings.log_format(env)
-        long_lived = model.long_lived_from_environment(env, machine.load_stack())
+        long_lived = inputs.long_lived_from_environment(env, machine.load_stack())
         trusted_proxies = settings.trusted_proxies(env)
     except (settings.SettingError, values.TuningError) as error:
         raise SystemExit(f"local: {error}") from None
@@ -80,7 +81,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "SERVER_NAMES": " ".join(settings.local_settings(env).server_names),
         "STATIC_PARENT": str(static_root(env).parent),
         "LOG_FORMAT": log_format,
-        **{name: str(count) for name, count in model.nginx_connections(long_lived).items()},
+        **{name: str(count) for name, count in nginx_connections(long_lived).items()},
         # As deploy/nginx/start.sh renders TRUSTED_PROXIES: none unless set, nothing in front of nginx here.
         "NGINX_SET_REAL_IP_FROM": "\n".join(f"set_real_ip_from {proxy};" for proxy in trusted_proxies),
         "NGINX_TRUSTED_PROXY_RANGES": "\n".join(f"    {proxy} 1;" for proxy in trusted_proxies),
@@ -180,7 +181,7 @@ def stop(processes: list[subprocess.Popen[bytes]], group: int) -> None:
 
 def confine(env: dict[str, str]) -> Confinement:
     """A cgroup with the limits the container gets: CPU_LIMIT / MEMORY_LIMIT, else the answers."""
-    limits = model.plan_from_environment(env, machine.load_stack())
+    limits = inputs.plan_from_environment(env, machine.load_stack())
     try:
         confinement = Confinement.create(limits.cpus, limits.memory_limit_bytes)
     except (CannotConfine, values.TuningError) as error:

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from deploy.confine import CannotConfine, Confinement
 from deploy.settings import PROJECT
-from deploy.tuning import machine
+from deploy.tuning import inputs, machine
 from deploy.tuning import model as tuning
 
 LOADTEST = Path(__file__).resolve().parent
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per combination")
     args = parser.parse_args(argv)
 
-    plan = tuning.plan_from_environment(os.environ, machine.load_stack())
+    plan = inputs.plan_from_environment(os.environ, machine.load_stack())
     try:
         Confinement.create(plan.cpus, plan.memory_limit_bytes, f"pyserve-tune-check-{os.getpid()}").remove()
         confine = True
@@ -316,8 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     except CannotConfine as error:
         confine = False
         found = machine.read_system_limits()
-        cpus, _ = tuning.choose_limit("cpus", found, None)
-        memory, _ = tuning.choose_limit("memory", found, None)
+        cpus, _ = inputs.choose_limit("cpus", found, None)
+        memory, _ = inputs.choose_limit("memory", found, None)
         limits = (f"{cpus:g}", tuning.format_memory(int(memory) if memory else None))
         print(f"tune: {error}; measuring under this whole machine ({limits[0]} CPU, {limits[1]}),")
         print(f"tune: not under the container's {plan.cpus:g} CPU, {tuning.format_memory(plan.memory_limit_bytes)}")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from deploy.settings import PROJECT
-from deploy.tuning import machine, model
+from deploy.tuning import inputs, machine, model
 from loadtest import tune
 
 
@@ -48,7 +48,7 @@ def test_a_cgroup_root_is_read_as_the_container(tmp_path: Path) -> None:
 
 
 def test_make_tune_sweeps_around_the_plan() -> None:
-    plan = model.plan_from_environment({}, machine.load_stack())
+    plan = inputs.plan_from_environment({}, machine.load_stack())
     settings = tune.sweep(plan)
     assert (plan.workers, plan.threads) in {(setting.workers, setting.threads) for setting in settings}
     assert {setting.workers for setting in settings} >= {plan.workers, min(model.MAX_WORKERS, 2 * plan.workers)}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from ..settings import STACK_FILE
 from ..values import TuningError
+from .inputs import plan_from_environment
 from .machine import load_stack, read_system_limits
-from .model import describe, plan_from_environment
+from .presentation import describe
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..settings import STACK_FILE
-from .model import Found, Plan, plan_from_environment
+from .inputs import plan_from_environment
+from .model import Found, Plan
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC = Path("/proc")
