@@ -34,26 +34,21 @@ Needs Docker (or podman's Docker-compatible API) and Compose v2; stdlib only.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import os
 import re
 import secrets
 import shlex
-import socket
 import subprocess
 import sys
 import threading
 import time
 import tomllib
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from email.message import Message
 from typing import Any
 
+from .compose_stack import SERVICES, CheckFailed, ComposeStack, Response, check, free_port
 from .settings import (
     DEFAULT_METRICS_PORT,
     LIVENESS_PATH,
@@ -63,14 +58,11 @@ from .settings import (
     from_environment,
     project,
 )
+from .websocket_client import websocket_echo
 
 STACK = tomllib.loads(STACK_FILE.read_text(encoding="utf-8"))
 CHOSEN = project()
 APP_USER, NGINX_USER = 10001, 101
-UP_TIMEOUT = 300
-# compose.yaml's healthchecks at this interval (unless HEALTHCHECK_INTERVAL is set): `up --wait` then
-# waits seconds for the app, then nginx, to pass their first check rather than two 10 s intervals.
-HEALTHCHECK_INTERVAL = "2s"
 SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15
 IN_FLIGHT_MS = 3000
 ONE_YEAR = 365 * 24 * 3600
@@ -78,7 +70,6 @@ ONE_YEAR = 365 * 24 * 3600
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
 # The sample's first server-sent event is written at once: later than this, something buffers it.
 FIRST_EVENT_S = 1.5
-SERVICES = ("app", "nginx") if CHOSEN.database == "none" else ("app", "nginx", "db")
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
 # What deploy/nginx/start.sh writes before nginx starts: the only lines not in LOG_FORMAT.
@@ -101,118 +92,6 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     found[pid] = {"ppid": int(ppid), "state": state, "uid": int(uid), "command": command}
 print(json.dumps(found))
 """
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition: object, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
-
-
-@dataclass
-class Response:
-    status: int
-    headers: Message  # looked up case-insensitively: servers differ in how they spell header names
-    body: bytes
-    seconds: float
-
-
-@dataclass
-class ComposeStack:
-    """One compose project: `compose` and `docker` commands, its name and the port nginx listens on."""
-
-    compose: list[str]
-    docker: list[str]
-    name: str
-    http_port: int
-    env: dict[str, str] = field(default_factory=dict)
-
-    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        environment = {"HEALTHCHECK_INTERVAL": HEALTHCHECK_INTERVAL, **os.environ}
-        environment |= {"HTTP_PORT": str(self.http_port), **self.env}
-        command = [*self.compose, "--project-name", self.name, *args]
-        result = subprocess.run(command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=timeout)
-        if check and result.returncode != 0:
-            raise CheckFailed(f"{shlex.join(command)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
-        return result
-
-    def docker_run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        environment = {**os.environ, **self.env}
-        return subprocess.run([*self.docker, *args], env=environment, capture_output=True, text=True, timeout=timeout)
-
-    def inspect(self, target: str) -> dict[str, Any]:
-        """What the engine knows of a container or an image (`docker inspect`)."""
-        result = self.docker_run("inspect", target)
-        check(result.returncode == 0, f"docker inspect {target}: {result.stderr}")
-        inspected: dict[str, Any] = json.loads(result.stdout)[0]
-        return inspected
-
-    def image(self, service: str) -> str:
-        return str(self.inspect(self.container(service))["Image"])
-
-    def containers(self, service: str) -> list[str]:
-        found = self.run("ps", "-q", service).stdout.split()
-        check(found, f"no {service} container is running")
-        return found
-
-    def container(self, service: str) -> str:
-        return self.containers(service)[0]
-
-    def exec(self, service: str, *command: str) -> subprocess.CompletedProcess[str]:
-        """`docker exec`, not `compose exec`: some Compose versions exit 0 whatever the command returned."""
-        return self.docker_run("exec", self.container(service), *command)
-
-    def logs(self, service: str) -> str:
-        result = self.run("logs", "--no-color", "--no-log-prefix", service)
-        return result.stdout + result.stderr
-
-    def config(self) -> dict[str, Any]:
-        config: dict[str, Any] = json.loads(self.run("config", "--format", "json").stdout)
-        return config
-
-    def get(
-        self, path: str, headers: dict[str, str] | None = None, timeout: float = 30, data: bytes | None = None
-    ) -> Response:
-        """One request through nginx, as a browser addressing localhost sends it (a POST with `data`)."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.http_port}{path}", headers={"Host": "localhost", **(headers or {})}, data=data
-        )
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return Response(response.status, response.headers, response.read(), time.monotonic() - started)
-        except urllib.error.HTTPError as error:
-            return Response(error.code, error.headers, error.read(), time.monotonic() - started)
-
-    def up(self, *options: str) -> None:
-        """`up --wait` (with `options`, e.g. --scale app=3), then every container healthy."""
-        self.run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *options, timeout=UP_TIMEOUT + 60)
-        # Some Compose versions print "is unhealthy" and still exit 0: ask the engine itself.
-        for service in SERVICES:
-            for container in self.containers(service):
-                health = self.inspect(container)["State"].get("Health", {}).get("Status")
-                check(health == "healthy", f"{service} {container[:12]} is {health}")
-
-    def leftovers(self) -> list[str]:
-        label = f"label=com.docker.compose.project={self.name}"
-        found = []
-        for kind, listing in (("container", ["ps", "-a", "-q"]), ("network", ["network", "ls", "-q"])):
-            found += [f"{kind} {line}" for line in self.docker_run(*listing, "--filter", label).stdout.split()]
-        found += [f"volume {line}" for line in self.docker_run("volume", "ls", "-q", "--filter", label).stdout.split()]
-        return found
-
-    def down(self, remove_images: bool) -> None:
-        self.run("down", "--volumes", "--remove-orphans", *(["--rmi", "local"] if remove_images else []), check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def say(message: str) -> None:
@@ -473,43 +352,6 @@ def load_test_passes(stack: ComposeStack) -> None:
     summary = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("loadtest:")]
     check(result.returncode == 0, f"make loadtest failed: {summary or result.stderr[-2000:]}")
     say(f"make loadtest for {run_time}: {summary[-1] if summary else 'passed'}")
-
-
-def websocket_echo(port: int, text: str) -> str:
-    """One text message through nginx's /ws/echo and back (RFC 6455, by hand: this test is stdlib only)."""
-    payload = text.encode()
-    check(len(payload) < 126, "a short message: one length byte")
-    key = base64.b64encode(os.urandom(16)).decode()
-    upgrade = (
-        "GET /ws/echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(upgrade.encode())
-        reader = connection.makefile("rb")
-        status = reader.readline()
-        check(b" 101 " in status, f"/ws/echo answered {status!r}")
-        while reader.readline() not in (b"\r\n", b""):
-            pass
-        connection.sendall(client_frame(0x1, payload))
-        while True:
-            first, length = reader.read(2)
-            check(length < 126, f"a long frame from the server: {first:#x}, length {length}")
-            data = reader.read(length)
-            if first == 0x89:  # a ping (hypercorn sends one at once): the pong carries its data back
-                connection.sendall(client_frame(0xA, data))
-            elif first != 0x8A:  # not a pong
-                break
-        check(first == 0x81, f"an unexpected frame: {first:#x}")
-        connection.sendall(client_frame(0x8, (1000).to_bytes(2, "big")))  # close, normal closure
-    return data.decode()
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """A whole, short frame as a client sends it: masked."""
-    mask = os.urandom(4)
-    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
 
 
 def websockets_and_events_pass_nginx(stack: ComposeStack) -> None:
