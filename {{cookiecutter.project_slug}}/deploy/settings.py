@@ -122,7 +122,9 @@ VARIABLES = (
     Variable("LOG_FORMAT", "`text` (the images: `json`)", "`json`, an object per line for a log collector, or `text`"),
     Variable("ACCESS_LOG", "off", "`1`: the app server writes an access line too, beside nginx's"),
     Variable(
-        "METRICS_PORT", f"`{DEFAULT_METRICS_PORT}`", "the metrics endpoint's port on the app server's host; `off`"
+        "METRICS_PORT",
+        f"`{DEFAULT_METRICS_PORT}`",
+        "the metrics endpoint's port on the app server's host; `off` for none",
     ),
     Variable(
         "FORWARDED_ALLOW_IPS",
