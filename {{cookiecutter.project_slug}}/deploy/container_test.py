@@ -44,7 +44,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -53,14 +52,14 @@ from .settings import (
     DEFAULT_METRICS_PORT,
     LIVENESS_PATH,
     PROJECT,
-    STACK_FILE,
     container_test_settings,
     from_environment,
     project,
+    stack_answers,
 )
 from .websocket_client import websocket_echo
 
-STACK = tomllib.loads(STACK_FILE.read_text(encoding="utf-8"))
+STACK = stack_answers()
 CHOSEN = project()
 APP_USER, NGINX_USER = 10001, 101
 SLOW_MS, SLOW_REQUESTS, FAST_REQUESTS = 1000, 3, 15

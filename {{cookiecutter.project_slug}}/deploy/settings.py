@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 from . import values
 
@@ -257,7 +257,7 @@ class Settings:
         return self.health_path or LIVENESS_PATH
 
 
-def stack_answers(stack_file: Path = STACK_FILE) -> dict[str, dict[str, str]]:
+def stack_answers(stack_file: Path = STACK_FILE) -> dict[str, Any]:
     """deploy/stack.toml: what the project was generated with ([stack]) and the app it serves ([app])."""
     with stack_file.open("rb") as handle:
         return tomllib.load(handle)

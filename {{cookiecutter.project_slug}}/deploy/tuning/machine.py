@@ -10,11 +10,10 @@ answers in deploy/stack.toml. deploy/confine.py makes cgroups with the same disc
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..settings import STACK_FILE
+from ..settings import STACK_FILE, stack_answers
 from .inputs import plan_from_environment
 from .model import Found, Plan
 
@@ -187,8 +186,7 @@ def read_system_limits(cgroup_root: Path | None = None, proc: Path = PROC, *, af
 
 def load_stack(path: Path = STACK_FILE) -> dict[str, str]:
     """The answers the project was generated with and the memory figures they give (deploy/stack.toml)."""
-    with path.open("rb") as handle:
-        data = tomllib.load(handle)
+    data = stack_answers(path)
     return {
         **data["stack"],
         **{f"{key}_limit": str(value) for key, value in data["limits"].items()},
