@@ -77,6 +77,13 @@ NGINX_START_LINE = "nginx-start: "
 # endpoint (deploy/metrics_server.py).
 BESIDE_THE_WORKERS = ("resource_tracker", "deploy.metrics_server")
 
+# Run inside the nginx container (busybox sh and awk): the user of each of the container's own
+# processes, its init and what descends from it (see users_and_read_only).
+OWN_USERS = """for status in /proc/[0-9]*/status; do
+  awk '/^PPid:/ {parent = $2} /^Uid:/ {user = $2}
+       END {if (parent != 0 || FILENAME == "/proc/1/status") print user}' "$status"
+done"""
+
 # Run inside the app container (python, no ps there): every process's parent, state, user and command.
 PROCESSES = """
 import json, os
@@ -278,9 +285,13 @@ def plan_matches_the_container(stack: ComposeStack) -> None:
 
 
 def users_and_read_only(stack: ComposeStack) -> None:
-    app_users = {info["uid"] for info in app_processes(stack).values()}
-    check(app_users == {APP_USER}, f"app processes run as {app_users}, not {APP_USER}")
-    nginx_users = set(stack.exec("nginx", "sh", "-c", "awk '/^Uid:/ {print $2}' /proc/[0-9]*/status").stdout.split())
+    # The container's own processes: its init (pid 1) and what descends from it. A process the engine
+    # enters from outside (`docker exec`: a healthcheck, this probe) has no parent inside, and runs
+    # as root for a moment while the engine sets it up, before it takes the container's user.
+    own = {pid: info for pid, info in app_processes(stack).items() if pid == 1 or info["ppid"] != 0}
+    app_users = {info["uid"] for info in own.values()}
+    check(app_users == {APP_USER}, f"app processes run as {app_users}, not {APP_USER}: {own}")
+    nginx_users = set(stack.exec("nginx", "sh", "-c", OWN_USERS).stdout.split())
     check(nginx_users == {str(NGINX_USER)}, f"nginx processes run as {nginx_users}, not {NGINX_USER}")
     for service, outside, inside in (
         ("app", "/app/written", "/tmp/written"),
