@@ -27,9 +27,16 @@ from pyserve_template import (
 )
 from pyserve_template.baking import project_venv, run_cookiecutter
 from pyserve_template.environment import environment_table
-from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
+from pyserve_template.matrix import DATABASE_VARIATIONS, ONE_PER_SERVER, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import COOKIECUTTER_JSON, context, variation_id
+
+BASELINE_FRAMEWORK = COOKIECUTTER_JSON["framework"][0]
+
+
+def serves_the_baseline(server: str) -> bool:
+    return any(compat.supports(BASELINE_FRAMEWORK, interface, server) for interface in compat.INTERFACES)
+
 
 # One- and two-key variations of the baseline, each named by what it changes.
 VARIATIONS: list[dict[str, str]] = [
@@ -37,7 +44,8 @@ VARIATIONS: list[dict[str, str]] = [
     *({"framework": framework} for framework in compat.FRAMEWORKS),
     {"framework": "django", "interface": "asgi"},
     {"framework": "django", "server": "uvicorn"},  # interface=auto follows the server to ASGI
-    *({"server": server} for server in compat.SERVERS),
+    # Each server on the baseline, or on its own tested stack where it cannot serve the baseline's framework.
+    *({"server": server} if serves_the_baseline(server) else ONE_PER_SERVER[server] for server in compat.SERVERS),
     *({"workload": workload} for workload in compat.WORKLOADS),
     *({"static_strategy": static} for static in compat.STATIC_STRATEGIES),
     {"static_strategy": "whitenoise", "framework": "flask"},

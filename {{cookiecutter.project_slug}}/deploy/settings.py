@@ -190,6 +190,9 @@ VARIABLES = (
     ),
     Variable("HTTP_PORT", f"`{DEFAULT_HTTP_PORT}`", "`make local`: nginx's port on loopback"),
     Variable("STATIC_ROOT", "`build/static`", "where the static files are collected, in a directory named `static`"),
+    Variable(
+        "STATIC_URL", "`/static/`", "the base URL pages link the static files at (a CDN's with `cdn`): the app reads it"
+    ),
     Variable("SERVER_NAMES", "none", "the host names nginx serves beside localhost; others get no answer (444)"),
     Variable("NGINX", "the one on PATH", "`make local`: the nginx to run"),
     Variable("COMPOSE", f"`{DEFAULT_COMPOSE}`", "`make container-test`: the Compose v2 command"),
