@@ -43,6 +43,10 @@ def busybox_path(tmp_path: Path) -> Path:
     return tools
 
 
+def worker_count(master: int) -> int:
+    return int(subprocess.run(["pgrep", "-c", "-P", str(master)], capture_output=True, text=True).stdout)
+
+
 @pytest.mark.parametrize(
     ("changes", "asked"),
     [
@@ -93,8 +97,8 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
         assert connections >= 2 * expected_websockets, "a worker holds both ends of every WebSocket"
         started_line = f"worker_processes {cpus}, worker_connections {connections}, resolver {values['RESOLVER']},"
         assert f"nginx-start: {started_line}" in log.read_text()
-        workers = subprocess.run(["pgrep", "-c", "-P", str(nginx.pid)], capture_output=True, text=True).stdout
-        assert int(workers) == cpus
+        # The master listens before it forks its workers: count them once they have had the time to start.
+        wait_for(lambda: worker_count(nginx.pid) == cpus, 5, f"{cpus} nginx workers")
         nginx.send_signal(signal.SIGQUIT)  # the image's STOPSIGNAL: a graceful stop
         assert nginx.wait(timeout=10) == 0
 

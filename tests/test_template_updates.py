@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,8 @@ def test_orders() -> None:
 """
 # The owner's app calls another service: its own line in requirements.txt.
 OWNERS_REQUIREMENT = "httpx==0.28.1  # the orders app calls the stock service"
+# A later benchmark's reason for choosing another server.
+MOVED_REASON = "measured best for io-bound ASGI: granian 700 req/s, uvicorn 610 (a later run)"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -343,6 +346,41 @@ def test_a_changed_answer_renders_again_everything_that_follows_from_it(
     fresh = bake(template_repo, tmp_path / "fresh", **{**first, **changed})
     assert files_of(project, leave_out=(".cruft.json",)) == files_of(fresh, leave_out=(".cruft.json",))
     assert recorded(project)["context"]["cookiecutter"] == recorded(fresh)["context"]["cookiecutter"]
+    assert make.left_outside() == []
+
+
+def benchmark_now_prefers_granian(project: Path) -> None:
+    """A release whose benchmark moved: `auto` would now choose granian for io-bound ASGI."""
+    auto = project.parent / "bench" / "results" / "auto.json"
+    record = json.loads(auto.read_text())
+    [choice] = [it for it in record["choices"] if (it["interface"], it["workload"]) == ("asgi", "io_bound")]
+    choice["server"], choice["reason"] = "granian", MOVED_REASON
+    auto.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_what_auto_chose_stays_chosen_and_the_check_says_what_it_would_choose_now(
+    template_repo: TemplateRepo, tmp_path: Path, make_in
+) -> None:
+    project = owned(bake(template_repo, tmp_path / "owner"))
+    make = make_in(project)
+    template_repo.commit("The benchmark moved: granian for io-bound ASGI", benchmark_now_prefers_granian)
+
+    checked = make("template-check")
+    assert checked.returncode != 0, output(checked)
+    assert "`auto` would now choose server granian, not uvicorn" in checked.stdout, output(checked)
+    assert MOVED_REASON in checked.stdout
+
+    updated = make("template-update")
+    assert updated.returncode == 0, output(updated)
+    with (project / "deploy/stack.toml").open("rb") as stack:
+        assert tomllib.load(stack)["stack"]["server"] == "uvicorn"
+    assert recorded(project)["context"]["cookiecutter"]["server"] == "uvicorn"
+    # The project is today's template with the choice as an answer, and a check finds nothing more to do.
+    fresh = bake(template_repo, tmp_path / "fresh", server="uvicorn")
+    assert files_of(project, leave_out=(".cruft.json",)) == files_of(fresh, leave_out=(".cruft.json",))
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "The template's latest, on the same server")
+    assert make("template-check").returncode == 0
     assert make.left_outside() == []
 
 

@@ -5,10 +5,14 @@
     python -m deploy.template_updates update --variables '{"cpu_limit": "2"}'   and change answers
 
 .cruft.json records the template's repository, the commit this project is at and the answers given.
-`update` renders that commit and the template's latest with the answers (the derived values, such as
-the server `auto` picks, are worked out again from them) and applies the difference to this
-project as a three-way merge: your own changes stay, and where the template changed a line you
-changed too, the file is left with conflict markers (or a .rej file beside it) for you to resolve.
+`update` renders that commit and the template's latest with the answers and applies the difference
+to this project as a three-way merge: your own changes stay, and where the template changed a line
+you changed too, the file is left with conflict markers (or a .rej file beside it) for you to resolve.
+
+What `auto` chose at bake (the server, the interface) stays chosen. When the template's latest would
+choose differently (its benchmark moved), `check` says so with its figures, and `update` records the
+current choice as the answer instead of switching; an update that changes an answer the choice
+follows from (framework, interface, server, workload) lets `auto` choose again.
 What stops a check or an update (no record, the template out of reach, no git repository,
 uncommitted changes, an answer the template refuses) is said in one line, and nothing changes.
 """
@@ -19,12 +23,19 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import cruft
 
 from .settings import PROJECT
 
 RECORD = PROJECT / ".cruft.json"
+# The answers `auto` may stand for, and where a bake records what it chose for each.
+CHOICES = {"interface": "__interface", "server": "__server"}
+# The answers those choices follow from: an update that changes one lets `auto` choose again.
+CHOSEN_FROM = frozenset({"framework", "interface", "server", "workload"})
 
 
 class Refused(Exception):
@@ -50,6 +61,48 @@ def reachable(template: str) -> None:
         raise Refused(f"cannot reach the template {template}: {reason}")
 
 
+def recorded_answers() -> dict[str, Any]:
+    return dict(json.loads(RECORD.read_text(encoding="utf-8"))["context"]["cookiecutter"])
+
+
+def latest_choices(template: str, answers: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """What the template's latest chooses for these answers (a bake of it, in a temporary
+    directory, with the answers as given), and the line its bake says the server's reason on."""
+    given = [f"{key}={value}" for key, value in answers.items() if not key.startswith("_")]
+    with tempfile.TemporaryDirectory(prefix="template-choices-") as scratch:
+        clone = subprocess.run(
+            ["git", "clone", "-q", "--depth", "1", template, f"{scratch}/template"], capture_output=True
+        )
+        if clone.returncode != 0:
+            raise Refused(f"cannot clone the template {template} to see what it would choose")
+        # cookiecutter's replay and clones in the scratch directory too, not in HOME.
+        config = Path(scratch, "config.yaml")
+        config.write_text(
+            f"replay_dir: {scratch}/replay\ncookiecutters_dir: {scratch}/cookiecutters\n", encoding="utf-8"
+        )
+        command = [sys.executable, "-m", "cookiecutter", "--no-input", "--config-file", str(config)]
+        command += ["-o", f"{scratch}/out", f"{scratch}/template"]
+        baked = subprocess.run([*command, *given], capture_output=True, text=True, check=False)
+        if baked.returncode != 0:
+            said = baked.stderr.strip().splitlines() or ["(nothing said)"]
+            raise Refused(f"the template's latest refuses this project's answers: {said[-1]}")
+        [record] = Path(scratch, "out").glob(f"*/{RECORD.name}")
+        chosen = json.loads(record.read_text(encoding="utf-8"))["context"]["cookiecutter"]
+    reason = next((line for line in baked.stdout.splitlines() if line.startswith("server: ")), "")
+    return {name: str(chosen[derived]) for name, derived in CHOICES.items()}, reason
+
+
+def moved_choices(template: str, answers: dict[str, Any]) -> tuple[dict[str, tuple[str, str]], str]:
+    """The choices `auto` made at bake that the template's latest would make differently:
+    {answer: (now, latest)}, and the latest's reason for its server."""
+    left_to_auto = [name for name in CHOICES if answers.get(name) == "auto"]
+    if not left_to_auto:
+        return {}, ""
+    latest, reason = latest_choices(template, answers)
+    moved = {name: (str(answers[CHOICES[name]]), latest[name]) for name in left_to_auto}
+    return {name: pair for name, pair in moved.items() if pair[0] != pair[1]}, reason
+
+
 def ready_to_merge() -> None:
     if git("rev-parse", "--is-inside-work-tree").stdout.strip() != "true":
         raise Refused(f"{PROJECT} is not a git repository: commit the project first, so the update can be undone")
@@ -65,16 +118,31 @@ def needing_a_hand() -> list[str]:
 
 
 def check() -> int:
-    reachable(recorded_template())
+    template = recorded_template()
+    reachable(template)
     if cruft.check(PROJECT):
         return 0
     print("template-check: the template has moved on: `make template-update` brings its changes here")
+    moved, reason = moved_choices(template, recorded_answers())
+    for name, (now, latest) in moved.items():
+        print(f"template-check: `auto` would now choose {name} {latest}, not {now}; `make template-update` keeps {now}")
+    if moved:
+        print(f"template-check: the template's latest says {reason}")
+        switch = json.dumps({name: latest for name, (_, latest) in moved.items()})
+        print(f"template-check: to switch, `make template-update VARIABLES='{switch}'`")
     return 1
 
 
 def update(variables: dict[str, str] | None) -> int:
-    reachable(recorded_template())
+    template = recorded_template()
+    reachable(template)
     ready_to_merge()
+    if not CHOSEN_FROM & set(variables or {}):
+        moved, _ = moved_choices(template, recorded_answers())
+        if moved:
+            kept = {name: now for name, (now, _) in moved.items()}
+            print(f"template-update: keeping {json.dumps(kept)}, which the template's latest would choose differently")
+            variables = {**kept, **(variables or {})}
     try:
         applied = cruft.update(PROJECT, skip_apply_ask=True, allow_untracked_files=True, extra_context=variables)
     except ValueError as error:  # cookiecutter's refusal of an answer outside a menu
