@@ -141,8 +141,14 @@ def test_the_metrics_show_the_plan_and_count_every_request_of_a_short_load(obser
     assert grew('app_request_duration_seconds_count{status="200"}') == load.count()
     # Every one came through nginx, which dated it: each has a time in the queue.
     assert grew("app_request_queue_seconds_count") == load.count()
-    in_flight = [value for name, value in after.items() if name.startswith("app_requests_in_flight{")]
-    assert len(in_flight) == plan["workers"] and sum(in_flight) == 0, in_flight
+
+    def in_flight() -> list[float]:
+        return [value for name, value in observed.metrics().items() if name.startswith("app_requests_in_flight{")]
+
+    # One gauge a worker, back to zero: a worker decrements it once the server has sent the response,
+    # which can be a moment after the client read it.
+    assert len(in_flight()) == plan["workers"]
+    wait_for(lambda: sum(in_flight()) == 0, 5, "every worker with no request in flight")
 
 
 def test_the_metrics_are_not_served_through_nginx(observed: ObservedStack) -> None:
