@@ -378,9 +378,28 @@ def test_what_auto_chose_stays_chosen_and_the_check_says_what_it_would_choose_no
     # The project is today's template with the choice as an answer, and a check finds nothing more to do.
     fresh = bake(template_repo, tmp_path / "fresh", server="uvicorn")
     assert files_of(project, leave_out=(".cruft.json",)) == files_of(fresh, leave_out=(".cruft.json",))
+    assert recorded(project)["kept_from_auto"] == ["server"]
     git(project, "add", "-A")
     git(project, "commit", "-qm", "The template's latest, on the same server")
     assert make("template-check").returncode == 0
+
+    # The next release: the check still says what `auto` would choose, and the update still keeps it.
+    template_repo.commit("A release: nginx, a figure, a new file, a removed one", maintainers_improvements)
+    checked = make("template-check")
+    assert "`auto` would now choose server granian, not uvicorn" in checked.stdout, output(checked)
+    updated = make("template-update")
+    assert updated.returncode == 0, output(updated)
+    assert recorded(project)["context"]["cookiecutter"]["server"] == "uvicorn"
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "The template's next release")
+
+    # Changing the workload lets `auto` choose again, from the benchmark as it is now.
+    changed = make("template-update", 'VARIABLES={"workload": "mixed"}')
+    assert changed.returncode == 0, output(changed)
+    assert recorded(project)["context"]["cookiecutter"]["server"] == "auto"
+    assert "kept_from_auto" not in recorded(project)
+    fresh = bake(template_repo, tmp_path / "mixed", workload="mixed")
+    assert files_of(project, leave_out=(".cruft.json",)) == files_of(fresh, leave_out=(".cruft.json",))
     assert make.left_outside() == []
 
 

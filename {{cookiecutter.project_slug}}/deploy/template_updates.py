@@ -36,6 +36,9 @@ RECORD = PROJECT / ".cruft.json"
 CHOICES = {"interface": "__interface", "server": "__server"}
 # The answers those choices follow from: an update that changes one lets `auto` choose again.
 CHOSEN_FROM = frozenset({"framework", "interface", "server", "workload"})
+# In .cruft.json beside cruft's own keys (it keeps those it does not know): the answers an update
+# set to what `auto` had chosen, which `check` still compares with what `auto` would choose now.
+KEPT_KEY = "kept_from_auto"
 
 
 class Refused(Exception):
@@ -61,8 +64,23 @@ def reachable(template: str) -> None:
         raise Refused(f"cannot reach the template {template}: {reason}")
 
 
-def recorded_answers() -> dict[str, Any]:
-    return dict(json.loads(RECORD.read_text(encoding="utf-8"))["context"]["cookiecutter"])
+def recorded_state() -> dict[str, Any]:
+    return dict(json.loads(RECORD.read_text(encoding="utf-8")))
+
+
+def asked_answers(state: dict[str, Any]) -> dict[str, Any]:
+    """The recorded answers, with those an update kept from `auto` asked as `auto` again."""
+    answers = dict(state["context"]["cookiecutter"])
+    return {**answers, **{name: "auto" for name in state.get(KEPT_KEY, [])}}
+
+
+def record_kept(kept: set[str]) -> None:
+    """Written as cruft writes the record, so that its next rewrite changes only what changed."""
+    state = recorded_state()
+    state.pop(KEPT_KEY, None)
+    if kept:
+        state[KEPT_KEY] = sorted(kept)
+    RECORD.write_text(json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n", encoding="utf-8")
 
 
 def latest_choices(template: str, answers: dict[str, Any]) -> tuple[dict[str, str], str]:
@@ -123,7 +141,7 @@ def check() -> int:
     if cruft.check(PROJECT):
         return 0
     print("template-check: the template has moved on: `make template-update` brings its changes here")
-    moved, reason = moved_choices(template, recorded_answers())
+    moved, reason = moved_choices(template, asked_answers(recorded_state()))
     for name, (now, latest) in moved.items():
         print(f"template-check: `auto` would now choose {name} {latest}, not {now}; `make template-update` keeps {now}")
     if moved:
@@ -137,18 +155,28 @@ def update(variables: dict[str, str] | None) -> int:
     template = recorded_template()
     reachable(template)
     ready_to_merge()
-    if not CHOSEN_FROM & set(variables or {}):
-        moved, _ = moved_choices(template, recorded_answers())
-        if moved:
-            kept = {name: now for name, (now, _) in moved.items()}
-            print(f"template-update: keeping {json.dumps(kept)}, which the template's latest would choose differently")
-            variables = {**kept, **(variables or {})}
+    state = recorded_state()
+    kept_before = set(state.get(KEPT_KEY, []))
+    changes = dict(variables or {})
+    if CHOSEN_FROM & changes.keys():
+        # `auto` chooses again: what an earlier update kept is asked as `auto`, unless set now.
+        changes = {**{name: "auto" for name in kept_before}, **changes}
+        kept: set[str] = set()
+    else:
+        moved, _ = moved_choices(template, asked_answers(state))
+        newly = {name: now for name, (now, _) in moved.items() if name not in kept_before}
+        if newly:
+            print(f"template-update: keeping {json.dumps(newly)}, which the template's latest would choose differently")
+        changes = {**newly, **changes}
+        kept = (kept_before - set(variables or {})) | set(newly)
     try:
-        applied = cruft.update(PROJECT, skip_apply_ask=True, allow_untracked_files=True, extra_context=variables)
+        applied = cruft.update(PROJECT, skip_apply_ask=True, allow_untracked_files=True, extra_context=changes or None)
     except ValueError as error:  # cookiecutter's refusal of an answer outside a menu
         raise Refused(str(error)) from None
     if not applied:
         raise Refused("cruft did not apply the update (its reason is above)")
+    if kept or kept_before:
+        record_kept(kept)
     left = needing_a_hand()
     if left:
         print("template-update: resolve these, `git add` them (delete each .rej), then commit:")
