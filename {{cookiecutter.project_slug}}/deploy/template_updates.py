@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import cruft
+from cruft._commands.utils.cruft import json_dumps as cruft_json_dumps
 
 from .settings import PROJECT
 
@@ -75,12 +76,12 @@ def asked_answers(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_kept(kept: set[str]) -> None:
-    """Written as cruft writes the record, so that its next rewrite changes only what changed."""
+    """Written with cruft's own formatting, so that its next rewrite changes only what changed."""
     state = recorded_state()
     state.pop(KEPT_KEY, None)
     if kept:
         state[KEPT_KEY] = sorted(kept)
-    RECORD.write_text(json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n", encoding="utf-8")
+    RECORD.write_text(cruft_json_dumps(state), encoding="utf-8")
 
 
 def latest_choices(template: str, answers: dict[str, Any]) -> tuple[dict[str, str], str]:
