@@ -36,10 +36,14 @@ if str(TEMPLATE_ROOT) not in sys.path:
 # `cruft update` renders two commits of the template in one process, from one checkout reset from
 # the first to the second: each render must read this commit's records and code, not the modules
 # the previous render imported. So this module, which cookiecutter imports for each render (it
-# drops itself once loaded, below), drops the template's own where their sources have changed.
-TEMPLATE_PACKAGES = ("pyserve_template", "pyserve_deploy")
+# drops itself once loaded, below), drops the template's own where their sources have changed. A
+# project's `pyserve template-update` runs with the project's own runtime imported: a render uses
+# this checkout's (runtime/src), so another copy is dropped too.
+TEMPLATE_PACKAGES = ("pyserve_template", "pyserve_runtime")
 _loaded = sys.modules.get("pyserve_template")
-if _loaded is not None and _loaded.SOURCE_STAMP != _loaded.source_stamp():
+_runtime = sys.modules.get("pyserve_runtime")
+_other_runtime = _runtime is not None and not Path(_runtime.__file__ or "").is_relative_to(TEMPLATE_ROOT)
+if _other_runtime or (_loaded is not None and _loaded.SOURCE_STAMP != _loaded.source_stamp()):
     for _name in [name for name in sys.modules if name.partition(".")[0] in TEMPLATE_PACKAGES]:
         del sys.modules[_name]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from pyserve_template import confine, deploy_module, values
+from pyserve_template import confine, runtime_of, values
 from pyserve_template.baking import free_port, project_venv, run_cookiecutter
 from pyserve_template.compat import Stack
 from pyserve_template.postgres import ConnectionWatch, Postgres
@@ -133,8 +133,8 @@ def bake(workdir: Path, stack: Stack, limits: Limits, workload: Workload) -> Bak
 
 
 def project_local(project: Path) -> ModuleType:
-    """The project's deploy/local.py: the nginx config exactly as `make local` writes it."""
-    return deploy_module(project, "local", f"bench_deploy_{abs(hash(str(project)))}")
+    """The runtime's local.py as it runs in the project: the nginx config exactly as `make local` writes it."""
+    return runtime_of(project, "local", f"bench_deploy_{abs(hash(str(project)))}")
 
 
 def healthy(port: int, timeout: float = 2) -> bool:

@@ -17,6 +17,7 @@ atexit.register(Path(__file__).unlink, missing_ok=True)
 sys.path.insert(0, {{ template_root | tojson }})
 
 from pyserve_template import (  # noqa: E402
+    RUNTIME_ROOT,
     TEMPLATE_ROOT,
     answers,
     compat,
@@ -25,6 +26,7 @@ from pyserve_template import (  # noqa: E402
     plan_inputs,
     presentation,
     records,
+    runtime_upgrade,
     strays,
     tuning,
 )
@@ -56,17 +58,10 @@ def remove_django_files() -> None:
 
 
 def install_server() -> None:
-    """The chosen server's config and command line move into deploy/; the other servers' go."""
+    """The chosen server's config, where it has one, moves into deploy/; the other servers' go."""
     variants = DEPLOY / "_servers"
     move_contents(variants / CHOSEN.server, DEPLOY)
     shutil.rmtree(variants)
-
-
-def remove_other_interfaces_server_files() -> None:
-    """The server's files that only the other interface needs (its record's [files])."""
-    server = records.SERVERS[CHOSEN.server]
-    for name in set(server.files) - set(server.files_for(CHOSEN.interface)):
-        (DEPLOY / name).unlink()
 
 
 def remove_nginx_static_files() -> None:
@@ -83,13 +78,19 @@ def remove_app_static_serving() -> None:
 def remove_static_assets() -> None:
     if CHOSEN.static_strategy == "none":
         shutil.rmtree(PACKAGE / "static")
-        (DEPLOY / "collect_static.py").unlink()
 
 
 def remove_database_pool() -> None:
     """The pool of the frameworks without one of their own: Django's is in its settings."""
     if CHOSEN.database == "none" or CHOSEN.framework == "django":
         (PACKAGE / "database.py").unlink()
+
+
+def vendor_the_runtime() -> None:
+    """The runtime package, as this template holds it, into vendor/: requirements.txt installs it from
+    there (a path dependency), so a bake needs no index beyond PyPI and every bake of one template
+    commit carries the same bytes. `pyserve runtime-upgrade` replaces it with a newer one."""
+    runtime_upgrade.vendor(RUNTIME_ROOT, runtime_upgrade.VENDOR_DIR)
 
 
 def remove_kubernetes() -> None:
@@ -169,12 +170,12 @@ def main() -> None:
     install_framework()
     remove_django_files()
     install_server()
-    remove_other_interfaces_server_files()
     remove_nginx_static_files()
     remove_app_static_serving()
     remove_static_assets()
     remove_database_pool()
     remove_kubernetes()
+    vendor_the_runtime()
     plan = shipped_plan()
     write_into_readme(plan)
     note = record_the_template()

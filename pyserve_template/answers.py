@@ -130,8 +130,8 @@ class Answers:
 
     @property
     def server_files(self) -> str:
-        """The server's own files in deploy/, for the README."""
-        return ", ".join(f"`deploy/{name}`" for name in self.server_record.files_for(self.interface))
+        """The server's own config in deploy/, for the README."""
+        return ", ".join(f"`deploy/{name}`" for name in self.server_record.files) or "no config file: flags only"
 
     @property
     def server_notes(self) -> str:

@@ -78,8 +78,11 @@ def run_cookiecutter(
 
 
 def project_venv(project: Path, requirements: str = "requirements.txt") -> Path:
-    """A venv with one of the project's requirements files, shared by every project with the same pins."""
+    """A venv with one of the project's requirements files, shared by every project with the same pins
+    and the same vendored runtime."""
     pins = b"".join((project / name).read_bytes() for name in sorted({"requirements.txt", requirements}))
+    vendored = sorted(path for path in (project / "vendor").rglob("*") if path.is_file())
+    pins += b"".join(str(path.relative_to(project)).encode() + path.read_bytes() for path in vendored)
     key = hashlib.sha256(pins + sys.version.encode() + sys.base_prefix.encode()).hexdigest()[:16]
     venv = VENV_CACHE / key
     VENV_CACHE.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Each server's and framework's record: where the template learns everything it knows of them.
 
 A server is one folder, deploy/_servers/<name>/ in the project template: its server.toml, read
-here, and the files a generated project's deploy/ gets when that server is chosen. A framework is
+here, and the config a generated project's deploy/ gets when that server is chosen (its command
+line is the runtime's: runtime/src/pyserve_runtime/servers/<name>/). A framework is
 one folder too, <package>/_frameworks/<name>/ with its framework.toml and its sample app. The
 compatibility table, the requirements, the memory figures the tuning model plans with, the READMEs
 and the tests' matrices all come from these records. cookiecutter.json lists the names, in the
@@ -52,8 +53,7 @@ class Server:
     keepalive_max_s: int | None  # the longest it can keep an idle connection, where it has a bound
     readme: str
     faults: Mapping[str, str]  # what it does not survive, in place of the stack's behaviour
-    files: tuple[str, ...]  # what it adds to the generated project's deploy/
-    interface_files: Mapping[str, tuple[str, ...]]  # those of them that one interface only needs
+    files: tuple[str, ...]  # its config, which it adds to the generated project's deploy/ for its team to tune
 
     @property
     def memory_mib(self) -> int:
@@ -62,11 +62,6 @@ class Server:
 
     def requirements_for(self, interface: str) -> list[str]:
         return [*self.requirements.get("any", ()), *self.requirements.get(interface, ())]
-
-    def files_for(self, interface: str) -> tuple[str, ...]:
-        """What it adds to deploy/ for `interface`: its files, less those only another interface needs."""
-        elsewhere = {name for other, names in self.interface_files.items() if other != interface for name in names}
-        return tuple(name for name in self.files if name not in elsewhere)
 
     def recycles_workers(self, interface: str) -> bool:
         return interface in self.recycles_on
@@ -130,7 +125,6 @@ def load_server(folder: Path) -> Server:
         readme=data.get("readme", ""),
         faults=data.get("faults", {}),
         files=files,
-        interface_files=_tuples(data.get("files", {})),
     )
 
 

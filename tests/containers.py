@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from pyserve_template import deploy_module
+from pyserve_template import runtime_of
 from pyserve_template.baking import free_port
 
 from .engine import Engine, docker_engine, engine_unavailable, podman_engine, project_images
@@ -30,8 +30,8 @@ def started_engine(kind: str) -> Iterator[Engine]:
 
 
 def load_container_test(project: Path) -> ModuleType:
-    """The project's own deploy/container_test.py, its harness reused here."""
-    return deploy_module(project, "container_test", f"deploy_{abs(hash(str(project)))}")
+    """The runtime's container_test.py as it runs in the project, its harness reused here."""
+    return runtime_of(project, "container_test", f"deploy_{abs(hash(str(project)))}")
 
 
 @contextlib.contextmanager

@@ -15,12 +15,13 @@ import pytest
 
 from pyserve_template import (
     PROJECT_TEMPLATE,
+    RUNTIME_ROOT,
     TEMPLATE_ROOT,
-    TUNING_PACKAGE,
     answers,
     compat,
     cruft_record,
     records,
+    runtime_upgrade,
     strays,
     tuning,
     values,
@@ -94,22 +95,18 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
 
     assert compat.supports(framework, interface, server)
     assert stack["stack"]["workload"] == asked["workload"]
-    # The tuning model and its reading of the machine ship as the template runs them, byte for byte.
-    for shipped in TUNING_PACKAGE.glob("*.py"):
-        assert (deploy / "tuning" / shipped.name).read_bytes() == shipped.read_bytes(), shipped.name
 
     # What the answers chose is there, and nothing they did not.
     assert not (package / "_frameworks").exists() and not (deploy / "_servers").exists()
     for chosen_files, others, folder in (
         (records.FRAMEWORKS[framework].files, records.FRAMEWORKS.values(), package),
-        (records.SERVERS[server].files_for(interface), records.SERVERS.values(), deploy),
+        (records.SERVERS[server].files, records.SERVERS.values(), deploy),
     ):
         assert all((folder / file).is_file() for file in chosen_files)
         assert not any((folder / file).exists() for other in others for file in set(other.files) - set(chosen_files))
     assert (project / "manage.py").exists() == (framework == "django")
     nginx_serves_static = static in {"nginx", "cdn"}
     assert (deploy / "nginx" / "templates" / "locations" / "static.conf.template").exists() == nginx_serves_static
-    assert (deploy / "collect_static.py").exists() == (static != "none")
     assert (package / "static_files.py").exists() == (static == "whitenoise")
     assert (package / "static").exists() == (static != "none")
     assert (deploy / "k8s").exists() == (asked["use_kubernetes"] == "yes")
@@ -187,20 +184,31 @@ def test_every_supported_stack_bakes(bake, changes: dict[str, str]) -> None:
     check_project(bake(**changes), changes)
 
 
-def runtime_source(relative: Path, server: str) -> Path:
-    """Where a baked deploy/ file comes from in the template: the server's own folder, else deploy/."""
-    own = TEMPLATE_DEPLOY / "_servers" / server / relative
-    return own if own.exists() else TEMPLATE_DEPLOY / relative
+def files_under(root: Path) -> dict[str, bytes]:
+    ignored = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file() and not ignored & set(path.relative_to(root).parts) and path.suffix != ".pyc"
+    }
+
+
+TEMPLATE_RUNTIME = {
+    relative: content
+    for relative, content in files_under(RUNTIME_ROOT).items()
+    if relative.split("/")[0] in runtime_upgrade.VENDORED_FILES
+}
 
 
 @pytest.mark.parametrize("changes", PRODUCT, ids=variation_id)
-def test_the_runtime_is_the_same_python_in_every_bake(bake, changes: dict[str, str]) -> None:
-    """No Jinja in deploy/'s Python: what a bake chose reaches it through deploy/stack.toml, at run time."""
+def test_the_runtime_is_the_same_in_every_bake(bake, changes: dict[str, str]) -> None:
+    """vendor/pyserve-runtime is the template's runtime/ as it is, and the team's deploy/ Python (a
+    server's config) its template folder's: what a bake chose reaches them through deploy/stack.toml."""
     project = bake(**changes)
+    assert files_under(project / runtime_upgrade.VENDOR_DIR) == TEMPLATE_RUNTIME
     server = tomllib.loads((project / "deploy" / "stack.toml").read_text())["stack"]["server"]
-    for baked in sorted((project / "deploy").rglob("*.py")):
-        relative = baked.relative_to(project / "deploy")
-        assert baked.read_bytes() == runtime_source(relative, server).read_bytes(), relative
+    for baked in sorted((project / "deploy").glob("*.py")):
+        assert baked.read_bytes() == (TEMPLATE_DEPLOY / "_servers" / server / baked.name).read_bytes(), baked.name
 
 
 def test_auto_picks_are_explained(bake) -> None:
@@ -237,13 +245,17 @@ TYPED_STACKS = [
 
 @pytest.mark.parametrize("changes", TYPED_STACKS, ids=variation_id)
 def test_the_runtime_passes_strict_type_checking(bake, changes: dict[str, str], tmp_path: Path) -> None:
-    """mypy --strict on deploy/, against the packages the project installs (those that ship no types
-    are Any: --ignore-missing-imports)."""
+    """mypy --strict on the vendored runtime, against the packages the project installs (those that
+    ship no types are Any: --ignore-missing-imports)."""
     project = bake(**changes)
     python = project_venv(project) / "bin" / "python"
     command = ["--strict", "--ignore-missing-imports", "--python-executable", str(python), "--cache-dir", str(tmp_path)]
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", *command, "deploy"], cwd=project, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mypy", *command, "-p", "pyserve_runtime"],
+        cwd=project / runtime_upgrade.VENDOR_DIR / "src",
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -281,7 +293,7 @@ def test_tuning_cli_in_a_generated_project_prints_the_plan(fresh_bake) -> None:
 
     project = fresh_bake(framework="django", interface="asgi", server="granian", cpu_limit="0.5", memory_limit="768MiB")
     result = subprocess.run(
-        [sys.executable, "-m", "deploy.tuning", "--json"],
+        [project_venv(project) / "bin" / "pyserve", "plan", "--json"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -300,10 +312,9 @@ def test_a_budget_that_cannot_fit_stops_the_server_at_start_naming_what_fits(fre
         "DB_MAX_CONNECTIONS: '2' leaves 2 connections per container for 3 workers at 1 replica;"
         " give at least 3 (one a worker), or fewer replicas or CPUs"
     )
-    for command, prefix in ((["deploy.serve"], "serve"), (["deploy.tuning"], "tuning")):
-        result = subprocess.run(
-            [sys.executable, "-m", *command], cwd=project, capture_output=True, text=True, env=env, check=False
-        )
+    pyserve = project_venv(project) / "bin" / "pyserve"
+    for command, prefix in (("serve", "serve"), ("plan", "tuning")):
+        result = subprocess.run([pyserve, command], cwd=project, capture_output=True, text=True, env=env, check=False)
         assert result.returncode != 0 and result.stderr.strip() == f"{prefix}: {refusal}"
 
 
@@ -311,7 +322,7 @@ def test_a_budget_that_cannot_fit_stops_the_server_at_start_naming_what_fits(fre
 # may hold text that looks like Jinja: they must be copied as they are, then dropped.
 LEFT_BY_RUNS = {
     "deploy/__pycache__/settings.cpython-311.pyc": b"\xa7\r\r\n{{ bytecode",
-    "deploy/tuning/__pycache__/model.cpython-313.pyc": b"\xf3\r\r\n",
+    "loadtest/__pycache__/locustfile.cpython-313.pyc": b"\xf3\r\r\n",
     "{{cookiecutter.project_slug}}/__pycache__/site.cpython-311.pyc": b"\xa7\r\r\n",
     "deploy/served_app.pyc": b"\xa7\r\r\n",
     ".ruff_cache/0.17.5/123": b"{% not a template",

@@ -64,7 +64,7 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     app = containers["app"]
 
     # Requests and limits are the answers; the plan's limits come from them (Downward API), in the
-    # units deploy/tuning/ reads: millicores, and MiB (MEMORY_LIMIT's bare number).
+    # units the runtime's plan reads: millicores, and MiB (MEMORY_LIMIT's bare number).
     cpus = values.parse_cpus(app["resources"]["limits"]["cpu"])
     memory = values.parse_memory(app["resources"]["limits"]["memory"].removesuffix("i"))
     assert (cpus, memory) == (values.parse_cpus(stack["cpu_limit"]), values.parse_memory(stack["memory_limit"]))
@@ -89,7 +89,7 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     liveness = settings.LIVENESS_PATH
     assert app["startupProbe"]["httpGet"]["path"] == app["livenessProbe"]["httpGet"]["path"] == liveness
     if stack["database"] == "none":
-        assert app["readinessProbe"]["exec"]["command"] == ["python", "-m", "deploy.healthcheck"]
+        assert app["readinessProbe"]["exec"]["command"] == ["pyserve", "healthcheck"]
     else:
         # Ready only while the database answers; DATABASE_URL from the operator's Secret; every pod
         # up to the HPA's most splits the budget.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyserve_template import answers, compat, records
+from pyserve_template import RUNTIME_PACKAGE, answers, compat, records, tuning, values
 from pyserve_template.matrix import BENCH_STACKS, ONE_PER_SERVER, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import COOKIECUTTER_JSON, SERVER_VARIATIONS, TEMPLATE_ROOT, context
@@ -36,9 +36,7 @@ def test_a_server_record_is_complete(name: str) -> None:
     server = records.SERVERS[name]
     assert server.interfaces and set(server.interfaces) <= set(compat.INTERFACES)
     assert server.memory_mib > 0 and server.engine_restart_s > 0
-    assert "server_command.py" in server.files, "serve.py runs deploy/server_command.py's argv()"
-    assert set(server.interface_files) <= set(server.interfaces), "[files] names an interface it does not serve"
-    assert {name for names in server.interface_files.values() for name in names} <= set(server.files)
+    assert (RUNTIME_PACKAGE / "servers" / name / "command.py").is_file(), "pyserve serve runs its command.argv()"
     for interface in server.interfaces:
         assert server.requirements_for(interface), f"{name} installs nothing for {interface}"
     assert set(server.recycles_on) <= set(server.interfaces) and set(server.request_timeout) <= set(server.interfaces)
@@ -84,3 +82,14 @@ def test_the_template_docs_have_every_server_and_framework() -> None:
     assert compat.matrix_markdown() in README
     for name in [*records.SERVERS, *records.FRAMEWORKS]:
         assert f"| {name} |" in LIMITS_PAGE, f"{name} is missing from docs/limits.md's memory tables"
+
+
+@pytest.mark.parametrize("framework", records.FRAMEWORKS)
+@pytest.mark.parametrize("server", records.SERVERS)
+def test_minimum_memory_is_exactly_where_one_worker_fits(framework: str, server: str) -> None:
+    """Each record's measured figures against the model: the least memory it asks for runs one worker."""
+    figures = records.memory_figures(framework, server)
+    least = tuning.minimum_memory_bytes(**figures)
+    stack = (framework, "asgi", server, "io_bound")
+    assert tuning.plan(1, least, *stack, **figures).fits_memory
+    assert not tuning.plan(1, least - values.MIB, *stack, **figures).fits_memory

@@ -83,7 +83,7 @@ def test_nginx_follows_the_replicas_through_dns(bake_to_run, tmp_path: Path) -> 
     config = local.write_nginx_config(tmp_path / "nginx", values)
     app_env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     app_env.pop("PYTHONPATH", None)
-    serve = [str(venv / "bin" / "python"), *local.SERVE]
+    serve = [str(venv / "bin" / "pyserve"), *local.SERVE]
 
     with contextlib.ExitStack() as running:
         dnsmasq = running.enter_context(started(dns, tmp_path / "dnsmasq.log"))

@@ -20,7 +20,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from pyserve_template import compat, deploy_module, settings, values
+from pyserve_template import compat, runtime_of, settings, values
 from pyserve_template.baking import TOOLS, project_venv
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
@@ -40,8 +40,8 @@ def compose_binary() -> Path:
 
 
 def local_script(project: Path) -> ModuleType:
-    """The project's deploy/local.py, imported: the nginx config is rendered by its own code."""
-    return deploy_module(project, "local", f"deploy_{abs(hash(str(project)))}")
+    """The runtime's local.py as it runs in the project: the nginx config is rendered by its own code."""
+    return runtime_of(project, "local", f"deploy_{abs(hash(str(project)))}")
 
 
 def dockerfile_instructions(stage: str) -> dict[str, str]:
@@ -140,12 +140,12 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     dockerfile = (project / "Dockerfile").read_text()
     local = local_script(project)
     instructions = dockerfile_instructions(dockerfile.split("AS app")[1])
-    # One server command line, which `make local` starts too; the healthcheck the same module.
-    assert json.loads(instructions["CMD"]) == ["python", *local.SERVE]
-    assert json.loads(instructions["HEALTHCHECK"].partition("CMD ")[2]) == ["python", "-m", "deploy.healthcheck"]
-    if (project / "deploy" / "collect_static.py").exists():
+    # One server command line, which `make local` starts too; the healthcheck the same command.
+    assert json.loads(instructions["CMD"]) == ["pyserve", *local.SERVE]
+    assert json.loads(instructions["HEALTHCHECK"].partition("CMD ")[2]) == ["pyserve", "healthcheck"]
+    if changes.get("static_strategy") != "none":
         build = dockerfile_instructions(dockerfile.split("AS build")[1].split("AS nginx")[0])
-        assert build["RUN"].startswith(shlex.join(["python", *local.COLLECT_STATIC]))
+        assert build["RUN"].startswith(shlex.join(["pyserve", *local.COLLECT_STATIC]))
     # The nginx image's start script renders the same placeholders as deploy/local.py, and the
     # templates use no others.
     used = {

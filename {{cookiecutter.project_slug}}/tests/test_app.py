@@ -2,7 +2,7 @@
 
 The app is loaded as the server loads it (APP_MODULE, else deploy/stack.toml) and called in-process
 through its {{ cookiecutter.__interface | upper }} interface, with no server in between; last, the same app with the
-server layer every server runs in front of it (deploy/served_app.py).
+server layer every server runs in front of it (pyserve_runtime.served_app).
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-
-from deploy import logs, {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}settings
-from deploy.serve import load_app
+from pyserve_runtime import logs, {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}settings
+from pyserve_runtime.serve import load_app
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +40,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> object:
 {%- endif %}
 {%- if cookiecutter.static_strategy != "none" %}
     subprocess.run(
-        [sys.executable, "-m", "deploy.collect_static"], cwd=settings.PROJECT, check=True, capture_output=True
+        [sys.executable, "-m", "pyserve_runtime", "static"], cwd=settings.PROJECT, check=True, capture_output=True
     )
 {%- endif %}
     return load_app(settings.from_environment().app_module)
@@ -98,8 +97,8 @@ def test_out_of_range_durations_are_refused(app: object, ms: str) -> None:
 
 @pytest.fixture(scope="session")
 def served(app: object) -> object:
-    """The app as every server runs it: deploy/served_app.py in front of it."""
-    return importlib.import_module("deploy.served_app").app
+    """The app as every server runs it: pyserve_runtime.served_app in front of it."""
+    return importlib.import_module("pyserve_runtime.served_app").app
 
 
 def test_liveness_is_the_server_layers_answer(served: object) -> None:
@@ -171,7 +170,7 @@ def test_ws_echo_sends_each_message_back(served: object) -> None:
 
 
 def test_a_stop_closes_open_websockets_with_going_away(served: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a worker does when its server is told to stop (deploy/long_lived.py), before the server acts."""
+    """What a worker does when its server is told to stop (pyserve_runtime.long_lived), before the server acts."""
     worker = long_lived.Worker()
     worker.stop_notice = lambda drain: None  # the stop comes from drain() below, not a signal
     monkeypatch.setattr(long_lived, "worker", worker)

@@ -1,7 +1,7 @@
 """The app's PostgreSQL connections: one pool per worker, sized by the plan, never shared across processes.
 
 DATABASE_URL says where the database is (postgresql://user:password@host:5432/name). DB_POOL_SIZE
-is how many connections this worker may hold: deploy/serve.py sets it from the plan, so that
+is how many connections this worker may hold: `pyserve serve` sets it from the plan, so that
 replicas x workers x pool stays within DB_MAX_CONNECTIONS. A request that finds every connection
 busy waits for one (up to REQUEST_TIMEOUT) instead of opening another.
 {%- if cookiecutter.__interface == "asgi" %}
@@ -34,9 +34,9 @@ from psycopg_pool import AsyncConnectionPool
 from psycopg_pool import ConnectionPool
 {%- endif %}
 
-from deploy.settings import db_pool_size, request_timeout_s
+from pyserve_runtime.settings import db_pool_size, request_timeout_s
 
-# Without deploy/serve.py (a development server) there is no plan: a pool this small fits any budget.
+# Without `pyserve serve` (a development server) there is no plan: a pool this small fits any budget.
 DEVELOPMENT_POOL_SIZE = 2
 # How long /readyz waits for a connection before it answers that the database is not there.
 READY_TIMEOUT_S = 2.0

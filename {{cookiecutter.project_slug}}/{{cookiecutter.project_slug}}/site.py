@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 STATIC_DIR = PACKAGE_DIR / "static"
-# Where deploy/collect_static.py writes the files as served: hashed copies and the manifest.
+# Where `pyserve static` writes the files as served: hashed copies and the manifest.
 MANIFEST_NAME = "staticfiles.json"
 
 # /api/io and /api/cpu take ?ms=N. The ceiling keeps one request from holding a worker longer
@@ -39,7 +39,7 @@ def static_url() -> str:
 
 
 def static_root() -> Path:
-    """The collected static files (deploy/collect_static.py writes them; nginx or the app serves them)."""
+    """The collected static files (`pyserve static` writes them; nginx or the app serves them)."""
     return Path(os.environ.get("STATIC_ROOT") or PROJECT_DIR / "build" / "static")
 
 

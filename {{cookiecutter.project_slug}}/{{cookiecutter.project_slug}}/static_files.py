@@ -5,7 +5,7 @@ WhiteNoise wraps the WSGI app: it answers /static/ from the collected files and 
 {%- else -%}
 ServeStatic (WhiteNoise's maintained fork with ASGI support) wraps the ASGI app.
 {%- endif %}
-deploy/collect_static.py must have run first (the Dockerfile and `make local` run it).
+`pyserve static` must have run first (the Dockerfile and `make local` run it).
 """
 
 from __future__ import annotations

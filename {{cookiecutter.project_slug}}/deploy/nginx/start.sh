@@ -79,7 +79,7 @@ esac
 
 # Connections per worker (templates/main/connections.conf): the app's and the client's for each
 # WebSocket expected (WS_CONNECTIONS, which the app's plan counts too), and a base for the rest.
-# The formula is deploy/tuning/model.py's nginx_connections(), which `make local` renders with; this
+# The formula is the runtime's plan (`pyserve plan`)model.py's nginx_connections(), which `make local` renders with; this
 # image has no Python, and the template's tests hold the two renders equal.
 BASE_CONNECTIONS=4096
 WS_CONNECTIONS=${WS_CONNECTIONS:-0}

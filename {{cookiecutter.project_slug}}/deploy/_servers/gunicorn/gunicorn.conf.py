@@ -1,8 +1,8 @@
-"""gunicorn settings: the plan (deploy/tuning/) and deploy/settings.py.
+"""gunicorn settings: the plan (pyserve_runtime.tuning) and pyserve_runtime.settings.
 
 Read at start-up and again on SIGHUP (a graceful reload), so the numbers follow the container's
-limits and the environment. Run `python -m deploy.tuning` to see them and the reasons; the
-timeouts, the address and the log level are deploy/settings.py's.
+limits and the environment. Run `pyserve plan` to see them and the reasons; the
+timeouts, the address and the log level are pyserve_runtime.settings'.
 """
 
 import logging.config
@@ -13,9 +13,8 @@ import time
 from typing import Any
 
 from gunicorn import glogging
-
-from deploy import logs, settings, tuning
-from deploy.tuning.model import GUNICORN_ASGI_WORKER
+from pyserve_runtime import logs, settings, tuning
+from pyserve_runtime.tuning.model import GUNICORN_ASGI_WORKER
 
 _plan = tuning.start_up_plan()
 _settings = settings.from_environment()
@@ -26,7 +25,7 @@ threads = _plan.threads
 worker_class = _plan.worker_class
 if worker_class == GUNICORN_ASGI_WORKER:
     # Its WebSockets pinged and their messages capped, without per-message compression.
-    worker_class = "deploy.gunicorn_asgi_worker.UvicornWorkerForWebSockets"
+    worker_class = "pyserve_runtime.servers.gunicorn.asgi_worker.UvicornWorkerForWebSockets"
 
 # --- Timeouts, coupled across layers -----------------------------------------------------------
 # REQUEST_TIMEOUT is nginx's proxy_read_timeout too: when nginx gives up on a request (504), the
@@ -53,8 +52,8 @@ control_socket_disable = True
 forwarded_allow_ips = _settings.forwarded_allow_ips
 
 # --- Logs to stderr, where the container runtime collects them ---------------------------------------
-# In LOG_FORMAT (json or text), as the app's own lines: deploy/logs.py. The access line is
-# deploy/served_app.py's (ACCESS_LOG=1), the same for every server, so gunicorn's own is off. Not
+# In LOG_FORMAT (json or text), as the app's own lines: pyserve_runtime.logs. The access line is
+# pyserve_runtime.served_app's (ACCESS_LOG=1), the same for every server, so gunicorn's own is off. Not
 # logconfig_dict: with it gunicorn builds its access line for every request, even when nothing
 # writes it.
 accesslog = None
@@ -106,5 +105,5 @@ def _retire_when_a_request_hangs(worker: Any) -> None:
 
 
 def on_reload(server: Any) -> None:
-    # deploy/serve.py logged the plan at start; a reload (SIGHUP) re-reads this file and the limits.
+    # pyserve serve logged the plan at start; a reload (SIGHUP) re-reads this file and the limits.
     print(_plan.as_json(), file=sys.stderr, flush=True)

@@ -6,7 +6,7 @@ import os
 {%- if cookiecutter.database != "none" %}
 from urllib.parse import unquote, urlsplit
 
-from deploy.settings import db_pool_size, request_timeout_s
+from pyserve_runtime.settings import db_pool_size, request_timeout_s
 {%- endif %}
 
 from . import site
@@ -59,7 +59,7 @@ def database_from_url(url: str) -> dict[str, object]:
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
         # Each worker's pool (psycopg_pool under Django) holds at most DB_POOL_SIZE connections:
-        # deploy/serve.py sets it from the plan, so that replicas x workers x pool stays within
+        # `pyserve serve` sets it from the plan, so that replicas x workers x pool stays within
         # DB_MAX_CONNECTIONS. A request that finds them all busy waits, up to REQUEST_TIMEOUT.
         "OPTIONS": {
             "pool": {
@@ -95,7 +95,7 @@ SILENCED_SYSTEM_CHECKS = [
 {%- if cookiecutter.static_strategy != "none" %}
 
 STATIC_URL = site.static_url()
-# deploy/collect_static.py runs collectstatic at image build and before `make local`.
+# `pyserve static` runs collectstatic at image build and before `make local`.
 STATIC_ROOT = site.static_root()
 STATICFILES_DIRS = [site.STATIC_DIR]
 {%- endif %}
@@ -121,6 +121,6 @@ else:
 {%- endif %}
 
 USE_TZ = True
-# The server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the request id on every
+# The server configures logging (pyserve_runtime.logs: LOG_FORMAT, LOG_LEVEL and the request id on every
 # line), and Django's loggers reach its handler; Django's own config would replace that handler.
 LOGGING_CONFIG = None

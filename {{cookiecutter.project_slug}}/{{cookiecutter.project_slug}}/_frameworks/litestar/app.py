@@ -79,7 +79,7 @@ async def readyz() -> Response[dict[str, str]]:
     return Response({"database": "unavailable"}, status_code=503)
 
 
-# logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
+# logging_config=None: the server configures logging (pyserve_runtime.logs: LOG_FORMAT, LOG_LEVEL and the
 # request id on every line); Litestar's own would replace the root logger's handler.
 app = Litestar(
     route_handlers=[index, healthz, api_io, api_request, api_cpu, api_events, ws_echo, api_db, readyz],
@@ -90,7 +90,7 @@ app = Litestar(
 {%- else %}
 
 
-# logging_config=None: the server configures logging (deploy/logs.py: LOG_FORMAT, LOG_LEVEL and the
+# logging_config=None: the server configures logging (pyserve_runtime.logs: LOG_FORMAT, LOG_LEVEL and the
 # request id on every line); Litestar's own would replace the root logger's handler.
 app = Litestar(
     route_handlers=[index, healthz, api_io, api_request, api_cpu, api_events, ws_echo],
