@@ -41,7 +41,7 @@ class Contender:
     # A variant of the generated setup, measured beside it on every stack of these servers (the
     # benchmark's servers part) rather than against the articles and popular templates.
     variant_of: tuple[str, ...] = ()
-    # Runs deploy.serve, the project's own start (any server); else a command line of its own, for
+    # Runs pyserve serve, the project's own start (any server); else a command line of its own, for
     # COMMAND_LINE_SERVER.
     own_command: bool = False
 
@@ -50,7 +50,7 @@ class Contender:
         return COMMAND_LINE_SERVER[interface] if self.own_command else generated_server
 
     def describe(self, interface: str, limits: Limits) -> str:
-        """The command line, as a reader would type it (the generated one is `python -m deploy.serve`)."""
+        """The command line, as a reader would type it (the generated one is `pyserve serve`)."""
         launched = self.launch(interface, "APP", "127.0.0.1:8000", limits)
         env = " ".join(f"{name}={value}" for name, value in launched.env.items() if name != "BIND")
         argv = " ".join(launched.argv).removeprefix("-m ")
@@ -72,33 +72,37 @@ def _server(interface: str, module: str, bind: str, workers: int | None, threads
 
 def generated(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     # What the Dockerfile runs: the plan comes from the cgroup, as in the container.
-    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind})
+    return Launch(["-m", "pyserve_runtime", "serve"], {"APP_MODULE": module, "BIND": bind})
 
 
 def threads_capped_to_the_pool(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     # The generated pools, and no more threads than connections (WSGI): no thread waits for one.
     # The workers are the model's for I/O-bound WSGI, 2 x CPU + 1, which share the budget.
     pool = DB_BUDGET // (math.ceil(2 * limits.cpus) + 1)
-    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "WEB_THREADS": str(pool)})
+    return Launch(["-m", "pyserve_runtime", "serve"], {"APP_MODULE": module, "BIND": bind, "WEB_THREADS": str(pool)})
 
 
 def pool_per_thread(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     # No budget: each worker's pool grows to a connection per request in flight, as a thread-local
     # connection (Django's CONN_MAX_AGE) or a pool sized to the threads would.
-    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "DB_MAX_CONNECTIONS": "none"})
+    return Launch(
+        ["-m", "pyserve_runtime", "serve"], {"APP_MODULE": module, "BIND": bind, "DB_MAX_CONNECTIONS": "none"}
+    )
 
 
 def preloaded(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     # gunicorn imports the app once in its master and forks the workers from it: they share those
     # pages until they write to them. GUNICORN_CMD_ARGS overrides gunicorn.conf.py.
-    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "GUNICORN_CMD_ARGS": "--preload"})
+    return Launch(
+        ["-m", "pyserve_runtime", "serve"], {"APP_MODULE": module, "BIND": bind, "GUNICORN_CMD_ARGS": "--preload"}
+    )
 
 
 def worker_per_cpu(interface: str, module: str, bind: str, limits: Limits) -> Launch:
     # One worker per CPU, each with the plan's threads: granian's workers run their I/O on Rust
     # threads of their own, so fewer Python workers may do.
     workers = str(math.ceil(limits.cpus))
-    return Launch(["-m", "deploy.serve"], {"APP_MODULE": module, "BIND": bind, "WEB_CONCURRENCY": workers})
+    return Launch(["-m", "pyserve_runtime", "serve"], {"APP_MODULE": module, "BIND": bind, "WEB_CONCURRENCY": workers})
 
 
 def bare_defaults(interface: str, module: str, bind: str, limits: Limits) -> Launch:
@@ -125,7 +129,7 @@ def host_cpu_count(interface: str, module: str, bind: str, limits: Limits) -> La
 CONTENDERS = {
     contender.name: contender
     for contender in (
-        Contender("generated", "generated", "this template: deploy.serve sizes itself from the cgroup", generated),
+        Contender("generated", "generated", "this template: pyserve serve sizes itself from the cgroup", generated),
         Contender(
             "bare", "bare defaults", "the server with no settings: one worker (the lemonade stand)", bare_defaults,
             own_command=True,

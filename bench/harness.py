@@ -1,8 +1,8 @@
 """Bake, start, load, stop: one measurement of one contender on one workload.
 
 The app server runs in a fresh cgroup with the container's CPU quota and memory limit
-(deploy/confine.py, as `make local CONFINE=1`), behind a real nginx with the project's own config
-(written by the project's deploy/local.py). wrk loads nginx on 127.0.0.1 from outside the cgroup.
+(pyserve_runtime.confine, as `make local CONFINE=1`), behind a real nginx with the project's own config
+(written by the project's pyserve_runtime.local). wrk loads nginx on 127.0.0.1 from outside the cgroup.
 Everything started is stopped by its process group, and the cgroup is removed.
 """
 
@@ -122,7 +122,7 @@ def bake(workdir: Path, stack: Stack, limits: Limits, workload: Workload) -> Bak
         raise SystemExit(f"bench: baking {name} failed:\n{run.result.stderr[-3000:]}")
     (project,) = run.output_dir.iterdir()
     venv = project_venv(project)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "deploy.collect_static"], cwd=project, check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pyserve_runtime", "static"], cwd=project, check=True)
     if framework in STATIC_ROUTE_MODULE:
         route_module = project / f"{STATIC_ROUTE_APP.partition(':')[0]}.py"
         route_module.write_text(STATIC_ROUTE_MODULE[framework].format(package=project.name))

@@ -71,7 +71,7 @@ class Workload:
 
 
 IO = f"/api/io?ms={IO_MS}"
-# /healthz is answered by deploy/served_app.py in front of the framework: the floor goes through it.
+# /healthz is answered by pyserve_runtime.served_app in front of the framework: the floor goes through it.
 EMPTY = "/api/io?ms=0"
 DB = f"/api/db?ms={IO_MS}"
 CPU = f"/api/cpu?ms={CPU_MS}"

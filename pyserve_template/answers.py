@@ -105,7 +105,7 @@ class Answers:
 
     @property
     def keepalive_s(self) -> int:
-        """How long the server keeps an idle connection from nginx (deploy/settings.py, or less where it cannot)."""
+        """How long the server keeps an idle connection from nginx (the runtime's settings, or less where it cannot)."""
         return min(settings.APP_KEEPALIVE_S, self.server_record.keepalive_max_s or settings.APP_KEEPALIVE_S)
 
     @property

@@ -152,7 +152,7 @@ DATABASES = ("none", "postgres")
 # The database's own image in compose, its major version pinned, and what the app talks to it with.
 POSTGRES_IMAGE = "postgres:17"
 DATABASE_REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
-# Every project's: the workers' metrics and their endpoint (deploy/metrics.py, deploy/metrics_server.py).
+# Every project's: the workers' metrics and their endpoint (pyserve_runtime.metrics, pyserve_runtime.metrics_server).
 SERVING_REQUIREMENTS = ("prometheus-client==0.26.0",)
 # What the HPA keeps at least, and so the fewest max_replicas a project with Kubernetes may answer.
 MIN_REPLICAS = 2

@@ -1,4 +1,4 @@
-"""The generated README's table of environment variables, made from deploy/settings.py's VARIABLES."""
+"""The generated README's table of environment variables, made from pyserve_runtime.settings's VARIABLES."""
 
 from __future__ import annotations
 

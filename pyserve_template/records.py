@@ -161,7 +161,7 @@ FRAMEWORKS: dict[str, Framework] = {
 }
 
 
-# RSS of the metrics endpoint every project runs beside its server (deploy/metrics_server.py), in
+# RSS of the metrics endpoint every project runs beside its server (pyserve_runtime.metrics_server), in
 # MiB: the largest seen, after 50 scrapes and after the e2e tests' load runs (Python 3.11,
 # prometheus-client 0.26, December 2026).
 METRICS_ENDPOINT_RSS_MIB = 26.4

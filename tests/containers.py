@@ -1,5 +1,5 @@
 """The container tests' harness: an engine per test module, and a project's compose stack on it,
-driven by the project's own deploy/container_test.py (its ComposeStack) and taken down afterwards."""
+driven by the project's own pyserve_runtime.container_test (its ComposeStack) and taken down afterwards."""
 
 from __future__ import annotations
 

@@ -71,16 +71,16 @@ class Stack:
     http_port: int
     app_port: int
     log: Path
-    server_pid: int = 0  # the app server's master: deploy.serve execs into it, it leads the group
+    server_pid: int = 0  # the app server's master: pyserve serve execs into it, it leads the group
     make: subprocess.Popen[bytes] | None = None  # `make local`, leader of its own process group
 
     def stop(self) -> None:
-        """What Ctrl-C or `docker stop` does: SIGTERM to make's group (make and deploy/local.py)."""
+        """What Ctrl-C or `docker stop` does: SIGTERM to make's group (make and pyserve_runtime.local)."""
         assert self.make is not None
         os.killpg(self.make.pid, signal.SIGTERM)
 
     def plan(self) -> dict:
-        """The plan the server started with: the JSON line deploy.serve logs."""
+        """The plan the server started with: the JSON line pyserve serve logs."""
         for line in self.written_lines():
             if line.startswith("{") and '"workers"' in line:
                 return json.loads(line)
@@ -138,8 +138,8 @@ class Stack:
 
 
 # The server's children that serve no requests: multiprocessing's resource tracker and the metrics
-# endpoint (the generated project's deploy/container_test.py says the same).
-BESIDE_THE_WORKERS = ("resource_tracker", "deploy.metrics_server")
+# endpoint (the generated project's pyserve_runtime.container_test says the same).
+BESIDE_THE_WORKERS = ("resource_tracker", "pyserve_runtime.metrics_server")
 
 
 def runs_beside_the_workers(pid: int) -> bool:
@@ -194,7 +194,10 @@ def metric_samples(port: int) -> dict[str, float]:
 def require_writable_cgroups(project: Path, venv: Path) -> None:
     """Skip unless `make local CONFINE=1` can make its cgroup here (root and a writable cgroup tree)."""
     check = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "deploy.confine", "--check"], cwd=project, capture_output=True, text=True
+        [str(venv / "bin" / "python"), "-m", "pyserve_runtime.confine", "--check"],
+        cwd=project,
+        capture_output=True,
+        text=True,
     )
     if check.returncode != 0:
         pytest.skip(f"no real cgroup test here: {check.stdout.strip() or check.stderr.strip()}")
@@ -257,7 +260,7 @@ def running_stack(
         assert process.returncode not in {0, -signal.SIGTERM}, "make local reported success"
         assert "a server exited on its own; stopped both" in stack.output(), stack.output()[-4000:]
         return
-    # make itself dies of the SIGTERM it was sent (-15); deploy/local.py says whether the stack stopped cleanly.
+    # make itself dies of the SIGTERM it was sent (-15); pyserve_runtime.local says whether the stack stopped cleanly.
     assert process.returncode in {0, -signal.SIGTERM}, f"make local exited {process.returncode}"
     assert stack.output().rstrip().endswith("local: stopped"), stack.output()[-4000:]
 

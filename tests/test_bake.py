@@ -167,7 +167,7 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     for fault, text in compat.engine_fault_behaviour(server).items():
         assert f"- **{compat.ENGINE_FAULT_NAMES[fault]}**: {text}." in readme
     assert "<!-- engine faults -->" not in readme
-    # ... and every environment variable it reads, from deploy/settings.py's VARIABLES.
+    # ... and every environment variable it reads, from pyserve_runtime.settings's VARIABLES.
     assert environment_table(interface, framework, asked["database"]) in readme
     assert "<!-- environment -->" not in readme
     assert ("`WS_CONNECTIONS`" in readme) == (interface == "asgi")
@@ -324,7 +324,7 @@ LEFT_BY_RUNS = {
     "deploy/__pycache__/settings.cpython-311.pyc": b"\xa7\r\r\n{{ bytecode",
     "loadtest/__pycache__/locustfile.cpython-313.pyc": b"\xf3\r\r\n",
     "{{cookiecutter.project_slug}}/__pycache__/site.cpython-311.pyc": b"\xa7\r\r\n",
-    "deploy/served_app.pyc": b"\xa7\r\r\n",
+    "pyserve_runtime.served_appc": b"\xa7\r\r\n",
     ".ruff_cache/0.17.5/123": b"{% not a template",
     ".pytest_cache/README.md": b"# {{ pytest's own",
     ".mypy_cache/3.13/deploy/settings.meta.json": b"{#",

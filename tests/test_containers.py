@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyserve_template.baking import TOOLS, project_venv
+from pyserve_template.baking import project_venv
 
 from .conftest import variation_id
 from .containers import CONTAINER_TEST_TIMEOUT, access_lines, compose_stack, dns_valid_seconds, upstream_that_answered
@@ -60,7 +60,7 @@ def check_smoke_test_output(output: str, engine: Engine) -> None:
 def container_test(project: Path, engine: Engine) -> str:
     """The project's own `make container-test` against `engine`; its output, having passed."""
     engine.ensure_images(project_images(project))
-    command = ["make", "container-test", f"PYTHON={sys.executable}"]
+    command = ["make", "container-test", f"PYSERVE={project_venv(project) / 'bin' / 'pyserve'}"]
     result = subprocess.run(
         command, cwd=project, env=engine.env, capture_output=True, text=True, timeout=CONTAINER_TEST_TIMEOUT
     )
@@ -128,7 +128,7 @@ def test_an_app_without_healthz_runs_by_app_module_alone_on_the_host(fresh_bake)
         assert stack.get(FOREIGN_APP["path"]).status == 200
         assert stack.get("/healthz").status == 404  # it really has none: make local waited on /.alive
         healthcheck = subprocess.run(
-            [str(TOOLS / "python"), "-m", "deploy.healthcheck"],
+            [str(project_venv(project) / "bin" / "pyserve"), "healthcheck"],
             cwd=project,
             env={**os.environ, "APP_MODULE": FOREIGN_APP["module"], "APP_PORT": str(stack.app_port)},
             capture_output=True,

@@ -171,7 +171,7 @@ def check_csrf_accepts_an_https_origin_from_the_trusted_proxy_only(stack: Stack)
 
 def check_container_healthcheck(stack: Stack, venv: Path) -> None:
     """The Dockerfile's HEALTHCHECK command, run against the app server as the container runs it."""
-    command = [str(venv / "bin" / "python"), "-m", "deploy.healthcheck"]
+    command = [str(venv / "bin" / "pyserve"), "healthcheck"]
     env = {"PATH": "/usr/bin:/bin", "BIND": f"127.0.0.1:{stack.app_port}"}
     assert subprocess.run(command, cwd=stack.project, env=env, timeout=10, check=False).returncode == 0
     env["BIND"] = f"127.0.0.1:{free_port()}"  # and it fails where nothing answers
@@ -181,7 +181,7 @@ def check_container_healthcheck(stack: Stack, venv: Path) -> None:
 def check_nginx_guards(stack: Stack) -> None:
     assert stack.get("/.env").status == 404
     assert stack.get("/static/.gitignore").status == 404
-    traversal = stack.get("/static/../deploy/local.py")
+    traversal = stack.get("/static/../deploy/stack.toml")
     assert traversal.status in {400, 404} and b"def main" not in traversal.body
     # A Host nginx does not serve gets no answer at all (444), and never reaches the app.
     with pytest.raises(http.client.RemoteDisconnected):
@@ -240,7 +240,9 @@ def check_workers_fit_the_memory_model(stack: Stack) -> None:
     assert len(workers) == plan["workers"], (workers, plan["workers"])
     worker_rss = [resident_memory(pid) for pid in workers]
     helpers = stack.helper_pids()
-    assert any("deploy.metrics_server" in command_line(pid) for pid in helpers), "no metrics endpoint to measure"
+    assert any("pyserve_runtime.metrics_server" in command_line(pid) for pid in helpers), (
+        "no metrics endpoint to measure"
+    )
     helpers_rss = sum(resident_memory(pid) for pid in helpers)
     mib = 1024 * 1024
     server_figure = tomllib.loads((stack.project / "deploy" / "stack.toml").read_text())["memory"]["server"] * mib

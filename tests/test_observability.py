@@ -39,7 +39,7 @@ LOGGING_PATH = "/api/cpu?ms=1"
 LOAD_PATH = "/api/io?ms=10"
 LOAD_SECONDS = 2
 # What `make local` itself prints around the stack's own lines: its recipe and its progress.
-MAKE_LOCAL_OWN_LINE = re.compile(r"^(local: |collect_static: |\S*python\S* -m deploy\.local)")
+MAKE_LOCAL_OWN_LINE = re.compile(r"^(local: |collect_static: |\S*pyserve local)")
 
 
 @dataclass

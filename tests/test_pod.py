@@ -71,7 +71,7 @@ class Pod:
     def ready(self) -> bool:
         """What the readiness probes ask: the app's healthcheck, and nginx's /nginx-health by the pod's
         address (the kubelet's Host), not by a server name."""
-        app = self.exec("app", "python", "-m", "deploy.healthcheck").returncode == 0
+        app = self.exec("app", "pyserve", "healthcheck").returncode == 0
         return app and " 200 " in self.get("/nginx-health", host="127.0.0.1")
 
     def plan(self) -> dict:

@@ -2,7 +2,7 @@
 the app's replicas through DNS as they come and go, and spreads requests over them.
 
 The pieces are real: the project's nginx config (APP_TARGET "app:PORT", as compose sets it), nginx,
-app servers started by `python -m deploy.serve` on 127.0.0.2 and 127.0.0.3 (two "containers" on one port),
+app servers started by `pyserve serve` on 127.0.0.2 and 127.0.0.3 (two "containers" on one port),
 and dnsmasq on 127.0.0.1 answering for "app" as Docker's DNS does, from a hosts file it re-reads
 on SIGHUP.
 """

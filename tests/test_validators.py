@@ -146,7 +146,7 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     if changes.get("static_strategy") != "none":
         build = dockerfile_instructions(dockerfile.split("AS build")[1].split("AS nginx")[0])
         assert build["RUN"].startswith(shlex.join(["pyserve", *local.COLLECT_STATIC]))
-    # The nginx image's start script renders the same placeholders as deploy/local.py, and the
+    # The nginx image's start script renders the same placeholders as pyserve_runtime.local, and the
     # templates use no others.
     used = {
         name
