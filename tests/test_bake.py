@@ -324,7 +324,7 @@ LEFT_BY_RUNS = {
     "deploy/__pycache__/settings.cpython-311.pyc": b"\xa7\r\r\n{{ bytecode",
     "loadtest/__pycache__/locustfile.cpython-313.pyc": b"\xf3\r\r\n",
     "{{cookiecutter.project_slug}}/__pycache__/site.cpython-311.pyc": b"\xa7\r\r\n",
-    "pyserve_runtime.served_appc": b"\xa7\r\r\n",
+    "deploy/served_app.pyc": b"\xa7\r\r\n",
     ".ruff_cache/0.17.5/123": b"{% not a template",
     ".pytest_cache/README.md": b"# {{ pytest's own",
     ".mypy_cache/3.13/deploy/settings.meta.json": b"{#",

@@ -33,7 +33,6 @@ from psycopg_pool import AsyncConnectionPool
 
 from psycopg_pool import ConnectionPool
 {%- endif %}
-
 from pyserve_runtime.settings import db_pool_size, request_timeout_s
 
 # Without `pyserve serve` (a development server) there is no plan: a pool this small fits any budget.

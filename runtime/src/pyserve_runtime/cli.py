@@ -18,6 +18,7 @@ Each command is a module with a main(argv); it is imported only when it runs, so
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -55,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyserve: no command {name!r}; the commands are {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module_name, leading = COMMANDS[name]
+    # The project's own packages import from the project root, as under `python -m`: a console
+    # script's sys.path starts with its own bin/ directory instead.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     sys.argv[0] = f"pyserve {name}"  # argparse's usage lines name the command as typed
     command: Callable[[list[str]], int | None] = importlib.import_module(f"{__package__}.{module_name}").main
     return command([*leading, *rest]) or 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -34,11 +35,16 @@ class Refused(Exception):
 
 
 def version_of(runtime: Path) -> str:
+    """The version a runtime directory builds (its package's __version__, which its pyproject.toml reads)."""
     with (runtime / "pyproject.toml").open("rb") as handle:
-        project = tomllib.load(handle).get("project", {})
-    if project.get("name") != PACKAGE_NAME:
-        raise Refused(f"{runtime}: not a {PACKAGE_NAME} directory (its pyproject.toml names {project.get('name')!r})")
-    return str(project["version"])
+        name = tomllib.load(handle).get("project", {}).get("name")
+    if name != PACKAGE_NAME:
+        raise Refused(f"{runtime}: not a {PACKAGE_NAME} directory (its pyproject.toml names {name!r})")
+    source = (runtime / "src" / "pyserve_runtime" / "__init__.py").read_text(encoding="utf-8")
+    found = re.search(r'^__version__ = "([^"]+)"$', source, re.MULTILINE)
+    if not found:
+        raise Refused(f"{runtime}: no __version__ in src/pyserve_runtime/__init__.py")
+    return found.group(1)
 
 
 def vendor(runtime: Path, destination: Path) -> None:

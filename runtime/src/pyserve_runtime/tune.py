@@ -43,7 +43,7 @@ from .tuning import inputs, machine
 from .tuning import model as tuning
 from .values import format_memory
 
-LOADTEST = Path(__file__).resolve().parent
+LOADTEST = PROJECT / "loadtest"
 REPORTS = LOADTEST / "reports"
 
 START_TIMEOUT = 90

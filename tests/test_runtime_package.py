@@ -1,0 +1,199 @@
+"""The runtime as a package: what `uv build` makes installs and passes the runtime's own tests, and a
+project moves to a newer runtime without a file its team owns changing, vendored or from an index.
+
+The index is a real one: pypiserver on 127.0.0.1, serving the wheels this test builds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyserve_template import RUNTIME_ROOT, runtime_upgrade
+from pyserve_template.baking import TOOLS, free_port
+
+from .stack import stop_group
+
+NEWER = "99.0.0"
+# A comment in each kind of file a team owns, so that the edit is theirs and the file still parses.
+COMMENT = {".md": "<!-- ours -->", ".html": "<!-- ours -->", ".svg": "<!-- ours -->", ".css": "/* ours */"}
+COMMENT |= {".js": "// ours", ".json": None}
+
+
+def run(*command: str | Path, cwd: Path | None = None, timeout: float = 300) -> str:
+    env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    result = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"{command}: {result.stdout[-3000:]}{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def runtime_at(version: str, into: Path) -> Path:
+    """This checkout's runtime/, its version set to `version`: a release that is not this one."""
+    copy = into / f"runtime-{version}"
+    shutil.copytree(RUNTIME_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    init = copy / "src" / "pyserve_runtime" / "__init__.py"
+    init.write_text(re.sub(r'^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text(), flags=re.M))
+    return copy
+
+
+def build(runtime: Path, out: Path) -> tuple[Path, Path]:
+    """`uv build`: the wheel and the sdist (which the wheel is built from)."""
+    run(TOOLS / "uv", "build", "--quiet", "--out-dir", out, runtime)
+    [wheel], [sdist] = out.glob("*.whl"), out.glob("*.tar.gz")
+    return wheel, sdist
+
+
+def venv(path: Path, *requirements: str, cwd: Path | None = None, index: str | None = None) -> Path:
+    """A venv with pip (`make runtime-upgrade` runs pip) and `requirements` installed by uv."""
+    run(TOOLS / "uv", "venv", "--quiet", "--seed", "--python", sys.executable, path)
+    index_options = ["--extra-index-url", index] if index else []
+    run(
+        TOOLS / "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        path / "bin" / "python",
+        *index_options,
+        *requirements,
+        cwd=cwd,
+    )
+    return path
+
+
+def install(environment: Path, *requirements: str, cwd: Path | None = None, index: str | None = None) -> None:
+    """uv pip install; with `index`, that index is asked before PyPI (uv's --extra-index-url)."""
+    index_options = ["--extra-index-url", index] if index else []
+    python = environment / "bin" / "python"
+    run(TOOLS / "uv", "pip", "install", "--quiet", "--python", python, *index_options, *requirements, cwd=cwd)
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def version_installed(environment: Path) -> str:
+    return run(environment / "bin" / "pyserve", "--version").strip().removeprefix("pyserve-runtime ")
+
+
+def files(project: Path) -> dict[str, str]:
+    """Every file of the project, by digest."""
+    return {
+        path.relative_to(project).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(project.rglob("*"))
+        if path.is_file()
+    }
+
+
+def edit_every_owned_file(project: Path) -> None:
+    """What a team does over time: each file outside vendor/ changed by its owner (.cruft.json is cruft's)."""
+    for path in project.rglob("*"):
+        if not path.is_file() or path.is_relative_to(project / "vendor") or path.name == ".cruft.json":
+            continue
+        comment = COMMENT.get(path.suffix, "# ours")
+        if comment:
+            path.write_text(path.read_text(encoding="utf-8") + f"\n{comment}\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def package_index(packages: Path) -> Iterator[str]:
+    """pypiserver on 127.0.0.1 serving `packages`; stopped by its process group."""
+    port = free_port()
+    command = [TOOLS / "pypi-server", "run", "--host", "127.0.0.1", "--port", str(port), "--disable-fallback", packages]
+    server = subprocess.Popen(
+        [str(part) for part in command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}/simple/"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "pypiserver did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        stop_group(server)
+
+
+def test_uv_build_makes_a_wheel_and_an_sdist_that_install_and_pass_the_runtime_tests(tmp_path: Path) -> None:
+    wheel, sdist = build(RUNTIME_ROOT, tmp_path / "dist")
+    assert (wheel.suffix, sdist.name.endswith(".tar.gz")) == (".whl", True)
+    pytest_pin = f"pytest=={importlib.metadata.version('pytest')}"
+    environment = venv(tmp_path / "venv", str(wheel), pytest_pin)
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "sdist", filter="data")
+    [unpacked] = (tmp_path / "sdist").iterdir()
+    # The sdist's tests against the installed wheel: src/ is not on the path, so nothing else imports.
+    output = run(environment / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=unpacked)
+    assert re.search(r"^\d+ passed", output.splitlines()[-1]), output[-2000:]
+    where = run(environment / "bin" / "python", "-c", "import pyserve_runtime; print(pyserve_runtime.__file__)")
+    assert Path(where.strip()).is_relative_to(environment / "lib")
+
+
+@pytest.mark.e2e
+def test_a_project_moves_to_a_newer_runtime_vendored_or_from_an_index_with_no_owned_file_changed(
+    fresh_bake, tmp_path: Path
+) -> None:
+    newer = runtime_at(NEWER, tmp_path)
+
+    # Vendored: `make runtime-upgrade FROM=...` replaces vendor/pyserve-runtime alone, then installs it.
+    project = fresh_bake()
+    edit_every_owned_file(project)
+    before = files(project)
+    environment = venv(tmp_path / "vendored", "-r", "requirements.txt", cwd=project)
+    current = version_installed(environment)
+    run("make", "runtime-upgrade", f"PYTHON={environment / 'bin' / 'python'}", f"FROM={newer}", cwd=project)
+    after = files(project)
+    changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+    assert changed and all(name.startswith(f"{runtime_upgrade.VENDOR_DIR.as_posix()}/") for name in changed)
+    assert (version_installed(environment), current) == (NEWER, runtime_upgrade.version_of(RUNTIME_ROOT))
+
+    # From an index: the project pins pyserve-runtime instead of vendoring it (its README's steps),
+    # and upgrades by changing that pin alone.
+    project = fresh_bake()
+    shutil.rmtree(project / "vendor")
+    requirements = (project / "requirements.txt").read_text()
+    (project / "requirements.txt").write_text(
+        requirements.replace("./vendor/pyserve-runtime", f"pyserve-runtime=={current}")
+    )
+    dockerfile = (project / "Dockerfile").read_text()
+    (project / "Dockerfile").write_text(dockerfile.replace("COPY vendor/ vendor/\n", ""))
+    edit_every_owned_file(project)
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    for release in (RUNTIME_ROOT, newer):
+        wheel, _ = build(release, tmp_path / f"dist-{release.name}")
+        shutil.copy(wheel, packages)
+    with package_index(packages) as index:
+        environment = venv(tmp_path / "indexed", "-r", "requirements.txt", cwd=project, index=index)
+        assert version_installed(environment) == current
+        before = files(project)
+        pinned = (project / "requirements.txt").read_text()
+        (project / "requirements.txt").write_text(
+            pinned.replace(f"pyserve-runtime=={current}", f"pyserve-runtime=={NEWER}")
+        )
+        run(TOOLS / "uv", "pip", "install", "--quiet", "--python", environment / "bin" / "python",
+            "--extra-index-url", index, "-r", "requirements.txt", cwd=project)  # fmt: skip
+    after = files(project)
+    assert {name for name in before if before[name] != after.get(name)} == {"requirements.txt"}
+    assert version_installed(environment) == NEWER
