@@ -5,6 +5,8 @@ FORWARDED_ALLOW_IPS lists the proxy's addresses (default 127.0.0.1).
 
 import asyncio
 import multiprocessing
+import os
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -65,8 +67,20 @@ def notice_on_shutdown_event(drain: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(0.1)
         await drain()
 
-    task = asyncio.get_running_loop().create_task(watch())
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(watch())
     _watching.add(task)  # the loop keeps only a weak reference to a task
+    loop.add_signal_handler(signal.SIGTERM, lambda: _watching.add(loop.create_task(drain_then_terminate(drain))))
+
+
+async def drain_then_terminate(drain: Callable[[], Awaitable[None]]) -> None:
+    """hypercorn's main process sends SIGTERM to every worker as soon as one has exited
+    (hypercorn/run.py, `process.terminate()`), which cut a WebSocket whose close frame was still to
+    be written on a busy machine. So SIGTERM waits for the drain (which a second call joins), then
+    does what it would have done."""
+    await drain()
+    asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def for_hypercorn(app: Any, interface: str) -> ASGIApp:
