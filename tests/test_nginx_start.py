@@ -1,4 +1,4 @@
-"""The nginx image's entrypoint, deploy/nginx/start.sh, with nothing on PATH but busybox's applets,
+"""The nginx image's entrypoint, pyserve_runtime/nginx_start.sh, with nothing on PATH but busybox's applets,
 envsubst and nginx: what the official Alpine image offers it (the container tests run it on a
 Debian-based stand-in). It must render what `make local` renders, find the DNS server and the CPU
 count, check the config and leave nginx serving, stopped gracefully by SIGQUIT."""
@@ -16,7 +16,7 @@ import pytest
 from pyserve_template.baking import free_port
 
 from .stack import is_listening, started, wait_for
-from .test_validators import local_script
+from .test_validators import local_script, project_runtime
 
 BUSYBOX_APPLETS = ("sh", "awk", "nproc", "find", "cp", "mkdir", "dirname", "rm", "cat")
 NGINX = shutil.which("nginx", path=os.environ["PATH"] + ":/usr/sbin")
@@ -41,6 +41,16 @@ def busybox_path(tmp_path: Path) -> Path:
     (tools / "envsubst").symlink_to(shutil.which("envsubst"))
     (tools / "nginx").symlink_to(NGINX)
     return tools
+
+
+def image_layout(project: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """As the nginx image lays it out: nginx.conf, templates/ and the entrypoint, written by the
+    project's `pyserve nginx-entrypoint`, in the config directory; and a writable prefix."""
+    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
+    shutil.copytree(project / "deploy" / "nginx", conf_dir)
+    project_runtime(project, "nginx_entrypoint").main([str(conf_dir / "start.sh")])
+    prefix.mkdir()
+    return conf_dir, prefix
 
 
 def worker_count(master: int) -> int:
@@ -74,10 +84,7 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
     values = {**local.nginx_values({"HTTP_PORT": str(http_port), **asked}), "RESOLVER": first_nameserver()}
     expected = local.write_nginx_config(tmp_path / "expected", values).parent / "conf.d"
 
-    # As the image lays it out: nginx.conf and templates/ in the config directory, a writable prefix.
-    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
-    shutil.copytree(project / "deploy" / "nginx", conf_dir)
-    prefix.mkdir()
+    conf_dir, prefix = image_layout(project, tmp_path)
     # It finds the resolver and sizes the connections itself.
     env = {name: value for name, value in values.items() if name != "RESOLVER" and not name.startswith("NGINX_")}
     env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
@@ -106,9 +113,7 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
 def test_start_script_refuses_a_config_nginx_rejects(bake, busybox_path: Path, tmp_path: Path) -> None:
     """`nginx -t` runs before nginx starts: a bad value stops the container with nginx's own reason."""
     project = bake()
-    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
-    shutil.copytree(project / "deploy" / "nginx", conf_dir)
-    prefix.mkdir()
+    conf_dir, prefix = image_layout(project, tmp_path)
     local = local_script(project)
     env = {**local.nginx_values({"HTTP_PORT": str(free_port())}), "REQUEST_TIMEOUT": "soon"}
     env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
@@ -118,9 +123,7 @@ def test_start_script_refuses_a_config_nginx_rejects(bake, busybox_path: Path, t
 
 def test_start_script_refuses_websockets_that_are_not_a_number(bake, busybox_path: Path, tmp_path: Path) -> None:
     project = bake()
-    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
-    shutil.copytree(project / "deploy" / "nginx", conf_dir)
-    prefix.mkdir()
+    conf_dir, prefix = image_layout(project, tmp_path)
     env = {**local_script(project).nginx_values({"HTTP_PORT": str(free_port())}), "WS_CONNECTIONS": "many"}
     env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
     result = subprocess.run(["sh", str(conf_dir / "start.sh")], env=env, capture_output=True, text=True, timeout=30)
@@ -135,9 +138,7 @@ def test_start_script_refuses_trusted_proxies_that_are_not_addresses(
 ) -> None:
     """start.sh and `make local` refuse the same entry, in the same words."""
     project = bake()
-    conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
-    shutil.copytree(project / "deploy" / "nginx", conf_dir)
-    prefix.mkdir()
+    conf_dir, prefix = image_layout(project, tmp_path)
     local = local_script(project)
     env = {**local.nginx_values({"HTTP_PORT": str(free_port())}), "TRUSTED_PROXIES": proxies}
     env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))

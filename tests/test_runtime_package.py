@@ -16,11 +16,13 @@ import subprocess
 import sys
 import tarfile
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from pyserve_template import RUNTIME_ROOT, runtime_upgrade
 from pyserve_template.baking import TOOLS, free_port
@@ -83,6 +85,16 @@ def install(environment: Path, *requirements: str, cwd: Path | None = None, inde
     run(TOOLS / "uv", "pip", "install", "--quiet", "--python", python, *index_options, *requirements, cwd=cwd)
 
 
+def test_group_as_here() -> list[str]:
+    """The runtime's test dependency group, each pinned to the version this suite runs with."""
+    group = tomllib.loads((RUNTIME_ROOT / "pyproject.toml").read_text())["dependency-groups"]["test"]
+    pinned = []
+    for requirement in map(Requirement, group):
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        pinned.append(f"{requirement.name}{extras}=={importlib.metadata.version(requirement.name)}")
+    return pinned
+
+
 def replace_in(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path.name}"
@@ -138,8 +150,7 @@ def package_index(packages: Path) -> Iterator[str]:
 def test_uv_build_makes_a_wheel_and_an_sdist_that_install_and_pass_the_runtime_tests(tmp_path: Path) -> None:
     wheel, sdist = build(RUNTIME_ROOT, tmp_path / "dist")
     assert (wheel.suffix, sdist.name.endswith(".tar.gz")) == (".whl", True)
-    pytest_pin = f"pytest=={importlib.metadata.version('pytest')}"
-    environment = venv(tmp_path / "venv", str(wheel), pytest_pin)
+    environment = venv(tmp_path / "venv", str(wheel), *test_group_as_here())
     with tarfile.open(sdist) as archive:
         archive.extractall(tmp_path / "sdist", filter="data")
     [unpacked] = (tmp_path / "sdist").iterdir()

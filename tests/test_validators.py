@@ -39,9 +39,14 @@ def compose_binary() -> Path:
     return Path(spec.origin).parent / "docker-compose"
 
 
+def project_runtime(project: Path, name: str) -> ModuleType:
+    """A module of the runtime as it runs in the project (its commands' working directory)."""
+    return runtime_of(project, name, f"deploy_{abs(hash(str(project)))}")
+
+
 def local_script(project: Path) -> ModuleType:
     """The runtime's local.py as it runs in the project: the nginx config is rendered by its own code."""
-    return runtime_of(project, "local", f"deploy_{abs(hash(str(project)))}")
+    return project_runtime(project, "local")
 
 
 def dockerfile_instructions(stage: str) -> dict[str, str]:
@@ -143,9 +148,13 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     # One server command line, which `make local` starts too; the healthcheck the same command.
     assert json.loads(instructions["CMD"]) == ["pyserve", *local.SERVE]
     assert json.loads(instructions["HEALTHCHECK"].partition("CMD ")[2]) == ["pyserve", "healthcheck"]
+    build = dockerfile_instructions(dockerfile.split("AS build")[1].split("AS nginx")[0])
     if changes.get("static_strategy") != "none":
-        build = dockerfile_instructions(dockerfile.split("AS build")[1].split("AS nginx")[0])
         assert build["RUN"].startswith(shlex.join(["pyserve", *local.COLLECT_STATIC]))
+    # The nginx image's entrypoint is the installed runtime's, written in the build stage.
+    entrypoint = "build/nginx-start.sh"
+    assert f"pyserve nginx-entrypoint {entrypoint} " in build["RUN"]
+    assert f"COPY --from=build /app/{entrypoint} /etc/nginx/start.sh\n" in dockerfile
     # The nginx image's start script renders the same placeholders as pyserve_runtime.local, and the
     # templates use no others.
     used = {
@@ -153,7 +162,7 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
         for template in (project / "deploy" / "nginx" / "templates").rglob("*.template")
         for name in PLACEHOLDER.findall(template.read_text())
     }
-    start_script = (project / "deploy" / "nginx" / "start.sh").read_text()
+    start_script = project_runtime(project, "nginx_entrypoint").SCRIPT.read_text()
     rendered_in_image = set(PLACEHOLDER.findall(re.search(r"^placeholders='(.*)'$", start_script, re.M).group(1)))
     rendered_locally = set(local_script(project).nginx_values({}))
     assert used <= rendered_in_image == rendered_locally

@@ -1,8 +1,8 @@
 """The sample app answers what nginx, the healthchecks and the load test expect (`make test`).
 
 The app is loaded as the server loads it (APP_MODULE, else deploy/stack.toml) and called in-process
-through its {{ cookiecutter.__interface | upper }} interface, with no server in between; last, the same app with the
-server layer every server runs in front of it (pyserve_runtime.served_app).
+through its {{ cookiecutter.__interface | upper }} interface, with no server in between. What the runtime adds in front
+of it (the liveness answer, request ids, metrics, a stop's close frames) is tested in the runtime.
 """
 
 from __future__ import annotations
@@ -10,25 +10,16 @@ from __future__ import annotations
 {% if cookiecutter.__interface == "asgi" -%}
 import asyncio
 {% endif -%}
-import importlib
-import json
-import logging
 import os
 {% if cookiecutter.static_strategy != "none" -%}
 import subprocess
-{% endif -%}
-{% if cookiecutter.static_strategy != "none" -%}
 import sys
 {% endif -%}
 import time
-{%- if cookiecutter.__interface == "asgi" %}
-from collections.abc import Awaitable, Callable
-{%- endif %}
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
-from pyserve_runtime import logs, {% if cookiecutter.__interface == "asgi" %}long_lived, {% endif %}settings
+from pyserve_runtime import settings
 from pyserve_runtime.serve import load_app
 
 
@@ -93,38 +84,6 @@ def test_api_cpu_burns(app: object) -> None:
 @pytest.mark.parametrize("ms", ["-1", "10001", "soon"])
 def test_out_of_range_durations_are_refused(app: object, ms: str) -> None:
     assert get(app, f"/api/io?ms={ms}").status_code in {400, 422}
-
-
-@pytest.fixture(scope="session")
-def served(app: object) -> object:
-    """The app as every server runs it: pyserve_runtime.served_app in front of it."""
-    return importlib.import_module("pyserve_runtime.served_app").app
-
-
-def test_liveness_is_the_server_layers_answer(served: object) -> None:
-    response = get(served, settings.LIVENESS_PATH)
-    assert response.status_code == 200 and response.text == "alive\n"
-
-
-def test_the_apps_own_log_lines_carry_the_request_id(served: object, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
-    response = get(served, "/api/cpu?ms=1", headers={"X-Request-ID": "test-request-0001"})
-    assert response.status_code == 200
-    app_lines = [record for record in caplog.records if record.name.endswith(".site")]
-    assert app_lines, [record.name for record in caplog.records]
-    line = json.loads(logs.JsonFormatter().format(app_lines[0]))
-    assert line["request_id"] == "test-request-0001" and line["level"] == "debug"
-
-
-def test_each_request_is_counted_with_its_status(served: object) -> None:
-    def answered(status: str) -> float:
-        return REGISTRY.get_sample_value("app_request_duration_seconds_count", {"status": status}) or 0.0
-
-    before = answered("200"), answered("404")
-    get(served, "/healthz")
-    get(served, "/no/such/page")
-    assert (answered("200"), answered("404")) == (before[0] + 1, before[1] + 1)
-
 {%- if cookiecutter.__interface == "asgi" %}
 
 
@@ -136,9 +95,9 @@ def test_api_events_streams_server_sent_events(app: object) -> None:
     assert [line for line in response.text.splitlines() if line.startswith("id: ")] == ["id: 0", "id: 1"]
 
 
-async def websocket_session(app: object, path: str, closing: Callable[[], Awaitable[None]] | None = None) -> list[dict]:
-    """A WebSocket to the app, in-process: connect, send "hello", wait for the echo, then `closing()`
-    (or the client's own close); what the app sent, in order."""
+async def websocket_session(app: object, path: str) -> list[dict]:
+    """A WebSocket to the app, in-process: connect, send "hello", wait for the echo, close; what the
+    app sent, in order."""
     to_app: asyncio.Queue[dict] = asyncio.Queue()
     sent: list[dict] = []
     echoed = asyncio.Event()
@@ -155,26 +114,13 @@ async def websocket_session(app: object, path: str, closing: Callable[[], Awaita
     await to_app.put({"type": "websocket.receive", "text": "hello"})
     session = asyncio.create_task(app(scope, to_app.get, send))  # type: ignore[operator]
     await asyncio.wait_for(echoed.wait(), 5)
-    if closing is None:
-        await to_app.put({"type": "websocket.disconnect", "code": 1000})
-    else:
-        await closing()
+    await to_app.put({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(session, 5)
     return sent
 
 
-def test_ws_echo_sends_each_message_back(served: object) -> None:
-    sent = asyncio.run(websocket_session(served, "/ws/echo"))
+def test_ws_echo_sends_each_message_back(app: object) -> None:
+    sent = asyncio.run(websocket_session(app, "/ws/echo"))
     assert sent[0]["type"] == "websocket.accept"
     assert {"type": "websocket.send", "text": "hello"}.items() <= sent[1].items()
-
-
-def test_a_stop_closes_open_websockets_with_going_away(served: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a worker does when its server is told to stop (pyserve_runtime.long_lived), before the server acts."""
-    worker = long_lived.Worker()
-    worker.stop_notice = lambda drain: None  # the stop comes from drain() below, not a signal
-    monkeypatch.setattr(long_lived, "worker", worker)
-    sent = asyncio.run(websocket_session(served, "/ws/echo", worker.drain))
-    assert sent[-1] == {"type": "websocket.close", "code": 1001, "reason": "server stopping"}
-    assert not worker.open
 {%- endif %}

@@ -71,7 +71,7 @@ FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
 FIRST_EVENT_S = 1.5
 ASSET = re.compile(r'(?:href|src)="([^"]+\.(?:css|js|svg|png|jpe?g|gif|webp|ico|woff2?))"')
 HASHED = re.compile(r"\.[0-9a-f]{12}\.\w+$")
-# What deploy/nginx/start.sh writes before nginx starts: the only lines not in LOG_FORMAT.
+# What nginx_start.sh writes before nginx starts: the only lines not in LOG_FORMAT.
 NGINX_START_LINE = "nginx-start: "
 # The server's children that serve no requests: multiprocessing's resource tracker and the metrics
 # endpoint (metrics_server.py).

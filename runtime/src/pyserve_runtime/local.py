@@ -64,7 +64,7 @@ def static_root(env: dict[str, str]) -> Path:
 
 def nginx_values(env: dict[str, str]) -> dict[str, str]:
     """What the nginx templates are rendered with on this machine: loopback only. The keys are the
-    placeholders deploy/nginx/start.sh renders in the image."""
+    placeholders nginx_start.sh renders in the image."""
     http_port, app_port = ports(env)
     try:
         request_timeout_s = settings.request_timeout_s(env)
@@ -84,7 +84,7 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         "STATIC_PARENT": str(static_root(env).parent),
         "LOG_FORMAT": log_format,
         **{name: str(count) for name, count in nginx_connections(long_lived).items()},
-        # As deploy/nginx/start.sh renders TRUSTED_PROXIES: none unless set, nothing in front of nginx here.
+        # As nginx_start.sh renders TRUSTED_PROXIES: none unless set, nothing in front of nginx here.
         "NGINX_SET_REAL_IP_FROM": "\n".join(f"set_real_ip_from {proxy};" for proxy in trusted_proxies),
         "NGINX_TRUSTED_PROXY_RANGES": "\n".join(f"    {proxy} 1;" for proxy in trusted_proxies),
     }

@@ -4,7 +4,7 @@ deploy/nginx/templates/main/connections.conf is rendered with."""
 from __future__ import annotations
 
 # nginx's connections per worker beside the long-lived ones, each of which holds two, the client's
-# and the app's (nginx_connections below; deploy/nginx/start.sh, which has no Python, computes the same).
+# and the app's (nginx_connections below; nginx_start.sh, in an image with no Python, computes the same).
 NGINX_BASE_CONNECTIONS = 4096
 
 

@@ -1,6 +1,6 @@
 #!/bin/sh
-# How the nginx container starts (the image's ENTRYPOINT), in POSIX sh: the official nginx image
-# (Alpine's busybox) and a Debian one both run it.
+# How the nginx container starts (the image's ENTRYPOINT, written by `pyserve nginx-entrypoint`),
+# in POSIX sh: the official nginx image (Alpine's busybox) and a Debian one both run it.
 #
 #   1. templates/ are rendered into conf.d/ under the writable prefix, with envsubst for this
 #      project's placeholders only: nginx's own $variables are left alone. LOG_FORMAT (json, the
@@ -79,7 +79,7 @@ esac
 
 # Connections per worker (templates/main/connections.conf): the app's and the client's for each
 # WebSocket expected (WS_CONNECTIONS, which the app's plan counts too), and a base for the rest.
-# The formula is the runtime's plan (`pyserve plan`)model.py's nginx_connections(), which `make local` renders with; this
+# The formula is tuning/nginx.py's nginx_connections(), which `pyserve local` renders with; this
 # image has no Python, and the template's tests hold the two renders equal.
 BASE_CONNECTIONS=4096
 WS_CONNECTIONS=${WS_CONNECTIONS:-0}
