@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pyserve_runtime
+from commands import pyserve
+
 from pyserve_runtime import __version__, tune
 from pyserve_runtime.tuning import machine, model
 
 MIB = 1024 * 1024
-
-
-def pyserve(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The installed console script where there is one, else the same entry point through -m."""
-    script = shutil.which("pyserve", path=str(Path(sys.executable).parent))
-    command = [script] if script else [sys.executable, "-m", "pyserve_runtime"]
-    return subprocess.run(
-        [*command, *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        # Where this process found the package: an installed one, or the source tree under test.
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(pyserve_runtime.__file__).parent.parent), **env},
-        check=False,
-    )
 
 
 def test_plan_as_json_names_the_numbers_and_why(project: Path) -> None:
