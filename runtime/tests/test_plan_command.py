@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from pathlib import Path
 
 from commands import pyserve
 
-from pyserve_runtime import __version__, tune
+from pyserve_runtime import __version__, cli, tune
 from pyserve_runtime.tuning import machine, model
 
 MIB = 1024 * 1024
@@ -60,3 +62,9 @@ def test_tune_sweeps_around_the_plan(project: Path) -> None:
     assert {setting.workers for setting in settings} >= {plan.workers, min(model.MAX_WORKERS, 2 * plan.workers)}
     given = tune.sweep(plan, workers=[1, 4], threads=[8])
     assert [(setting.workers, setting.threads) for setting in given][:2] == [(1, 8), (4, 8)]
+
+
+def test_the_readme_lists_the_commands_pyserve_help_lists() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    listed = re.search(r"^```text\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+    assert listed is not None and listed.group(1).rstrip() == textwrap.dedent(cli.usage())
