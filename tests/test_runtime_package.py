@@ -85,7 +85,7 @@ def install(environment: Path, *requirements: str, cwd: Path | None = None, inde
     run(TOOLS / "uv", "pip", "install", "--quiet", "--python", python, *index_options, *requirements, cwd=cwd)
 
 
-def test_group_as_here() -> list[str]:
+def pinned_runtime_test_group() -> list[str]:
     """The runtime's test dependency group, each pinned to the version this suite runs with."""
     group = tomllib.loads((RUNTIME_ROOT / "pyproject.toml").read_text())["dependency-groups"]["test"]
     pinned = []
@@ -150,7 +150,7 @@ def package_index(packages: Path) -> Iterator[str]:
 def test_uv_build_makes_a_wheel_and_an_sdist_that_install_and_pass_the_runtime_tests(tmp_path: Path) -> None:
     wheel, sdist = build(RUNTIME_ROOT, tmp_path / "dist")
     assert (wheel.suffix, sdist.name.endswith(".tar.gz")) == (".whl", True)
-    environment = venv(tmp_path / "venv", str(wheel), *test_group_as_here())
+    environment = venv(tmp_path / "venv", str(wheel), *pinned_runtime_test_group())
     with tarfile.open(sdist) as archive:
         archive.extractall(tmp_path / "sdist", filter="data")
     [unpacked] = (tmp_path / "sdist").iterdir()
