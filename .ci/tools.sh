@@ -21,7 +21,8 @@ install_debian_packages() {
     fi
 }
 
-# template_venv: the template's own tools in .venv, rebuilt only when requirements-dev.txt changes.
+# template_venv: the template's own tools in .venv from their lock (requirements-dev.txt: every package,
+# hashed; made from requirements-dev.in), rebuilt only when the lock changes.
 template_venv() {
     local venv=.venv
     local stamp="$venv/.requirements-$(sha256sum requirements-dev.txt | cut -c1-16)"
@@ -29,7 +30,7 @@ template_venv() {
         echo "$(basename "$0"): creating $venv from requirements-dev.txt"
         rm -rf "$venv"
         python3 -m venv "$venv"
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.txt
         touch "$stamp"
     fi
 }
