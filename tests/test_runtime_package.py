@@ -47,7 +47,7 @@ def run(*command: str | Path, cwd: Path | None = None, timeout: float = 300) -> 
 def runtime_at(version: str, into: Path) -> Path:
     """This checkout's runtime/, its version set to `version`: a release that is not this one."""
     copy = into / f"runtime-{version}"
-    shutil.copytree(RUNTIME_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    runtime_upgrade.vendor(RUNTIME_ROOT, copy)  # what a release builds from
     init = copy / "src" / "pyserve_runtime" / "__init__.py"
     init.write_text(re.sub(r'^__version__ = ".*"$', f'__version__ = "{version}"', init.read_text(), flags=re.M))
     return copy
