@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pyserve_template import compat, records, values
+from pyserve_template.baking import dependencies
 from pyserve_template.postgres import running_postgres
 
 from . import auto, report
@@ -140,7 +141,7 @@ def machine(baked: list[Bake]) -> list[str]:
         {
             line.strip()
             for found in baked
-            for line in (found.project / "requirements.txt").read_text().splitlines()
+            for line in dependencies(found.project)
             if re.match(r"^[\w.\[\]-]+==", line.strip())
         }
     )

@@ -22,6 +22,7 @@ from pyserve_template import (  # noqa: E402
     answers,
     compat,
     cruft_record,
+    locking,
     machine,
     plan_inputs,
     presentation,
@@ -87,7 +88,7 @@ def remove_database_pool() -> None:
 
 
 def vendor_the_runtime() -> None:
-    """The runtime package, as this template holds it, into vendor/: requirements.txt installs it from
+    """The runtime package, as this template holds it, into vendor/: pyproject.toml installs it from
     there (a path dependency), so a bake needs no index beyond PyPI and every bake of one template
     commit carries the same bytes. `pyserve runtime-upgrade` replaces it with a newer one."""
     runtime_upgrade.vendor(RUNTIME_ROOT, runtime_upgrade.VENDOR_DIR)
@@ -160,6 +161,13 @@ def record_the_template() -> str:
     return ""
 
 
+def lock_the_dependencies() -> str:
+    """uv.lock and loadtest/uv.lock, from the pyproject.toml beside each (pyserve_template/locking.py).
+    In cruft's renders of an update too, though `make template-update` keeps the project's own locks
+    and re-locks them."""
+    return locking.lock_all(Path.cwd())
+
+
 def remove_what_runs_left() -> None:
     """Bytecode, tool caches and the like that a run left in the template's folder (pyserve_template/strays.py)."""
     strays.remove_strays(Path("."))
@@ -178,7 +186,7 @@ def main() -> None:
     vendor_the_runtime()
     plan = shipped_plan()
     write_into_readme(plan)
-    note = record_the_template()
+    note = record_the_template() + lock_the_dependencies()
     print(f"\n{CHOSEN.project_name} -> ./{CHOSEN.project_slug}\n" + summary(plan) + "\n" + caveats() + note)
 
 

@@ -146,8 +146,12 @@ class Answers:
         return " ".join(filter(None, [recycling, server.readme]))
 
     @property
+    def uv_requirement(self) -> str:
+        return compat.UV_REQUIREMENT
+
+    @property
     def requirements(self) -> list[str]:
-        """requirements.txt: the framework's, the server's, the metrics', the static files' and the
+        """pyproject.toml's dependencies: the framework's, the server's, the metrics', the static files' and the
         database's packages, pinned."""
         return [
             *records.FRAMEWORKS[self.framework].requirements_for(self.static_strategy, self.interface),

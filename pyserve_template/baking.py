@@ -1,8 +1,8 @@
 """Baking a project and running it: what the template's tests and its benchmark share.
 
 `run_cookiecutter` runs the real command a user runs; `project_venv` gives a generated project a
-virtualenv with its pinned requirements (one per set of pins, cached); `free_port` a port on
-127.0.0.1 for its nginx and app server.
+virtualenv of its lock (one per lock, cached); `free_port` a port on 127.0.0.1 for its nginx and
+app server.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,25 +78,44 @@ def run_cookiecutter(
     return CookiecutterRun(result, output_dir, replay_dir, temp_dir)
 
 
-def project_venv(project: Path, requirements: str = "requirements.txt") -> Path:
-    """A venv with one of the project's requirements files, shared by every project with the same pins
+def project_venv(project: Path, dev: bool = False) -> Path:
+    """A venv of the project's lock, as `uv sync --locked` installs it (the service's dependencies
+    alone, as in its image; with `dev`, its tools too), shared by every project with the same lock
     and the same vendored runtime."""
-    pins = b"".join((project / name).read_bytes() for name in sorted({"requirements.txt", requirements}))
-    vendored = sorted(path for path in (project / "vendor").rglob("*") if path.is_file())
-    pins += b"".join(str(path.relative_to(project)).encode() + path.read_bytes() for path in vendored)
-    key = hashlib.sha256(pins + sys.version.encode() + sys.base_prefix.encode()).hexdigest()[:16]
+    locked = [project / "pyproject.toml", project / "uv.lock"]
+    locked += sorted(path for path in (project / "vendor").rglob("*") if path.is_file())
+    pins = b"".join(str(path.relative_to(project)).encode() + path.read_bytes() for path in locked)
+    key = hashlib.sha256(pins + repr(dev).encode() + sys.version.encode() + sys.base_prefix.encode()).hexdigest()[:16]
     venv = VENV_CACHE / key
     VENV_CACHE.mkdir(parents=True, exist_ok=True)
     with (VENV_CACHE / f"{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs build each venv once
         if not (venv / ".complete").exists():  # a build cut short leaves no marker and is redone
             shutil.rmtree(venv, ignore_errors=True)
-            uv = [str(TOOLS / "uv"), "--quiet"]
-            subprocess.run([*uv, "venv", "--python", sys.executable, str(venv)], check=True)
-            install = [*uv, "pip", "install", "--python", str(venv / "bin" / "python")]
-            subprocess.run([*install, "-r", str(project / requirements)], check=True, cwd=project)
+            sync = [str(TOOLS / "uv"), "sync", "--quiet", "--locked", "--python", sys.executable]
+            env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
+            subprocess.run([*sync, *([] if dev else ["--no-dev"])], check=True, cwd=project, env=env)
             (venv / ".complete").touch()
     return venv
+
+
+def dependencies(project: Path) -> list[str]:
+    """The service's own requirements, as its pyproject.toml lists them."""
+    with (project / "pyproject.toml").open("rb") as handle:
+        return list(tomllib.load(handle)["project"]["dependencies"])
+
+
+def add_dependency(project: Path, requirement: str) -> None:
+    """What a team does to add one: `uv add` (pyproject.toml and uv.lock), without installing."""
+    command = [str(TOOLS / "uv"), "add", "--quiet", "--no-sync", "--python", sys.executable, requirement]
+    subprocess.run(command, cwd=project, check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+
+
+def add_dependency_without_locking(project: Path, requirement: str) -> None:
+    """A requirement written into pyproject.toml by hand, uv.lock left as it was: a stale lock."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text.replace("dependencies = [\n", f'dependencies = [\n    "{requirement}",\n', 1))
 
 
 EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")

@@ -154,6 +154,18 @@ POSTGRES_IMAGE = "postgres:17"
 DATABASE_REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
 # Every project's: the workers' metrics and their endpoint (pyserve_runtime.metrics, pyserve_runtime.metrics_server).
 SERVING_REQUIREMENTS = ("prometheus-client==0.26.0",)
+
+
+def template_pin(name: str) -> str:
+    """`name==version` as this template's own tools pin it (requirements-dev.in)."""
+    for line in (TEMPLATE_ROOT / "requirements-dev.in").read_text(encoding="utf-8").splitlines():
+        if line.split("==")[0].strip() == name:
+            return line.strip()
+    raise LookupError(f"{name} is not pinned in requirements-dev.in")
+
+
+# The uv that locks a bake and builds its image: the one this template's tests run.
+UV_REQUIREMENT = template_pin("uv")
 # What the HPA keeps at least, and so the fewest max_replicas a project with Kubernetes may answer.
 MIN_REPLICAS = 2
 

@@ -237,7 +237,7 @@ def running_stack(
     # Append mode: nginx reopens /dev/stderr with an offset of its own, which would overwrite the log.
     with stack.log.open("ab") as log:
         process = subprocess.Popen(
-            ["make", "local", *make_args],
+            ["make", "local", f"PYSERVE={venv / 'bin' / 'pyserve'}", *make_args],
             cwd=project,
             env=environment,
             stdout=log,

@@ -26,7 +26,7 @@ from pyserve_template import (
     tuning,
     values,
 )
-from pyserve_template.baking import project_venv, run_cookiecutter
+from pyserve_template.baking import dependencies, project_venv, run_cookiecutter
 from pyserve_template.environment import environment_table
 from pyserve_template.matrix import DATABASE_VARIATIONS, ONE_PER_SERVER, PRODUCT, STATIC_VARIATIONS
 
@@ -114,7 +114,7 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     assert (package / "database.py").exists() == (with_database and framework != "django")
     assert ("\n  db:\n" in (project / "compose.yaml").read_text()) == with_database
 
-    requirements = (project / "requirements.txt").read_text().splitlines()
+    requirements = dependencies(project)
     assert set(records.FRAMEWORKS[framework].requirements_for(static, interface)) <= set(requirements)
     assert set(records.SERVERS[server].requirements_for(interface)) <= set(requirements)
     if static == "whitenoise":
@@ -275,7 +275,7 @@ def test_the_runtime_passes_strict_type_checking(bake, changes: dict[str, str], 
 def test_generated_project_tests_pass(fresh_bake, changes: dict[str, str]) -> None:
     """`make test` in the project, with its requirements-dev.txt installed."""
     project = fresh_bake(**changes)
-    venv = project_venv(project, "requirements-dev.txt")
+    venv = project_venv(project, dev=True)
     result = subprocess.run(
         ["make", "test", f"PYTHON={venv / 'bin' / 'python'}"],
         cwd=project,

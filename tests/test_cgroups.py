@@ -62,7 +62,7 @@ def planned(cpus: float, memory_bytes: int | None, stack: dict[str, str]) -> tun
 
 
 def run_load(stack: Stack) -> str:
-    command = ["make", "loadtest", f"PYTHON={TOOLS / 'python'}", f"HOST=http://127.0.0.1:{stack.http_port}"]
+    command = ["make", "loadtest", f"LOCUST={TOOLS / 'locust'}", f"HOST=http://127.0.0.1:{stack.http_port}"]
     result = subprocess.run(
         command, cwd=stack.project, env={**os.environ, **LOAD}, capture_output=True, text=True, timeout=120
     )

@@ -1,11 +1,13 @@
 """The containers users ship, on real engines that the tests start (tests/engine.py): each project's
 own `make container-test` on Docker for every server, WSGI and ASGI, Django and every static
 strategy, a PostgreSQL database, and on podman; the generated CI workflow's steps as written; replicas spread and scaled
-down under load; and an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host
-and in containers."""
+down under load; an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host
+and in containers; and images built from the lock: exactly its versions, a stale lock refused, the
+dependency layer reused after a code-only change."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -17,12 +19,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from pyserve_template.baking import project_venv
+from pyserve_template.baking import TOOLS, add_dependency, add_dependency_without_locking, project_venv
 
 from .conftest import variation_id
 from .containers import CONTAINER_TEST_TIMEOUT, access_lines, compose_stack, dns_valid_seconds, upstream_that_answered
-from .engine import Engine, PodmanEngine, project_images
+from .engine import Engine, PodmanEngine, base_images, project_images
 from .stack import running_stack
 
 pytestmark = pytest.mark.e2e
@@ -117,8 +122,7 @@ def test_the_projects_ci_workflow_runs_here(fresh_bake, docker: Engine, tmp_path
 def bake_with_foreign_app(fresh_bake) -> Path:
     """A Flask project whose requirements add the foreign app: the user's "add your dependencies"."""
     project = fresh_bake(framework="flask", static_strategy="none")
-    with (project / "requirements.txt").open("a") as requirements:
-        requirements.write(f"{FOREIGN_APP['requirement']}\n")
+    add_dependency(project, FOREIGN_APP["requirement"])
     return project
 
 
@@ -198,3 +202,91 @@ def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
         errors = [line for line in stack.logs("nginx").splitlines() if "[error]" in line]
         assert set(statuses) == {"200"} and statuses["200"] > 100, (statuses, "\n".join(errors[-12:]))
         print(f"{kind}: answered by {dict(answered_by)}; while scaling down: {dict(statuses)}")
+
+
+# The image is built from the lock: exactly its versions, a stale lock refused, dependencies cached.
+# Flask allows click from 8.1.3; the lock is set to an older release than the newest on purpose.
+OLDER_CLICK = "8.1.8"
+STALE_LOCK = "needs to be updated, but `--locked` was provided"
+INSTALLED_IN_IMAGE = (
+    "import importlib.metadata as m, json, platform; print(json.dumps({'python': platform.python_version(),"
+    " 'installed': {d.metadata['Name']: d.version for d in m.distributions()}}))"
+)
+
+
+def build_app_image(project: Path, engine: Engine, tag: str) -> tuple[subprocess.CompletedProcess, float]:
+    """`docker build --target app` of the project, as compose builds it; the result and its seconds."""
+    engine.ensure_images(base_images(project / "Dockerfile"))
+    started = time.monotonic()
+    built = engine.docker("build", "--target", "app", "--tag", tag, str(project), timeout=CONTAINER_TEST_TIMEOUT)
+    return built, time.monotonic() - started
+
+
+def uv(project: Path, *args: str) -> str:
+    command = [str(TOOLS / "uv"), *args, "--python", sys.executable]
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=True).stdout
+
+
+def locked_for(project: Path, python: str) -> dict[str, str]:
+    """What uv.lock installs without the dev groups on `python` (Linux): name -> version."""
+    export = uv(project, "export", "--frozen", "--no-dev", "--no-hashes", "--no-header", "--no-annotate")
+    environment = {**default_environment(), "python_full_version": python, "python_version": python.rsplit(".", 1)[0]}
+    pinned = [Requirement(line) for line in export.splitlines() if "==" in line]
+    return {
+        canonicalize_name(requirement.name): next(iter(requirement.specifier)).version
+        for requirement in pinned
+        if requirement.marker is None or requirement.marker.evaluate(environment)
+    }
+
+
+def steps_from_cache(build_output: str) -> dict[str, bool]:
+    """The classic builder's steps ("Step 3/20 : RUN ..."): whether each was taken from its cache."""
+    steps = re.split(r"^Step \d+/\d+ : ", build_output, flags=re.MULTILINE)[1:]
+    return {step.splitlines()[0]: "---> Using cache" in step for step in steps}
+
+
+@pytest.mark.container
+def test_the_image_holds_exactly_what_the_lock_holds_even_an_older_release(fresh_bake, docker: Engine) -> None:
+    project = fresh_bake(framework="flask", static_strategy="none")
+    newest_click = locked_for(project, "3.13.0")["click"]
+    uv(project, "lock", "--quiet", "--upgrade-package", f"click=={OLDER_CLICK}")
+    assert newest_click != OLDER_CLICK
+    built, _ = build_app_image(project, docker, "locked-versions")
+    try:
+        assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
+        ran = docker.docker("run", "--rm", "locked-versions", "python", "-c", INSTALLED_IN_IMAGE)
+        assert ran.returncode == 0, ran.stderr
+        image = json.loads(ran.stdout)
+    finally:
+        docker.docker("image", "rm", "--force", "locked-versions")
+    installed = {canonicalize_name(name): version for name, version in image["installed"].items()}
+    assert installed.pop("pyserve-runtime")  # from vendor/, at the version its sources say
+    assert installed["click"] == OLDER_CLICK
+    assert installed == locked_for(project, image["python"])
+
+
+@pytest.mark.container
+def test_a_pyproject_changed_without_relocking_fails_the_build_with_uvs_message(fresh_bake, docker: Engine) -> None:
+    project = fresh_bake(framework="flask", static_strategy="none")
+    add_dependency_without_locking(project, "six==1.17.0")
+    built, _ = build_app_image(project, docker, "stale-lock")
+    docker.docker("image", "rm", "--force", "stale-lock")
+    assert built.returncode != 0 and STALE_LOCK in built.stdout + built.stderr, built.stdout[-4000:]
+
+
+@pytest.mark.container
+def test_a_code_only_change_rebuilds_on_the_cached_dependency_layer(fresh_bake, docker: Engine) -> None:
+    project = fresh_bake(framework="flask", static_strategy="none")
+    cold, cold_s = build_app_image(project, docker, "code-change")
+    assert cold.returncode == 0, cold.stdout[-4000:] + cold.stderr[-4000:]
+    with (project / project.name / "app.py").open("a") as app:
+        app.write("\n# a code-only change\n")
+    warm, warm_s = build_app_image(project, docker, "code-change")
+    size = docker.docker("image", "inspect", "--format", "{{.Size}}", "code-change").stdout.strip()
+    docker.docker("image", "rm", "--force", "code-change")
+    assert warm.returncode == 0, warm.stdout[-4000:] + warm.stderr[-4000:]
+    print(f"app image: cold build {cold_s:.1f} s, after a code-only change {warm_s:.1f} s, {int(size) >> 20} MiB")
+    cached = steps_from_cache(warm.stdout)
+    assert cached["RUN /opt/uv/bin/uv sync --locked --no-dev"] and cached["COPY --from=build /venv /venv"], cached
+    assert not cached["COPY . ."], cached

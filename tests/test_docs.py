@@ -86,6 +86,7 @@ def test_the_quick_start_bakes_from_a_clone_as_written(tmp_path: Path) -> None:
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "my_service" / "deploy" / "stack.toml").is_file()
+    assert (tmp_path / "my_service" / "uv.lock").is_file(), result.stdout
 
 
 def test_the_issue_s_keys_and_no_others() -> None:

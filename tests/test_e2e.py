@@ -215,7 +215,7 @@ def check_load_test_passes(stack: Stack, static: str) -> None:
     """`make loadtest`, shortened through Locust's environment variables (they beat locust.conf), and
     without think time: 32 users asking back to back keep every worker (and its threads) busy."""
     env = {**os.environ, **LOAD}
-    command = ["make", "loadtest", f"PYTHON={TOOLS / 'python'}", f"HOST=http://127.0.0.1:{stack.http_port}"]
+    command = ["make", "loadtest", f"LOCUST={TOOLS / 'locust'}", f"HOST=http://127.0.0.1:{stack.http_port}"]
     result = subprocess.run(
         command, cwd=stack.project, env=env, capture_output=True, text=True, timeout=90, check=False
     )
@@ -259,6 +259,6 @@ def test_load_test_fails_when_the_service_does(fresh_bake) -> None:
     """The thresholds bite: against a port where nothing answers, `make loadtest` exits non-zero."""
     project = fresh_bake()
     env = {**os.environ, "LOCUST_USERS": "2", "LOCUST_SPAWN_RATE": "2", "LOCUST_RUN_TIME": "2s"}
-    command = ["make", "loadtest", f"PYTHON={TOOLS / 'python'}", f"HOST=http://127.0.0.1:{free_port()}"]
+    command = ["make", "loadtest", f"LOCUST={TOOLS / 'locust'}", f"HOST=http://127.0.0.1:{free_port()}"]
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "loadtest: FAILED: failure ratio 100.00%" in result.stdout + result.stderr

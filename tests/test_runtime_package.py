@@ -26,6 +26,7 @@ from packaging.requirements import Requirement
 
 from pyserve_template import RUNTIME_ROOT, runtime_upgrade
 from pyserve_template.baking import TOOLS, free_port
+from pyserve_template.locking import LOCK_FILE
 
 from .stack import stop_group
 
@@ -35,8 +36,9 @@ COMMENT = {".md": "<!-- ours -->", ".html": "<!-- ours -->", ".svg": "<!-- ours 
 COMMENT |= {".js": "// ours", ".json": None}
 
 
-def run(*command: str | Path, cwd: Path | None = None, timeout: float = 300) -> str:
-    env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+def run(*command: str | Path, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None) -> str:
+    inherited = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "VIRTUAL_ENV"}}
+    env = {**inherited, "UV_PYTHON_DOWNLOADS": "never", **(env or {})}
     result = subprocess.run(
         [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -60,29 +62,11 @@ def build(runtime: Path, out: Path) -> tuple[Path, Path]:
     return wheel, sdist
 
 
-def venv(path: Path, *requirements: str, cwd: Path | None = None, index: str | None = None) -> Path:
-    """A venv with pip (`make runtime-upgrade` runs pip) and `requirements` installed by uv."""
-    run(TOOLS / "uv", "venv", "--quiet", "--seed", "--python", sys.executable, path)
-    index_options = ["--extra-index-url", index] if index else []
-    run(
-        TOOLS / "uv",
-        "pip",
-        "install",
-        "--quiet",
-        "--python",
-        path / "bin" / "python",
-        *index_options,
-        *requirements,
-        cwd=cwd,
-    )
+def venv(path: Path, *requirements: str) -> Path:
+    """A fresh venv with `requirements` installed by uv."""
+    run(TOOLS / "uv", "venv", "--quiet", "--python", sys.executable, path)
+    run(TOOLS / "uv", "pip", "install", "--quiet", "--python", path / "bin" / "python", *requirements)
     return path
-
-
-def install(environment: Path, *requirements: str, cwd: Path | None = None, index: str | None = None) -> None:
-    """uv pip install; with `index`, that index is asked before PyPI (uv's --extra-index-url)."""
-    index_options = ["--extra-index-url", index] if index else []
-    python = environment / "bin" / "python"
-    run(TOOLS / "uv", "pip", "install", "--quiet", "--python", python, *index_options, *requirements, cwd=cwd)
 
 
 def pinned_runtime_test_group() -> list[str]:
@@ -115,9 +99,10 @@ def files(project: Path) -> dict[str, str]:
 
 
 def edit_every_owned_file(project: Path) -> None:
-    """What a team does over time: each file outside vendor/ changed by its owner (.cruft.json is cruft's)."""
+    """What a team does over time: each file outside vendor/ changed by its owner (.cruft.json is
+    cruft's, uv.lock uv's)."""
     for path in project.rglob("*"):
-        if not path.is_file() or path.is_relative_to(project / "vendor") or path.name == ".cruft.json":
+        if not path.is_file() or path.is_relative_to(project / "vendor") or path.name in {".cruft.json", LOCK_FILE}:
             continue
         comment = COMMENT.get(path.suffix, "# ours")
         if comment:
@@ -161,34 +146,45 @@ def test_uv_build_makes_a_wheel_and_an_sdist_that_install_and_pass_the_runtime_t
     assert Path(where.strip()).is_relative_to(environment / "lib")
 
 
+def sync(project: Path, environment: Path, index: str | None = None) -> None:
+    """`uv sync --locked` of the project into `environment`; with `index`, that index before PyPI."""
+    env = {"UV_PROJECT_ENVIRONMENT": str(environment), **({"UV_INDEX": index} if index else {})}
+    run(TOOLS / "uv", "sync", "--quiet", "--locked", "--python", sys.executable, cwd=project, env=env)
+
+
+def lock(project: Path, index: str) -> None:
+    run(TOOLS / "uv", "lock", "--quiet", "--python", sys.executable, cwd=project, env={"UV_INDEX": index})
+
+
 @pytest.mark.e2e
 def test_a_project_moves_to_a_newer_runtime_vendored_or_from_an_index_with_no_owned_file_changed(
     fresh_bake, tmp_path: Path
 ) -> None:
     newer = runtime_at(NEWER, tmp_path)
 
-    # Vendored: `make runtime-upgrade FROM=...` replaces vendor/pyserve-runtime alone, then installs it.
+    # Vendored: `make runtime-upgrade FROM=...` replaces vendor/pyserve-runtime, re-locks, installs.
     project = fresh_bake()
     edit_every_owned_file(project)
     before = files(project)
-    environment = venv(tmp_path / "vendored", "-r", "requirements.txt", cwd=project)
+    environment = tmp_path / "vendored"
+    sync(project, environment)
     current = version_installed(environment)
-    run("make", "runtime-upgrade", f"PYTHON={environment / 'bin' / 'python'}", f"FROM={newer}", cwd=project)
+    make = ["make", "runtime-upgrade", f"PYTHON={environment / 'bin' / 'python'}", f"UV={TOOLS / 'uv'}"]
+    run(*make, f"FROM={newer}", cwd=project, env={"UV_PROJECT_ENVIRONMENT": str(environment)})
     after = files(project)
     changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-    assert changed and all(name.startswith(f"{runtime_upgrade.VENDOR_DIR.as_posix()}/") for name in changed)
+    vendored = {name for name in changed if name.startswith(f"{runtime_upgrade.VENDOR_DIR.as_posix()}/")}
+    # The lock names the vendored runtime by its path, not its version: it may stay as it was.
+    assert vendored and changed <= vendored | {LOCK_FILE}
     assert (version_installed(environment), current) == (NEWER, runtime_upgrade.version_of(RUNTIME_ROOT))
 
     # From an index: the project pins pyserve-runtime instead of vendoring it (its README's steps),
-    # and upgrades by changing that pin alone.
+    # and upgrades by changing that pin and re-locking.
     project = fresh_bake()
     shutil.rmtree(project / "vendor")
-    requirements = (project / "requirements.txt").read_text()
-    (project / "requirements.txt").write_text(
-        requirements.replace("./vendor/pyserve-runtime", f"pyserve-runtime=={current}")
-    )
-    dockerfile = (project / "Dockerfile").read_text()
-    (project / "Dockerfile").write_text(dockerfile.replace("COPY vendor/ vendor/\n", ""))
+    replace_in(project / "pyproject.toml", '"pyserve-runtime",', f'"pyserve-runtime=={current}",')
+    replace_in(project / "pyproject.toml", 'pyserve-runtime = { path = "vendor/pyserve-runtime" }\n', "")
+    replace_in(project / "Dockerfile", "COPY vendor/ vendor/\n", "")
     edit_every_owned_file(project)
     packages = tmp_path / "packages"
     packages.mkdir()
@@ -196,15 +192,14 @@ def test_a_project_moves_to_a_newer_runtime_vendored_or_from_an_index_with_no_ow
         wheel, _ = build(release, tmp_path / f"dist-{release.name}")
         shutil.copy(wheel, packages)
     with package_index(packages) as index:
-        environment = venv(tmp_path / "indexed", "-r", "requirements.txt", cwd=project, index=index)
+        lock(project, index)
+        environment = tmp_path / "indexed"
+        sync(project, environment, index)
         assert version_installed(environment) == current
         before = files(project)
-        pinned = (project / "requirements.txt").read_text()
-        (project / "requirements.txt").write_text(
-            pinned.replace(f"pyserve-runtime=={current}", f"pyserve-runtime=={NEWER}")
-        )
-        run(TOOLS / "uv", "pip", "install", "--quiet", "--python", environment / "bin" / "python",
-            "--extra-index-url", index, "-r", "requirements.txt", cwd=project)  # fmt: skip
+        replace_in(project / "pyproject.toml", f'"pyserve-runtime=={current}",', f'"pyserve-runtime=={NEWER}",')
+        lock(project, index)
+        sync(project, environment, index)
     after = files(project)
-    assert {name for name in before if before[name] != after.get(name)} == {"requirements.txt"}
+    assert {name for name in before if before[name] != after.get(name)} == {"pyproject.toml", LOCK_FILE}
     assert version_installed(environment) == NEWER

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pyserve_template.baking import TOOLS, project_venv, run_cookiecutter
+from pyserve_template.baking import TOOLS, add_dependency, project_venv, run_cookiecutter
 
 from .conftest import TEMPLATE_ROOT, context, variation_id
 
@@ -62,8 +62,10 @@ from my_service.orders import app
 def test_orders() -> None:
     assert TestClient(app).get("/orders").json() == [{"id": 1}]
 """
-# The owner's app calls another service: its own line in requirements.txt.
-OWNERS_REQUIREMENT = "httpx==0.28.1  # the orders app calls the stock service"
+# The owner's app calls another service: a dependency of its own (`uv add`).
+OWNERS_REQUIREMENT = "httpx==0.28.1"
+# A pin a template release moves (the lint group's pre-commit): it reaches the project's lock.
+PRE_COMMIT_BEFORE, PRE_COMMIT_RELEASED = "4.7.0", "4.6.0"
 # A later benchmark's reason for choosing another server.
 MOVED_REASON = "measured best for io-bound ASGI: granian 700 req/s, uvicorn 610 (a later run)"
 
@@ -108,6 +110,11 @@ class TemplateRepo:
         git(self.path, "commit", "-qm", message)
 
 
+def locked_versions(project: Path) -> dict[str, str]:
+    with (project / "uv.lock").open("rb") as lock:
+        return {package["name"]: package.get("version", "") for package in tomllib.load(lock)["package"]}
+
+
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert text.count(old) == 1, f"{old!r} in {path}"
@@ -116,8 +123,9 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def maintainers_improvements(project: Path) -> None:
     """What a template release brings: a changed nginx directive, a re-measured figure in a server's
-    record (the plan and deploy/stack.toml follow it), a new file and a removed one."""
+    record (the plan and deploy/stack.toml follow it), a moved pin, a new file and a removed one."""
     edit(project / "deploy/nginx/nginx.conf", "keepalive_timeout 65s;", "keepalive_timeout 70s;")
+    edit(project / "pyproject.toml", f'"pre-commit=={PRE_COMMIT_BEFORE}"', f'"pre-commit=={PRE_COMMIT_RELEASED}"')
     edit(project / "deploy/_servers/uvicorn/server.toml", "rss_mib = 41.2\n", "rss_mib = 47.0\n")
     (project / "SECURITY.md").write_text(
         "# Security\n\nReport a vulnerability in {{ cookiecutter.project_name }} to its owners, not in an issue.\n"
@@ -159,8 +167,7 @@ def replace_the_sample_app(project: Path) -> None:
     (project / "my_service/orders.py").write_text(OWNERS_APP)
     (project / "tests/test_orders.py").write_text(OWNERS_TEST)
     edit(project / "deploy/stack.toml", 'module = "my_service.app:app"', 'module = "my_service.orders:app"')
-    with (project / "requirements.txt").open("a") as requirements:
-        requirements.write(OWNERS_REQUIREMENT + "\n")
+    add_dependency(project, OWNERS_REQUIREMENT)
     edit(project / "loadtest/locustfile.py", SAMPLE_TASK, OWNERS_TASK)
 
 
@@ -181,9 +188,13 @@ class Make:
             "TMPDIR": str(self.temp),
             "HOME": str(self.home),
             "PYTHONDONTWRITEBYTECODE": "1",
+            # The owner's uv keeps its cache where it always does (the re-lock reads it), not in the
+            # project, and trusts what this machine's TLS trusts.
+            "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv"),
+            **{name: os.environ[name] for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if name in os.environ},
         }
         return subprocess.run(
-            ["make", *args, f"PYTHON={self.python}"],
+            ["make", *args, f"PYTHON={self.python}", f"UV={TOOLS / 'uv'}"],
             cwd=self.project,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -200,7 +211,7 @@ class Make:
 @pytest.fixture
 def make_in(tmp_path: Path) -> Callable[[Path], Make]:
     def make(project: Path) -> Make:
-        venv = project_venv(project, "requirements-dev.txt")  # the owner's pins, once they edit them
+        venv = project_venv(project, dev=True)  # the owner's pins, once they edit them
         (tmp_path / "temp").mkdir(exist_ok=True)
         (tmp_path / "home").mkdir(exist_ok=True)
         return Make(project, venv / "bin" / "python", tmp_path / "temp", tmp_path / "home")
@@ -236,8 +247,8 @@ def ci_template_job(project: Path) -> list[str]:
     """The generated CI's `template` job: its `run:` steps after installing the tools."""
     jobs = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())["jobs"]
     steps = [step["run"] for step in jobs["template"]["steps"] if "run" in step]
-    install = [step["run"] for step in jobs["test"]["steps"] if step.get("name") == "Install the tools"]
-    assert steps[0] == install[0] == "python -m pip install -r requirements-dev.txt"
+    install = [step["run"] for step in jobs["test"]["steps"] if step.get("name", "").startswith("Install uv")]
+    assert steps[0] == install[0] and install[0].splitlines()[-1] == "uv sync --locked"
     return steps[1:]
 
 
@@ -262,7 +273,8 @@ def test_an_update_brings_the_templates_changes_and_keeps_the_owners(
         "my_service/app.py",
         "tests/test_app.py",
         "deploy/stack.toml",
-        "requirements.txt",
+        "pyproject.toml",
+        "uv.lock",
         "loadtest/locustfile.py",
     }
     mine = files_of(project, leave_out=(".cruft.json",))
@@ -276,7 +288,15 @@ def test_an_update_brings_the_templates_changes_and_keeps_the_owners(
     assert mine["my_service/orders.py"].decode() == OWNERS_APP and mine["tests/test_orders.py"].decode() == OWNERS_TEST
     assert b'module = "my_service.orders:app"' in mine["deploy/stack.toml"]
     assert b"\nserver = 85\n" in mine["deploy/stack.toml"], "uvicorn's new figure (55 MiB) and the metrics endpoint's"
-    assert OWNERS_REQUIREMENT in mine["requirements.txt"].decode()
+    assert f'"{OWNERS_REQUIREMENT}"' in mine["pyproject.toml"].decode()
+    # The owner's locks, re-locked against the merged pyproject.toml: current, holding the owner's
+    # requirement and the release's moved pin.
+    for locked in (project, project / "loadtest"):
+        relocked = subprocess.run([TOOLS / "uv", "lock", "--locked", "--quiet"], cwd=locked, check=False)
+        assert relocked.returncode == 0, f"{locked / 'uv.lock'} is stale"
+    assert f'"pre-commit=={PRE_COMMIT_RELEASED}"' in mine["pyproject.toml"].decode()
+    assert locked_versions(project)["pre-commit"] == PRE_COMMIT_RELEASED
+    assert OWNERS_REQUIREMENT.partition("==")[0] in locked_versions(project)
     assert OWNERS_TASK in mine["loadtest/locustfile.py"].decode()
     assert recorded(project)["commit"] == template_repo.head
     assert ".cruft.json" in git(project, "ls-files").split(), "the owner's `git add -A` left the record out"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template.baking import project_venv
+from pyserve_template.baking import TOOLS, project_venv
 
 pytestmark = pytest.mark.e2e
 
@@ -46,15 +46,17 @@ def test_make_tune_sweeps_a_users_own_app(fresh_bake) -> None:
     locustfile = project / "loadtest" / "locustfile.py"
     text = locustfile.read_text()
     locustfile.write_text(text[: text.index("class Visitor")] + CUSTOM_USER)
-    venv = project_venv(project, "requirements-dev.txt")
+    venv = project_venv(project, dev=True)
     env = {
         **os.environ,
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "APP_MODULE": "custom_app:app",
+        "LOCUST": str(TOOLS / "locust"),  # the suite's, at loadtest/pyproject.toml's pin
         "TUNE_ARGS": "--workers 1,2 --threads 4 --duration 3 --users 16",
     }
     env.pop("PYTHONPATH", None)
-    result = subprocess.run(["make", "tune"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    make = ["make", "tune", f"PYSERVE={venv / 'bin' / 'pyserve'}"]
+    result = subprocess.run(make, cwd=project, env=env, capture_output=True, text=True, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
 

@@ -1,5 +1,6 @@
 """What the template renders passes the tools that judge it, on every supported stack and static strategy:
-hadolint, nginx -t, gixy-ng, the compose-spec schema and compose's own parser, gunicorn --check-config.
+hadolint, nginx -t, gixy-ng, the compose-spec schema and compose's own parser, gunicorn --check-config,
+zizmor and actionlint on the CI workflow, the Dependabot schema, and pre-commit on its own config.
 
 No Docker engine runs here, so the Dockerfile is also held to the commands `make local` runs (the
 end-to-end tests run those): the same server command, static collection and healthcheck.
@@ -21,7 +22,7 @@ import pytest
 import yaml
 
 from pyserve_template import compat, runtime_of, settings, values
-from pyserve_template.baking import TOOLS, project_venv
+from pyserve_template.baking import TOOLS, add_dependency_without_locking, project_venv
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import TEMPLATE_ROOT, variation_id
@@ -170,13 +171,62 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     assert re.search(r"^USER \d+:\d+$", dockerfile.split("AS app")[1], re.MULTILINE), "the app runs as a numeric UID"
 
 
-def test_ci_workflow_passes_zizmor(bake) -> None:
-    """zizmor, offline and pedantic: every action pinned to a commit, no persisted checkout token,
-    each job with the least permissions, every job named."""
-    workflow = bake() / ".github" / "workflows" / "ci.yml"
-    command = [str(TOOLS / "zizmor"), "--offline", "--persona", "pedantic", str(workflow)]
+def test_ci_workflow_and_dependabot_pass_zizmor(bake) -> None:
+    """zizmor, offline and pedantic, on the project's .github: every action pinned to a commit, no
+    persisted checkout token, each job with the least permissions, every job named, and Dependabot
+    waiting out its cooldown."""
+    project = bake()
+    command = [str(TOOLS / "zizmor"), "--offline", "--persona", "pedantic", str(project)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert result.returncode == 0 and "No findings" in result.stdout, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "No findings" in result.stdout, output
+    assert "dependabot.yml" in output and "ci.yml" in output, output
+
+
+@pytest.mark.parametrize("changes", [{}, {"framework": "django", "database": "postgres"}], ids=variation_id)
+def test_dependabot_updates_every_lock_image_and_action(bake, changes: dict[str, str]) -> None:
+    project = bake(**changes)
+    config = project / ".github" / "dependabot.yml"
+    schema = run([str(TOOLS / "check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(config)], project)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    updates = {update["package-ecosystem"]: update for update in yaml.safe_load(config.read_text())["updates"]}
+    locks = sorted(f"/{lock.parent.relative_to(project)}".replace("/.", "/") for lock in project.rglob("uv.lock"))
+    assert sorted(updates["uv"]["directories"]) == locks == ["/", "/loadtest"]
+    assert {"docker", "docker-compose", "github-actions"} <= updates.keys()
+
+
+def test_pre_commit_config_validates_and_its_hooks_run_from_the_lock(bake, tmp_path: Path) -> None:
+    """`pre-commit validate-config`, then every hook on a clean project (they pass) and on one with an
+    unformatted file and a dependency added without `make lock` (the formatter and the lock check fail)."""
+    project = shutil.copytree(bake(), tmp_path / "project")
+    env = {
+        **os.environ,
+        "PATH": f"{TOOLS}{os.pathsep}{os.environ['PATH']}",
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "UV_PROJECT_ENVIRONMENT": str(project_venv(project, dev=True)),  # the lock's tools, installed once
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+    pre_commit = str(TOOLS / "pre-commit")
+    validated = run([pre_commit, "validate-config"], project, env)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    for command in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *command], cwd=project, check=True)
+    clean = run([pre_commit, "run", "--all-files"], project, env)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert re.findall(r"^(.+?)\.+Passed$", clean.stdout, re.MULTILINE) == [
+        "ruff check",
+        "ruff format",
+        "uv.lock matches pyproject.toml",
+        "loadtest/uv.lock matches loadtest/pyproject.toml",
+    ], clean.stdout
+
+    (project / "unformatted.py").write_text("x = [1,2 ,3]\n")
+    add_dependency_without_locking(project, "six==1.17.0")
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    broken = run([pre_commit, "run", "--all-files"], project, env)
+    failed = re.findall(r"^(.+?)\.+Failed$", broken.stdout, re.MULTILINE)
+    assert broken.returncode == 1 and {"ruff format", "uv.lock matches pyproject.toml"} <= set(failed), broken.stdout
+    assert "loadtest/uv.lock matches loadtest/pyproject.toml" not in failed
 
 
 @pytest.mark.parametrize("changes", [{}, {"framework": "django", "python_version": "3.12"}], ids=variation_id)

@@ -1,1 +1,1 @@
-"""The load test: locustfile.py (`make loadtest`), and tune.py, the workers x threads sweep (`make tune`)."""
+"""The load test: locustfile.py (`make loadtest`, `make tune`), with its tools locked on their own (pyproject.toml)."""

@@ -4,10 +4,10 @@
     pyserve runtime-upgrade --ref REF    of another branch, tag or commit of the template
     pyserve runtime-upgrade --from DIR   of a checkout of the template, or a runtime directory
 
-A bake carries the runtime as a path dependency (requirements.txt installs ./vendor/pyserve-runtime):
+A bake carries the runtime as a path dependency (pyproject.toml takes it from vendor/pyserve-runtime):
 this replaces those files with another version's, as they are, so that no file its team owns changes
-and there is nothing to merge; `make runtime-upgrade` then installs it. A project that takes
-pyserve-runtime from a package index upgrades by changing its pin in requirements.txt instead.
+and there is nothing to merge; `make runtime-upgrade` then re-locks (uv.lock) and installs it. A
+project that takes pyserve-runtime from a package index changes its pin in pyproject.toml instead.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shlex
+import shutil
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
@@ -197,6 +199,8 @@ VARIABLES = (
     ),
     Variable("SERVER_NAMES", "none", "the host names nginx serves beside localhost; others get no answer (444)"),
     Variable("NGINX", "the one on PATH", "`make local`: the nginx to run"),
+    Variable("UV", "the one on PATH", "`make template-update`: the uv that re-locks the project"),
+    Variable("LOCUST", "`locust` on PATH", "`make tune`: the command that runs Locust (make: loadtest/'s locked one)"),
     Variable("COMPOSE", f"`{DEFAULT_COMPOSE}`", "`make container-test`: the Compose v2 command"),
     Variable("DOCKER", f"`{DEFAULT_DOCKER}`", "`make container-test`: the engine's CLI"),
     Variable(
@@ -321,6 +325,16 @@ def local_settings(env: Mapping[str, str]) -> LocalSettings:
         nginx=env.get("NGINX") or None,
         search_path=env.get("PATH", ""),
     )
+
+
+def locust_command(env: Mapping[str, str] = os.environ) -> list[str]:
+    """LOCUST: the command `make tune` runs the load test with, else `locust` on PATH."""
+    return shlex.split(env.get("LOCUST") or "locust")
+
+
+def uv_command(env: Mapping[str, str] = os.environ) -> str | None:
+    """UV: the uv `make template-update` re-locks with, else the one on PATH."""
+    return env.get("UV") or shutil.which("uv", path=env.get("PATH"))
 
 
 @dataclass(frozen=True)

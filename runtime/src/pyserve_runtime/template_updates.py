@@ -13,6 +13,9 @@ What `auto` chose at bake (the server, the interface) stays chosen. When the tem
 choose differently (its benchmark moved), `check` says so with its figures, and `update` records the
 current choice as the answer instead of switching; an update that changes an answer the choice
 follows from (framework, interface, server, workload) lets `auto` choose again.
+The project's locks (uv.lock, loadtest/uv.lock) are its own: an update keeps them, whatever the
+template's renders locked, and re-locks each with `uv lock` against the merged pyproject.toml beside
+it (pins that did not change stay).
 What stops a check or an update (no record, the template out of reach, no git repository,
 uncommitted changes, an answer the template refuses) is said in one line, and nothing changes.
 """
@@ -30,9 +33,11 @@ from typing import Any
 import cruft
 from cruft._commands.utils.cruft import json_dumps as cruft_json_dumps
 
-from .settings import PROJECT
+from .settings import PROJECT, uv_command
 
 RECORD = PROJECT / ".cruft.json"
+# The project's and the load test's (loadtest/pyproject.toml), each locked on its own.
+LOCKS = ("uv.lock", "loadtest/uv.lock")
 # The answers `auto` may stand for, and where a bake records what it chose for each.
 CHOICES = {"interface": "__interface", "server": "__server"}
 # The answers those choices follow from: an update that changes one lets `auto` choose again.
@@ -129,6 +134,23 @@ def ready_to_merge() -> None:
         raise Refused("uncommitted changes: commit or stash them first, so the update is a change of its own")
 
 
+def relock(lock: str) -> str | None:
+    """The project's own `lock` back (a template's lock diff would only conflict), then `uv lock`
+    against the merged pyproject.toml beside it; what went wrong, if anything."""
+    if git("ls-files", "--error-unmatch", lock).returncode == 0:
+        git("checkout", "HEAD", "--", lock)
+    (PROJECT / f"{lock}.rej").unlink(missing_ok=True)
+    uv = uv_command()
+    if uv is None:
+        return "uv is not installed: install it, run `make lock`, and commit the locks with the update"
+    where = PROJECT / Path(lock).parent
+    done = subprocess.run([uv, "lock", "--quiet"], cwd=where, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        said = [line.strip() for line in done.stderr.splitlines() if line.strip()] or ["(nothing said)"]
+        return f"uv lock failed ({said[0]}): resolve {Path(lock).parent / 'pyproject.toml'}, then `make lock`"
+    return None
+
+
 def needing_a_hand() -> list[str]:
     conflicts = git("diff", "--name-only", "--diff-filter=U").stdout.split()
     rejects = git("ls-files", "--others", "--exclude-standard", "*.rej").stdout.split()
@@ -178,12 +200,13 @@ def update(variables: dict[str, str] | None) -> int:
         raise Refused("cruft did not apply the update (its reason is above)")
     if kept or kept_before:
         record_kept(kept)
-    left = needing_a_hand()
+    unlocked = {lock: relock(lock) for lock in LOCKS}
+    left = needing_a_hand() + [f"{lock} ({why})" for lock, why in unlocked.items() if why]
     if left:
         print("template-update: resolve these, `git add` them (delete each .rej), then commit:")
         print("\n".join(f"  {item}" for item in left))
         return 1
-    print("template-update: applied; `git status` and `git diff HEAD` show it, then commit (with .cruft.json)")
+    print("template-update: applied; `git status` and `git diff HEAD` show it, then commit (.cruft.json and locks too)")
     return 0
 
 

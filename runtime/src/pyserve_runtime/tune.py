@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .confine import CannotConfine, Confinement
-from .settings import PROJECT
+from .settings import PROJECT, locust_command
 from .tuning import inputs, machine
 from .tuning import model as tuning
 from .values import format_memory
@@ -190,15 +190,22 @@ def start_stack(setting: Setting, confine: bool, log: Path) -> tuple[subprocess.
 def run_locust(http_port: int, users: int, duration: int, prefix: Path) -> dict[str, str]:
     """The project's locustfile, headless, every user asking again at once; the totals row."""
     command = [
-        sys.executable, "-m", "locust", "--config", str(LOADTEST / "locust.conf"),
+        *locust_command(), "--config", str(LOADTEST / "locust.conf"),
         "--host", f"http://127.0.0.1:{http_port}",
         "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{duration}s",
         "--think-time", "0", "--csv", str(prefix), "--html", f"{prefix}.html",
         # The sweep records failures and latency; it does not stop at the load test's thresholds.
         "--max-fail-ratio", "1", "--max-p95-ms", "1e9",
     ]  # fmt: skip
-    subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, check=False, timeout=duration + 120)
-    with Path(f"{prefix}_stats.csv").open() as handle:
+    try:
+        ran = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, check=False, timeout=duration + 120)
+    except FileNotFoundError:
+        raise SystemExit(f"tune: no {command[0]} to run the load test with (LOCUST; `make tune` sets it)") from None
+    stats = Path(f"{prefix}_stats.csv")
+    if not stats.is_file():
+        said = [line for line in ran.stderr.splitlines() if line.strip()] or ["(nothing said)"]
+        raise SystemExit(f"tune: the load test wrote no statistics: {said[-1].strip()}")
+    with stats.open() as handle:
         return next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
 
 
@@ -276,7 +283,7 @@ def write_chart(results: list[Result], path: Path, title: str) -> str:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "no chart: matplotlib is not installed (python -m pip install -r requirements-dev.txt)"
+        return "no chart: matplotlib is not installed (`uv sync` installs the tune group)"
     labels = [f"{r.workers}x{r.threads}" + (f"\n{r.worker_class}" if r.worker_class != "-" else "") for r in results]
     figure, throughput = plt.subplots(figsize=(max(6, 1.1 * len(results)), 4.5))
     colors = ["#1f5f8b" if "best" in r.note else "#8fb8d6" for r in results]
