@@ -92,9 +92,7 @@ def project_venv(project: Path, dev: bool = False) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs build each venv once
         if not (venv / ".complete").exists():  # a build cut short leaves no marker and is redone
             shutil.rmtree(venv, ignore_errors=True)
-            sync = [str(TOOLS / "uv"), "sync", "--quiet", "--locked", "--python", sys.executable]
-            env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
-            subprocess.run([*sync, *([] if dev else ["--no-dev"])], check=True, cwd=project, env=env)
+            uv(project, "sync", "--quiet", "--locked", *([] if dev else ["--no-dev"]), UV_PROJECT_ENVIRONMENT=str(venv))
             (venv / ".complete").touch()
     return venv
 
@@ -105,10 +103,17 @@ def dependencies(project: Path) -> list[str]:
         return list(tomllib.load(handle)["project"]["dependencies"])
 
 
+def uv(project: Path, *args: str, **env: str) -> str:
+    """The suite's uv in `project`, on this Python (never a downloaded one); what it printed (its
+    errors go to the test's output)."""
+    command = [str(TOOLS / "uv"), *args, "--python", sys.executable]
+    environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", **env}
+    return subprocess.run(command, cwd=project, env=environment, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
 def add_dependency(project: Path, requirement: str) -> None:
     """What a team does to add one: `uv add` (pyproject.toml and uv.lock), without installing."""
-    command = [str(TOOLS / "uv"), "add", "--quiet", "--no-sync", "--python", sys.executable, requirement]
-    subprocess.run(command, cwd=project, check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    uv(project, "add", "--quiet", "--no-sync", requirement)
 
 
 def add_dependency_without_locking(project: Path, requirement: str) -> None:

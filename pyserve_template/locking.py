@@ -14,10 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-LOCK_FILE = "uv.lock"
-# The service's project, and its load test's, locked on their own (Locust's dependencies never
-# decide the service's).
-LOCKED_PROJECTS = (".", "loadtest")
+from . import settings
+
+LOCK_FILE = settings.LOCK_FILES[0]
 LOCK_TIMEOUT_S = 120
 INSTEAD = "run `make lock` in the project before building (any other `make` target does it too)"
 
@@ -32,12 +31,12 @@ def lock_all(project: Path) -> str:
     uv = find_uv()
     if uv is None:
         return f"note: no {LOCK_FILE}: uv is not installed (https://docs.astral.sh/uv/); {INSTEAD}.\n"
-    return "".join(lock(uv, project, directory) for directory in LOCKED_PROJECTS)
+    return "".join(lock(uv, project, lock_file) for lock_file in settings.LOCK_FILES)
 
 
-def lock(uv: str, project: Path, directory: str) -> str:
-    """uv lock in the project's `directory`; "" once written, else the line that says what to run instead."""
-    lock_file = Path(directory) / LOCK_FILE
+def lock(uv: str, project: Path, lock_file: str) -> str:
+    """`lock_file` written by uv lock beside its pyproject.toml; "" once written, else the line that
+    says what to run instead."""
     # Resolved with this Python where it is one the project supports, rather than a downloaded one.
     python = ["--python", sys.executable] if sys.version_info >= (3, 11) else []
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
@@ -47,7 +46,7 @@ def lock(uv: str, project: Path, directory: str) -> str:
         try:
             done = subprocess.run(
                 [uv, "lock", "--quiet", *network, *python],
-                cwd=project / directory,
+                cwd=project / Path(lock_file).parent,
                 env=env,
                 capture_output=True,
                 text=True,

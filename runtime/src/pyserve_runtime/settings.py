@@ -25,6 +25,9 @@ T = TypeVar("T")
 # Every command runs from the project root (the Dockerfile's WORKDIR, the Makefile's directory),
 # whose deploy/ holds the answers and the files the project's team owns.
 PROJECT = Path.cwd()
+# The project's locks, relative to it: the service's, and the load test's (loadtest/pyproject.toml),
+# locked on its own so that Locust's dependencies never decide the service's.
+LOCK_FILES = ("uv.lock", "loadtest/uv.lock")
 DEPLOY = PROJECT / "deploy"
 STACK_FILE = DEPLOY / "stack.toml"
 

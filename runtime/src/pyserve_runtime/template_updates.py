@@ -33,11 +33,9 @@ from typing import Any
 import cruft
 from cruft._commands.utils.cruft import json_dumps as cruft_json_dumps
 
-from .settings import PROJECT, uv_command
+from .settings import LOCK_FILES, PROJECT, uv_command
 
 RECORD = PROJECT / ".cruft.json"
-# The project's and the load test's (loadtest/pyproject.toml), each locked on its own.
-LOCKS = ("uv.lock", "loadtest/uv.lock")
 # The answers `auto` may stand for, and where a bake records what it chose for each.
 CHOICES = {"interface": "__interface", "server": "__server"}
 # The answers those choices follow from: an update that changes one lets `auto` choose again.
@@ -200,7 +198,7 @@ def update(variables: dict[str, str] | None) -> int:
         raise Refused("cruft did not apply the update (its reason is above)")
     if kept or kept_before:
         record_kept(kept)
-    unlocked = {lock: relock(lock) for lock in LOCKS}
+    unlocked = {lock: relock(lock) for lock in LOCK_FILES}
     left = needing_a_hand() + [f"{lock} ({why})" for lock, why in unlocked.items() if why]
     if left:
         print("template-update: resolve these, `git add` them (delete each .rej), then commit:")
