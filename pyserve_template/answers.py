@@ -172,6 +172,14 @@ class Answers:
         return '"none"' if self.db_max_connections is None else str(self.db_max_connections)
 
     @property
+    def python_image(self) -> str:
+        return compat.PYTHON_IMAGES[self.python_version]
+
+    @property
+    def nginx_image(self) -> str:
+        return compat.NGINX_IMAGE
+
+    @property
     def postgres_image(self) -> str:
         return compat.POSTGRES_IMAGE
 

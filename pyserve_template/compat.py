@@ -147,10 +147,16 @@ FRAMEWORKS = tuple(records.FRAMEWORKS)
 SERVERS = tuple(records.SERVERS)
 INTERFACES = tuning.INTERFACES
 WORKLOADS = tuning.WORKLOADS
-PYTHON_VERSIONS = ("3.13", "3.12", "3.14")
+# Base images by exact release, so that two builds of one commit start from the same Python, nginx
+# and PostgreSQL; Dependabot proposes each newer patch release as a pull request (.github/dependabot.yml).
+# Each offered Python is built and run in a container by the suite (tests/engine.py's stand-ins);
+# 3.12 is not offered, as no Debian suite carries it to stand in for its image here.
+PYTHON_IMAGES = {"3.13": "python:3.13.18-slim-trixie", "3.14": "python:3.14.10-slim-trixie"}
+PYTHON_VERSIONS = tuple(PYTHON_IMAGES)
+NGINX_IMAGE = "nginx:1.30.1-alpine"
 DATABASES = ("none", "postgres")
-# The database's own image in compose, its major version pinned, and what the app talks to it with.
-POSTGRES_IMAGE = "postgres:17"
+# The database's own image in compose, and what the app talks to it with.
+POSTGRES_IMAGE = "postgres:17.12-trixie"
 DATABASE_REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
 # Every project's: the workers' metrics and their endpoint (pyserve_runtime.metrics, pyserve_runtime.metrics_server).
 SERVING_REQUIREMENTS = ("prometheus-client==0.26.0",)

