@@ -153,7 +153,7 @@ WORKLOADS = tuning.WORKLOADS
 # 3.12 is not offered, as no Debian suite carries it to stand in for its image here.
 PYTHON_IMAGES = {"3.13": "python:3.13.18-slim-trixie", "3.14": "python:3.14.10-slim-trixie"}
 PYTHON_VERSIONS = tuple(PYTHON_IMAGES)
-NGINX_IMAGE = "nginx:1.30.1-alpine"
+NGINX_IMAGE = "nginx:1.30.6-alpine"
 DATABASES = ("none", "postgres")
 # The database's own image in compose, and what the app talks to it with.
 POSTGRES_IMAGE = "postgres:17.12-trixie"

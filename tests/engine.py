@@ -3,8 +3,8 @@ service started here with their own storage, the base images the generated Docke
 everything they leave on the machine removed afterwards.
 
 Base images: an engine that can pull them (a registry in reach) uses the real ones. Where none can be
-reached, stand-ins are built from Debian packages (mmdebstrap; trixie: Python 3.13, nginx 1.26,
-PostgreSQL 17; forky: Python 3.14) and tagged with the names the Dockerfile uses, so the Dockerfile
+reached, stand-ins are built from Debian packages (mmdebstrap; trixie: Python 3.13, PostgreSQL 17;
+forky: Python 3.14, nginx 1.30) and tagged with the names the Dockerfile uses, so the Dockerfile
 is built unchanged. They are cached as tarballs keyed by their recipe. How they differ from the
 official images is in the README.
 """
@@ -37,6 +37,8 @@ START_TIMEOUT = 60
 # The engine's proxy CA, when this machine reaches the package index through one: pip in a build needs it.
 HOST_CA_CERTIFICATES = Path("/usr/local/share/ca-certificates")
 STAND_IN_LABEL = "pyserve.stand-in"
+# A mirror may serve the testing suite's Release file past its Valid-Until date (a stable one's has none).
+VALID_UNTIL_IGNORED = 'Acquire::Check-Valid-Until "false"'
 # docker.io's CLI (20.10) speaks BuildKit itself; a newer CLI elsewhere on PATH wants the buildx plugin for it.
 DEBIAN_DOCKER_CLI = "/usr/bin/docker"
 
@@ -72,10 +74,11 @@ STAND_INS: dict[str, StandIn] = {
         changes=("ENV LANG=C.UTF-8", 'CMD ["python3"]'),
         with_host_ca=True,
     ),
-    # As nginx:*-alpine: nginx with /etc/nginx/mime.types, user and group nginx (101), a shell with
-    # awk and nproc, envsubst and wget, /var/cache/nginx; Debian's nginx 1.26, not 1.30.
+    # As nginx:1.30.*-alpine: nginx with /etc/nginx/mime.types, user and group nginx (101), a shell
+    # with awk and nproc, envsubst and wget, /var/cache/nginx; Debian testing's nginx 1.30.
     "nginx": StandIn(
-        suite="trixie",
+        suite="forky",
+        apt_options=(VALID_UNTIL_IGNORED,),
         packages=("nginx", "gettext-base", "wget"),
         hooks=(
             'chroot "$1" groupadd --system --gid 101 nginx',
@@ -140,11 +143,8 @@ STAND_INS["postgres:17"] = StandIn(
 )
 
 
-# As python:3.14.*-slim: the same packages from Debian's testing suite, whose python3 is 3.14. A mirror
-# may serve testing's Release file past its Valid-Until date (a stable suite's has none).
-STAND_INS["python:3.14"] = replace(
-    STAND_INS["python:3.13"], suite="forky", apt_options=('Acquire::Check-Valid-Until "false"',)
-)
+# As python:3.14.*-slim: the same packages from Debian's testing suite, whose python3 is 3.14.
+STAND_INS["python:3.14"] = replace(STAND_INS["python:3.13"], suite="forky", apt_options=(VALID_UNTIL_IGNORED,))
 
 
 def stand_in_for(image: str) -> StandIn | None:

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import tomllib
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,6 +49,10 @@ FORWARDED = {
     "X-Forwarded-Host": PUBLIC_HOST,
 }
 CLIENT = "203.0.113.7"
+# Each client's limit on the app's paths (deploy/nginx/templates/limits.conf.template), a client
+# asking far faster, and one asking at a person's pace beside it.
+RATE_PER_S, BURST = 20, 40
+GREEDY_REQUESTS, GREEDY_THREADS, OTHER_CLIENT, OTHER_REQUESTS = 120, 16, "198.51.100.9", 10
 
 
 @pytest.mark.parametrize("changes", [*PRODUCT, *STATIC_VARIATIONS], ids=variation_id)
@@ -65,6 +70,7 @@ def test_stack_serves_through_nginx(fresh_bake, changes: dict[str, str]) -> None
         check_forwarded_headers_count_from_trusted_proxies_only(stack)
         check_container_healthcheck(stack, venv)
         check_nginx_guards(stack)
+        check_one_client_over_its_limit_leaves_the_others_served(stack, static)
         check_slow_requests_do_not_hold_up_fast_ones(stack)
         check_load_test_passes(stack, static)
         check_workers_fit_the_memory_model(stack)
@@ -186,6 +192,33 @@ def check_nginx_guards(stack: Stack) -> None:
     # A Host nginx does not serve gets no answer at all (444), and never reaches the app.
     with pytest.raises(http.client.RemoteDisconnected):
         stack.get("/", host="unknown.example")
+
+
+def as_client(stack: Stack, client: str, path: str) -> Response:
+    """A request from `client`, as the trusted load balancer in front of nginx names it."""
+    return stack.get(path, headers={"X-Forwarded-For": client}, source=TRUSTED_PROXY)
+
+
+def check_one_client_over_its_limit_leaves_the_others_served(stack: Stack, static: str) -> None:
+    """A client asking as fast as it can gets its burst and its rate, then 429 with Retry-After, while
+    another client is served as usual; static files, health checks and private addresses are not
+    counted."""
+    path = "/api/io?ms=1"
+    with ThreadPoolExecutor(GREEDY_THREADS + 1) as pool:
+        other = pool.submit(lambda: [as_client(stack, OTHER_CLIENT, path).status for _ in range(OTHER_REQUESTS)])
+        started = time.monotonic()
+        greedy = list(pool.map(lambda _: as_client(stack, CLIENT, path), range(GREEDY_REQUESTS)))
+        elapsed = time.monotonic() - started
+        assert other.result() == [200] * OTHER_REQUESTS
+    statuses = Counter(response.status for response in greedy)
+    assert set(statuses) == {200, 429} and statuses[200] <= BURST + RATE_PER_S * elapsed + 1, (statuses, elapsed)
+    assert {response.headers.get("Retry-After") for response in greedy if response.status == 429} == {"1"}
+    assert as_client(stack, CLIENT, "/healthz").status == 200
+    if static != "none":
+        asset = ASSET.findall(stack.get("/").text)[0]
+        assert as_client(stack, CLIENT, "/static/" + asset.rsplit("/static/", 1)[-1]).status == 200
+    from_loopback = [stack.get(path).status for _ in range(BURST + 10)]
+    assert from_loopback == [200] * len(from_loopback)
 
 
 def fire_at_once(stack: Stack, paths: list[str]) -> list[Response]:

@@ -202,7 +202,7 @@ RELEASE_PARTS = {"python": 3, "nginx": 3, "postgres": 2}
 
 @pytest.mark.parametrize("changes", [{}, {"python_version": "3.14", "database": "postgres"}], ids=variation_id)
 def test_every_base_image_is_named_by_its_exact_release(bake, changes: dict[str, str]) -> None:
-    """Each image the project starts from names one release (python 3.13.18, nginx 1.30.1, postgres
+    """Each image the project starts from names one release (python 3.13.18, nginx 1.30.6, postgres
     17.12), never a release line that moves under a rebuild (3.13, 1.30, 17, latest)."""
     project = bake(**changes)
     answers = answers_of(project)["template"]
