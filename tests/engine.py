@@ -147,11 +147,16 @@ STAND_INS["postgres:17"] = StandIn(
 STAND_INS["python:3.14"] = replace(STAND_INS["python:3.13"], suite="forky", apt_options=(VALID_UNTIL_IGNORED,))
 
 
+def image_version(image: str) -> tuple[str, list[str]]:
+    """An image's repository and the numbers of its tag's version: postgres:17.12-trixie -> postgres, [17, 12]."""
+    repository, _, tag = image.partition(":")
+    return repository, tag.split("-")[0].split(".")
+
+
 def stand_in_for(image: str) -> StandIn | None:
     """The stand-in for `image`: by its repository, else by its version from the most exact down
     (postgres:17.12-trixie -> postgres:17.12, postgres:17)."""
-    repository, _, tag = image.partition(":")
-    version = tag.split("-")[0].split(".")
+    repository, version = image_version(image)
     names = [repository, *(f"{repository}:{'.'.join(version[:parts])}" for parts in range(len(version), 0, -1))]
     return next((STAND_INS[name] for name in names if name in STAND_INS), None)
 

@@ -246,6 +246,13 @@ def steps_from_cache(build_output: str) -> dict[str, bool]:
     return {instruction: step in cached for step, instruction in instructions.items()}
 
 
+def change_no_cache_holds(path: Path) -> None:
+    """A comment no earlier build has seen: the engine keeps its build cache between runs, and it may
+    hold any fixed change (or this very lock) already."""
+    with path.open("a") as file:
+        file.write(f"\n# {uuid.uuid4()}\n")
+
+
 def step_cached(steps: dict[str, bool], instruction: str) -> bool:
     """Whether the one step whose instruction holds `instruction` came from the cache."""
     (cached,) = [cached for step, cached in steps.items() if instruction in step]
@@ -286,9 +293,7 @@ def test_a_code_only_change_rebuilds_on_the_cached_dependency_layer(fresh_bake, 
     project = fresh_bake(framework="flask", static_strategy="none")
     first, first_s = build_app_image(project, docker, "code-change")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
-    with (project / project.name / "app.py").open("a") as app:
-        # Unique: the engine keeps its build cache between runs, which may hold any fixed change.
-        app.write(f"\n# a code-only change, {uuid.uuid4()}\n")
+    change_no_cache_holds(project / project.name / "app.py")
     warm, warm_s = build_app_image(project, docker, "code-change")
     size = docker.docker("image", "inspect", "--format", "{{.Size}}", "code-change").stdout.strip()
     docker.docker("image", "rm", "--force", "code-change")
@@ -307,9 +312,7 @@ def test_a_new_dependency_is_all_a_rebuild_downloads(fresh_bake, docker: Engine)
     layer is built again and installs every package, but fetches only the new one (and builds the
     runtime from vendor/, which uv builds each time as a local source)."""
     project = fresh_bake(framework="flask", static_strategy="none")
-    with (project / "pyproject.toml").open("a") as pyproject:
-        # Unique: the engine keeps its build cache between runs, which may hold this very lock.
-        pyproject.write(f"\n# {uuid.uuid4()}\n")
+    change_no_cache_holds(project / "pyproject.toml")
     first, _ = build_app_image(project, docker, "new-dependency")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     add_dependency(project, "six==1.17.0")

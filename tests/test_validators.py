@@ -26,7 +26,7 @@ from pyserve_template.baking import TOOLS, add_dependency_without_locking, proje
 from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
 
 from .conftest import TEMPLATE_ROOT, variation_id
-from .engine import project_images
+from .engine import image_version, project_images
 from .test_bake import answers_of
 
 CASES = [*PRODUCT, *STATIC_VARIATIONS]
@@ -209,8 +209,7 @@ def test_every_base_image_is_named_by_its_exact_release(bake, changes: dict[str,
     expected = [compat.PYTHON_IMAGES[answers["python_version"]], compat.NGINX_IMAGE]
     assert project_images(project) == expected + ([compat.POSTGRES_IMAGE] if "database" in changes else [])
     for image in project_images(project):
-        repository, _, tag = image.partition(":")
-        version = tag.split("-")[0].split(".")
+        repository, version = image_version(image)
         assert all(map(str.isdigit, version)) and len(version) == RELEASE_PARTS[repository], image
 
 
