@@ -52,6 +52,7 @@ class Answers:
     python_version: str
     use_kubernetes: bool
     database: str
+    tls: str
     max_replicas: int
     db_max_connections: int | None  # None: no budget (or no database)
     plan: Any  # tuning.Plan
@@ -182,6 +183,10 @@ class Answers:
     @property
     def postgres_image(self) -> str:
         return compat.POSTGRES_IMAGE
+
+    @property
+    def lego_image(self) -> str:
+        return compat.LEGO_IMAGE
 
     @property
     def min_replicas(self) -> int:
@@ -324,6 +329,7 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
         )
     # Checked after the rest, in the order asked: these are the last questions.
     database = _choice("database", raw.get("database", "none"), compat.DATABASES)
+    tls = _choice("tls", raw.get("tls", "none"), compat.TLS_MODES)
     # A question not answered yet (its default is rendered when it is asked) takes that default.
     max_replicas = values.parse_replicas(raw.get("max_replicas", default_for("max_replicas", raw)), "max_replicas")
     if use_kubernetes and max_replicas < compat.MIN_REPLICAS:
@@ -358,6 +364,7 @@ def resolve(raw: Mapping[str, Any]) -> Answers:
         python_version=python_version,
         use_kubernetes=use_kubernetes,
         database=database,
+        tls=tls,
         max_replicas=max_replicas,
         db_max_connections=budget.max_connections if budget else None,
         plan=plan,

@@ -157,6 +157,11 @@ NGINX_IMAGE = "nginx:1.30.6-alpine"
 DATABASES = ("none", "postgres")
 # The database's own image in compose, and what the app talks to it with.
 POSTGRES_IMAGE = "postgres:17.12-trixie"
+# Who ends TLS for compose: nothing (none: plain HTTP, or a load balancer in front), nginx with a
+# certificate from an ACME CA (acme: lego, in its own service), or nginx with the team's own files.
+TLS_MODES = ("none", "acme", "files")
+# The ACME client's image (compose's acme service, tls=acme), by exact release as the others.
+LEGO_IMAGE = "goacme/lego:v4.35.2"
 DATABASE_REQUIREMENTS = ("psycopg[binary]==3.3.9", "psycopg-pool==3.3.3")
 # Every project's: the workers' metrics and their endpoint (pyserve_runtime.metrics, pyserve_runtime.metrics_server).
 SERVING_REQUIREMENTS = ("prometheus-client==0.26.0",)

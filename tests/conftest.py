@@ -122,6 +122,7 @@ LANES = {
     "test_containers.py": "engines",
     "test_container_faults.py": "engines",
     "test_pod.py": "engines",
+    "test_tls.py": "engines",
     "test_cgroups.py": "cgroups",
     "test_bench.py": "cgroups",
     "test_tune.py": "cgroups",

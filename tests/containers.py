@@ -35,11 +35,15 @@ def load_container_test(project: Path) -> ModuleType:
 
 
 @contextlib.contextmanager
-def compose_stack(project: Path, engine: Engine, name: str) -> Iterator[ModuleType]:
-    """The project's own ComposeStack on `engine`, its images built; taken down afterwards, leaving nothing."""
-    engine.ensure_images(project_images(project))
+def compose_stack(
+    project: Path, engine: Engine, name: str, *overrides: Path, images: tuple[str, ...] = ()
+) -> Iterator[ModuleType]:
+    """The project's own ComposeStack on `engine`, its images built; taken down afterwards, leaving nothing.
+    `overrides`: compose files merged over compose.yaml, which may run `images` besides the project's."""
+    engine.ensure_images([*project_images(project), *images])
     harness = load_container_test(project)
-    stack = harness.ComposeStack(["docker", "compose"], engine.cli, name, free_port(), engine.env)
+    files = [arg for path in (project / "compose.yaml", *overrides) for arg in ("--file", str(path))]
+    stack = harness.ComposeStack(["docker", "compose", *files], engine.cli, name, free_port(), engine.env)
     try:
         stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
         yield stack

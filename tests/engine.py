@@ -4,9 +4,9 @@ everything they leave on the machine removed afterwards.
 
 Base images: an engine that can pull them (a registry in reach) uses the real ones. Where none can be
 reached, stand-ins are built from Debian packages (mmdebstrap; trixie: Python 3.13, PostgreSQL 17;
-forky: Python 3.14, nginx 1.30) and tagged with the names the Dockerfile uses, so the Dockerfile
-is built unchanged. They are cached as tarballs keyed by their recipe. How they differ from the
-official images is in the README.
+forky: Python 3.14, nginx 1.30, lego 4.35, and Pebble for the TLS tests) and tagged with the names
+the Dockerfile uses, so the Dockerfile is built unchanged. They are cached as tarballs keyed by
+their recipe. How they differ from the official images is in the README.
 """
 
 from __future__ import annotations
@@ -140,6 +140,37 @@ STAND_INS["postgres:17"] = StandIn(
         "EXPOSE 5432",
         'CMD ["postgres"]',
     ),
+)
+
+
+# As goacme/lego:v4.*: lego at /lego (the image's ENTRYPOINT), CA certificates and a shell; Debian
+# testing's lego 4.35.
+STAND_INS["goacme/lego"] = StandIn(
+    suite="forky",
+    apt_options=(VALID_UNTIL_IGNORED,),
+    packages=("lego", "ca-certificates"),
+    hooks=('ln -s /usr/bin/lego "$1/lego"',),
+    changes=('ENTRYPOINT ["/lego"]',),
+)
+# As ghcr.io/letsencrypt/pebble (Let's Encrypt's test CA, for the TLS tests only): pebble at /app,
+# the image's ENTRYPOINT; Debian testing's pebble 2.10.
+STAND_INS["ghcr.io/letsencrypt/pebble"] = StandIn(
+    suite="forky",
+    apt_options=(VALID_UNTIL_IGNORED,),
+    packages=("pebble",),
+    hooks=('ln -s /usr/bin/pebble "$1/app"',),
+    changes=('ENTRYPOINT ["/app"]', "EXPOSE 14000 15000"),
+)
+
+
+# As ghcr.io/testssl/testssl.sh:3.2 (for the TLS tests only): testssl.sh on PATH, the image's
+# ENTRYPOINT, with the OpenSSL and DNS tools it calls; Debian testing's testssl.sh 3.2.
+STAND_INS["ghcr.io/testssl/testssl.sh"] = StandIn(
+    suite="forky",
+    apt_options=(VALID_UNTIL_IGNORED,),
+    packages=("testssl.sh",),
+    hooks=('ln -s /usr/bin/testssl "$1/usr/local/bin/testssl.sh"',),
+    changes=('ENTRYPOINT ["testssl.sh"]',),
 )
 
 

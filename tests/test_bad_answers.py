@@ -34,6 +34,7 @@ PLAUSIBLE: dict[str, list[str]] = {
     "database": list(compat.DATABASES),
     "max_replicas": ["1", "3", "10"],
     "db_max_connections": ["90", "none", "20"],
+    "tls": list(compat.TLS_MODES),
 }
 # What people and scripts get wrong, and what breaks naive code.
 HOSTILE = [

@@ -43,6 +43,7 @@ def test_readme_matrix_is_the_compatibility_table() -> None:
         ("workload", compat.WORKLOADS),
         ("static_strategy", compat.STATIC_STRATEGIES),
         ("python_version", compat.PYTHON_VERSIONS),
+        ("tls", compat.TLS_MODES),
     ],
 )
 def test_cookiecutter_menus_are_the_tables_choices_with_the_first_as_default(
@@ -93,7 +94,7 @@ def test_the_issue_s_keys_and_no_others() -> None:
     expected = {
         "project_name", "project_slug", "framework", "interface", "server", "workload",
         "cpu_limit", "memory_limit", "static_strategy", "python_version", "use_kubernetes",
-        "database", "max_replicas", "db_max_connections",
+        "database", "max_replicas", "db_max_connections", "tls",
     }  # fmt: skip
     assert ANSWER_KEYS == expected
     assert COOKIECUTTER_JSON["use_kubernetes"] is False  # a yes/no question

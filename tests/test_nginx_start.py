@@ -48,7 +48,7 @@ def image_layout(project: Path, tmp_path: Path) -> tuple[Path, Path]:
     project's `pyserve nginx-entrypoint`, in the config directory; and a writable prefix."""
     conf_dir, prefix = tmp_path / "etc-nginx", tmp_path / "prefix"
     shutil.copytree(project / "deploy" / "nginx", conf_dir)
-    project_runtime(project, "nginx_entrypoint").main([str(conf_dir / "start.sh")])
+    project_runtime(project, "entrypoints").main(["nginx", str(conf_dir / "start.sh")])
     prefix.mkdir()
     return conf_dir, prefix
 

@@ -164,7 +164,7 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
         for template in (project / "deploy" / "nginx" / "templates").rglob("*.template")
         for name in PLACEHOLDER.findall(template.read_text())
     }
-    start_script = project_runtime(project, "nginx_entrypoint").SCRIPT.read_text()
+    start_script = project_runtime(project, "entrypoints").SCRIPTS["nginx"].read_text()
     rendered_in_image = set(PLACEHOLDER.findall(re.search(r"^placeholders='(.*)'$", start_script, re.M).group(1)))
     rendered_locally = set(local_script(project).nginx_values({}))
     assert used <= rendered_in_image == rendered_locally

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from commands import pyserve
 
-from pyserve_runtime import collect_static, nginx_entrypoint, runtime_upgrade
+from pyserve_runtime import collect_static, entrypoints, runtime_upgrade
 
 # This runtime's directory, which these tests are in: the checkout's runtime/ or an unpacked sdist.
 RUNTIME_ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +36,11 @@ def test_static_files_are_collected_under_their_names_and_hashed_ones_text_gzipp
     assert (root / f"{paths['css/site.css']}.gz").read_bytes() == first, "the same input, the same bytes"
 
 
-def test_the_nginx_entrypoint_is_written_as_shipped_and_executable(tmp_path: Path) -> None:
-    target = tmp_path / "build" / "nginx-start.sh"
-    assert nginx_entrypoint.main([str(target)]) == 0
-    assert target.read_bytes() == nginx_entrypoint.SCRIPT.read_bytes()
+@pytest.mark.parametrize("image", sorted(entrypoints.SCRIPTS))
+def test_an_image_s_entrypoint_is_written_as_shipped_and_executable(tmp_path: Path, image: str) -> None:
+    target = tmp_path / "build" / "start.sh"
+    assert entrypoints.main([image, str(target)]) == 0
+    assert target.read_bytes() == entrypoints.SCRIPTS[image].read_bytes()
     assert target.read_text().startswith("#!/bin/sh\n") and os.access(target, os.X_OK)
 
 

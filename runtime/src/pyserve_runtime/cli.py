@@ -5,6 +5,7 @@
     pyserve plan [--json]         the worker and thread plan for this machine or container, explained
     pyserve static                collect the static files into build/static/
     pyserve nginx-entrypoint PATH write the nginx image's start script (the Dockerfile copies it)
+    pyserve acme-entrypoint PATH  write the ACME client's renewal loop (tls=acme; the Dockerfile copies it)
     pyserve local [--confine]     the production stack on this machine: the app server behind nginx
     pyserve container-test        build the images, run the compose stack and check it through nginx
     pyserve tune                  sweep workers x threads under the container's limits with Locust
@@ -31,7 +32,8 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "healthcheck": ("healthcheck", ()),
     "plan": ("plan", ()),
     "static": ("collect_static", ()),
-    "nginx-entrypoint": ("nginx_entrypoint", ()),
+    "nginx-entrypoint": ("entrypoints", ("nginx",)),
+    "acme-entrypoint": ("entrypoints", ("acme",)),
     "local": ("local", ()),
     "container-test": ("container_test", ()),
     "tune": ("tune", ()),

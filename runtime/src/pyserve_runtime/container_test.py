@@ -208,7 +208,7 @@ def forwarded_headers_from_trusted_proxies_only(stack: ComposeStack) -> None:
     peers = [line["remote_addr"] for line in log_objects(stack, "nginx") if line.get("request_id") == request_id]
     check(peers, f"no nginx access line for request {request_id}")
     stack.env["TRUSTED_PROXIES"] = peers[0]
-    stack.up("--no-deps", "nginx")  # nginx alone is recreated, with the new setting
+    stack.up("--no-deps", services=("nginx",))  # nginx alone is recreated, with the new setting
     trusted = stack.get("/api/request", FORWARDED)
     told = json.loads(trusted.body)
     check(told["scheme"] == "https" and told["url"].startswith("https://"), f"the app was not told https: {told}")

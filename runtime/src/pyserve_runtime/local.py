@@ -44,6 +44,8 @@ SERVE = ("serve",)
 COLLECT_STATIC = ("static",)
 RUN_DIR = PROJECT / ".local"
 NGINX_DIR = DEPLOY / "nginx"
+# The templates that only an nginx serving HTTPS itself renders (nginx_start.sh with TLS=acme or files).
+TLS_TEMPLATES = "tls"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # Past the server's graceful stop, whatever is left is killed.
 STOP_TIMEOUT = settings.STOP_GRACE_PERIOD_S
@@ -87,6 +89,8 @@ def nginx_values(env: dict[str, str]) -> dict[str, str]:
         # As nginx_start.sh renders TRUSTED_PROXIES: none unless set, nothing in front of nginx here.
         "NGINX_SET_REAL_IP_FROM": "\n".join(f"set_real_ip_from {proxy};" for proxy in trusted_proxies),
         "NGINX_TRUSTED_PROXY_RANGES": "\n".join(f"    {proxy} 1;" for proxy in trusted_proxies),
+        # Plain HTTP on loopback, as the image with TLS=none: templates/tls/ is not rendered here.
+        "NGINX_SITE_LISTEN": f"listen 127.0.0.1:{http_port};",
     }
 
 
@@ -111,7 +115,10 @@ def write_nginx_config(prefix: Path, values: dict[str, str]) -> Path:
     shutil.copyfile(NGINX_DIR / "nginx.conf", prefix / "nginx.conf")
     templates = NGINX_DIR / "templates"
     for template in templates.rglob("*.template"):
-        target = conf_dir / template.relative_to(templates).with_suffix("")
+        relative = template.relative_to(templates)
+        if relative.parts[0] == TLS_TEMPLATES:
+            continue
+        target = conf_dir / relative.with_suffix("")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render(template.read_text(encoding="utf-8"), values), encoding="utf-8")
     return prefix / "nginx.conf"

@@ -7,7 +7,10 @@
 #      default, or text) names the access line's format; WS_CONNECTIONS (0 unless set) sizes the
 #      connections each worker may hold; TRUSTED_PROXIES (addresses or CIDR ranges, separated by
 #      spaces or commas; none unless set) names the proxies whose X-Forwarded-* nginx believes
-#      (templates/forwarded.conf.template);
+#      (templates/forwarded.conf.template); TLS (none, the default; acme or files) says whether
+#      nginx itself serves HTTPS: only then are templates/tls/ rendered, the site moves to
+#      TLS_LISTEN_ADDRESS with HTTP/2, and LISTEN_ADDRESS answers the ACME challenge and redirects
+#      the rest to https (on HTTPS_PORT, the port clients reach, 443 unless set);
 #   2. RESOLVER, unless set, is the first nameserver in /etc/resolv.conf: whatever DNS the engine
 #      gives this container (Docker's 127.0.0.11, podman's aardvark-dns on the network's gateway,
 #      the cluster DNS on Kubernetes), so compose's `app` is found per request on every engine;
@@ -24,7 +27,7 @@ set -eu
 
 conf=${NGINX_CONF_DIR:-/etc/nginx}        # nginx.conf and templates/, as the image ships them
 prefix=${NGINX_PREFIX:-/var/cache/nginx}  # writable (tmpfs): the rendered config, pid, temp files
-placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT} ${NGINX_WORKER_CONNECTIONS} ${NGINX_OPEN_FILES} ${NGINX_SET_REAL_IP_FROM} ${NGINX_TRUSTED_PROXY_RANGES}'
+placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT} ${NGINX_WORKER_CONNECTIONS} ${NGINX_OPEN_FILES} ${NGINX_SET_REAL_IP_FROM} ${NGINX_TRUSTED_PROXY_RANGES} ${NGINX_SITE_LISTEN} ${TLS_LISTEN_ADDRESS} ${TLS_CERTIFICATE_DIR} ${NGINX_HTTPS_PORT_SUFFIX}'
 
 say() { echo "nginx-start: $*" >&2; }
 
@@ -115,6 +118,32 @@ unset IFS
 set +f
 export NGINX_SET_REAL_IP_FROM NGINX_TRUSTED_PROXY_RANGES
 
+# Who serves HTTPS: nginx here (acme: the certificate an ACME client keeps in TLS_CERTIFICATE_DIR;
+# files: one mounted there), or something in front of it (none: the site is served on LISTEN_ADDRESS).
+TLS=${TLS:-none}
+case "$TLS" in
+    none) NGINX_SITE_LISTEN="listen $LISTEN_ADDRESS;" ;;
+    acme | files)
+        NGINX_SITE_LISTEN="listen ${TLS_LISTEN_ADDRESS:=8443} ssl;
+    http2 on;"
+        : "${TLS_CERTIFICATE_DIR:=/etc/nginx/tls}"
+        case "${HTTPS_PORT:=443}" in
+            443) NGINX_HTTPS_PORT_SUFFIX="" ;;
+            "" | *[!0-9]*)
+                say "HTTPS_PORT: '$HTTPS_PORT' is not a port number; give the port clients reach HTTPS on, e.g. 443"
+                exit 1
+                ;;
+            *) NGINX_HTTPS_PORT_SUFFIX=":$HTTPS_PORT" ;;
+        esac
+        export TLS_LISTEN_ADDRESS TLS_CERTIFICATE_DIR NGINX_HTTPS_PORT_SUFFIX
+        ;;
+    *)
+        say "TLS: '$TLS' is not one of none, acme, files"
+        exit 1
+        ;;
+esac
+export NGINX_SITE_LISTEN
+
 if [ -z "${RESOLVER:-}" ]; then
     RESOLVER=$(first_nameserver)
     RESOLVER=${RESOLVER:-127.0.0.11}
@@ -127,13 +156,16 @@ export RESOLVER
 rm -rf "$prefix/conf.d"
 cp "$conf/nginx.conf" "$prefix/nginx.conf"
 (cd "$conf/templates" && find . -name '*.template') | while read -r template; do
+    case "$TLS:$template" in
+        none:./tls/*) continue ;;
+    esac
     target="$prefix/conf.d/${template%.template}"
     mkdir -p "$(dirname "$target")"
     envsubst "$placeholders" <"$conf/templates/$template" >"$target"
 done
 
 workers=$(worker_processes)
-say "worker_processes $workers, worker_connections $NGINX_WORKER_CONNECTIONS, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM), trusted proxies ${TRUSTED_PROXIES:-none}"
+say "worker_processes $workers, worker_connections $NGINX_WORKER_CONNECTIONS, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM), trusted proxies ${TRUSTED_PROXIES:-none}, tls $TLS"
 set -- -p "$prefix/" -c "$prefix/nginx.conf" -e stderr -g "daemon off; worker_processes $workers;"
 nginx "$@" -t -q
 exec nginx "$@"

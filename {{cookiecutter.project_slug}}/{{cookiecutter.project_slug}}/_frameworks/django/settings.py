@@ -88,8 +88,13 @@ CSRF_COOKIE_SECURE = True
 SILENCED_SYSTEM_CHECKS = [
     # W004, no SECURE_HSTS_SECONDS: nginx sends Strict-Transport-Security on every https response.
     "security.W004",
+{%- if cookiecutter.tls == "none" %}
     # W008, no SECURE_SSL_REDIRECT: TLS ends in front of nginx, at the load balancer, which redirects
     # http:// there; the app only ever hears plain HTTP.
+{%- else %}
+    # W008, no SECURE_SSL_REDIRECT: nginx ends TLS and answers every http:// request with a redirect
+    # to https:// itself; the app only ever hears requests that came over https.
+{%- endif %}
     "security.W008",
 ]
 {%- if cookiecutter.static_strategy != "none" %}
