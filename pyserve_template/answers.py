@@ -189,6 +189,11 @@ class Answers:
         return compat.LEGO_IMAGE
 
     @property
+    def public_host(self) -> str:
+        """The host name the Kubernetes manifests route (a placeholder under example.com, for the team's own)."""
+        return f"{self.project_slug.replace('_', '-').strip('-')}.example.com"
+
+    @property
     def min_replicas(self) -> int:
         return compat.MIN_REPLICAS
 

@@ -39,6 +39,14 @@ DATABASE_VARIATIONS: list[dict[str, str]] = [
     {"database": "postgres", "use_kubernetes": "yes", "max_replicas": "4", "db_max_connections": "40"},
 ]
 
+# Each way TLS is ended in front of compose's stack, on WSGI and ASGI, with a database: what the bake
+# and validator tests add to PRODUCT (tests/test_tls.py runs the ACME edge for real).
+TLS_VARIATIONS: list[dict[str, str]] = [
+    {"tls": "acme"},
+    {"tls": "files", "framework": "django"},
+    {"tls": "acme", "framework": "django", "database": "postgres"},
+]
+
 # What the benchmark measures: a light framework and Django on each interface, each on every server
 # that serves it.
 BENCH_FRAMEWORKS: dict[str, tuple[str, ...]] = {"wsgi": ("flask", "django"), "asgi": ("fastapi", "django")}

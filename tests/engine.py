@@ -179,9 +179,10 @@ STAND_INS["python:3.14"] = replace(STAND_INS["python:3.13"], suite="forky", apt_
 
 
 def image_version(image: str) -> tuple[str, list[str]]:
-    """An image's repository and the numbers of its tag's version: postgres:17.12-trixie -> postgres, [17, 12]."""
+    """An image's repository and the numbers of its tag's version: postgres:17.12-trixie -> postgres,
+    [17, 12]; goacme/lego:v4.35.2 -> goacme/lego, [4, 35, 2]."""
     repository, _, tag = image.partition(":")
-    return repository, tag.split("-")[0].split(".")
+    return repository, tag.split("-")[0].removeprefix("v").split(".")
 
 
 def stand_in_for(image: str) -> StandIn | None:

@@ -28,7 +28,7 @@ from pyserve_template import (
 )
 from pyserve_template.baking import dependencies, project_venv, run_cookiecutter
 from pyserve_template.environment import environment_table
-from pyserve_template.matrix import DATABASE_VARIATIONS, ONE_PER_SERVER, PRODUCT, STATIC_VARIATIONS
+from pyserve_template.matrix import DATABASE_VARIATIONS, ONE_PER_SERVER, PRODUCT, STATIC_VARIATIONS, TLS_VARIATIONS
 
 from .conftest import COOKIECUTTER_JSON, context, variation_id
 
@@ -65,6 +65,7 @@ VARIATIONS: list[dict[str, str]] = [
     {"project_name": '2nd "Quoted" Service'},
     {"project_name": "🌀 Weather"},  # beyond U+FFFF: JSON's surrogate escapes are not TOML
     *DATABASE_VARIATIONS,
+    *TLS_VARIATIONS,
 ]
 
 # Jinja left unrendered; GitHub Actions' own expressions, ${{ ... }}, are meant to stay.

@@ -3,6 +3,7 @@ oldest and newest Kubernetes it bundles, and coupled to the rest of the project 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -21,6 +22,8 @@ BUNDLED = sorted(
 )
 OLDEST, NEWEST = (".".join(map(str, version)) for version in (BUNDLED[0], BUNDLED[-1]))
 RESOURCES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
+# The cluster's edge, Gateway API resources: validated with their own schemas (tests/gateway_api.mjs).
+EDGE = ("gateway.yaml", "httproute.yaml")
 # The app server's graceful timeout, as each server's config spells it.
 
 # Every server, both interfaces, Django's secret, a fractional CPU and a large memory limit.
@@ -126,4 +129,57 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
         stack.get("max_replicas", answers.default_for("max_replicas", changes))
     )
     kustomization = yaml.safe_load((project / "deploy" / "k8s" / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == sorted(RESOURCES)
+    assert sorted(kustomization["resources"]) == sorted([*RESOURCES, *EDGE])
+
+
+def edge_resources(project: Path) -> list[dict]:
+    return [
+        resource for name in EDGE for resource in yaml.safe_load_all((project / "deploy" / "k8s" / name).read_text())
+    ]
+
+
+def gateway_api_check(resources: list[dict]) -> subprocess.CompletedProcess[str]:
+    command = ["node", str(TEMPLATE_ROOT / "tests" / "gateway_api.mjs")]
+    return subprocess.run(command, input=json.dumps(resources), capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("changes", CASES[:2], ids=variation_id)
+def test_the_gateway_and_its_routes_pass_the_gateway_api_schemas(bake, changes: dict[str, str]) -> None:
+    resources = edge_resources(bake(**changes))
+    result = gateway_api_check(resources)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(": valid\n") == len(resources) == 3
+
+
+def test_a_schema_violation_fails_the_gateway_api_check(bake) -> None:
+    """The check can fail: a port given as text, as YAML makes of "80", is refused."""
+    _, route, _ = edge_resources(bake(use_kubernetes="yes"))
+    route["spec"]["rules"][0]["backendRefs"][0]["port"] = "80"
+    result = gateway_api_check([route])
+    assert result.returncode == 1 and "port must be integer" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("changes", CASES[:2], ids=variation_id)
+def test_https_ends_at_the_gateway_with_cert_manager_s_certificate(bake, changes: dict[str, str]) -> None:
+    """The Gateway's certificate comes from cert-manager; https goes to the Service, http is
+    redirected; and nginx in the pod answers for the name the Gateway serves and believes it."""
+    project = bake(**changes)
+    [gateway, route, redirect] = edge_resources(project)
+    found = manifests(project)
+    name = found["service.yaml"]["metadata"]["name"]
+    assert "cert-manager.io/cluster-issuer" in gateway["metadata"]["annotations"]
+    listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+    assert (listeners["https"]["port"], listeners["http"]["port"]) == (443, 80)
+    assert listeners["https"]["tls"]["mode"] == "Terminate" and listeners["https"]["tls"]["certificateRefs"]
+    for each, section in ((route, "https"), (redirect, "http")):
+        assert each["spec"]["parentRefs"] == [{"name": gateway["metadata"]["name"], "sectionName": section}]
+        assert each["spec"]["hostnames"] == [listeners[section]["hostname"]]
+    [backend] = route["spec"]["rules"][0]["backendRefs"]
+    assert (backend["name"], backend["port"]) == (name, found["service.yaml"]["spec"]["ports"][0]["port"])
+    assert redirect["spec"]["rules"][0]["filters"][0]["requestRedirect"]["scheme"] == "https"
+    pod = found["deployment.yaml"]["spec"]["template"]["spec"]
+    nginx_env = {
+        item["name"]: item.get("value") for item in next(c for c in pod["containers"] if c["name"] == "nginx")["env"]
+    }
+    assert listeners["https"]["hostname"] in nginx_env["SERVER_NAMES"].split()
+    assert nginx_env["TRUSTED_PROXIES"], "nginx believes the Gateway's X-Forwarded-Proto"

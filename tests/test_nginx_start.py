@@ -148,3 +148,26 @@ def test_start_script_refuses_trusted_proxies_that_are_not_addresses(
     assert result.returncode != 0
     assert result.stderr.strip() == f"nginx-start: {str(refused.value).removeprefix('local: ')}"
     assert "is not an IP address or CIDR range; give e.g. 10.0.0.0/8, or leave it unset" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("asked", "refusal"),
+    [
+        ({"TLS": "letsencrypt"}, "TLS: 'letsencrypt' is not one of none, acme, files"),
+        (
+            {"TLS": "acme", "HTTPS_PORT": "https"},
+            "HTTPS_PORT: 'https' is not a port number; give the port clients reach HTTPS on, e.g. 443",
+        ),
+    ],
+    ids=["tls", "https-port"],
+)
+def test_start_script_refuses_a_tls_setting_it_cannot_serve(
+    bake, busybox_path: Path, tmp_path: Path, asked: dict[str, str], refusal: str
+) -> None:
+    project = bake(tls="acme")
+    conf_dir, prefix = image_layout(project, tmp_path)
+    env = {**local_script(project).nginx_values({"HTTP_PORT": str(free_port())}), **asked}
+    env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
+    result = subprocess.run(["sh", str(conf_dir / "start.sh")], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"nginx-start: {refusal}"

@@ -23,7 +23,7 @@ import yaml
 
 from pyserve_template import compat, runtime_of, settings, values
 from pyserve_template.baking import TOOLS, add_dependency_without_locking, project_venv
-from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS
+from pyserve_template.matrix import DATABASE_VARIATIONS, PRODUCT, STATIC_VARIATIONS, TLS_VARIATIONS
 
 from .conftest import TEMPLATE_ROOT, variation_id
 from .engine import image_version, project_images
@@ -67,7 +67,7 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> sub
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False, env=env)
 
 
-@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+@pytest.mark.parametrize("changes", [*CASES, *TLS_VARIATIONS], ids=variation_id)
 def test_dockerfile_passes_hadolint(bake, changes: dict[str, str]) -> None:
     result = run([str(TOOLS / "hadolint"), "--no-color", "Dockerfile"], cwd=bake(**changes))
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
@@ -83,7 +83,7 @@ def test_nginx_config_passes_nginx_t_and_gixy(bake, tmp_path: Path, changes: dic
     assert gixy.returncode == 0 and json.loads(gixy.stdout) == [], gixy.stdout + gixy.stderr
 
 
-@pytest.mark.parametrize("changes", [*CASES, *DATABASE_VARIATIONS], ids=variation_id)
+@pytest.mark.parametrize("changes", [*CASES, *DATABASE_VARIATIONS, *TLS_VARIATIONS], ids=variation_id)
 def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str]) -> None:
     project = bake(**changes)
     schema = run([str(TOOLS / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project)
@@ -105,8 +105,9 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
         assert service["init"] is True and service["read_only"] is True
     for name in ("app", "nginx"):
         assert services[name]["stop_grace_period"] == f"{settings.STOP_GRACE_PERIOD_S}s"
+    check_tls_edge(services, changes.get("tls", "none"))
     if stack["database"]["engine"] == "none":
-        assert set(services) == {"app", "nginx"}
+        assert set(services) - {"acme"} == {"app", "nginx"}
         return
     # The database: healthy before the app starts, its data in a named volume, reachable by the app only.
     database = services["db"]
@@ -122,6 +123,21 @@ def test_compose_file_passes_the_schema_and_compose(bake, changes: dict[str, str
     budget = stack["database"]["max_connections"]
     server_slots = int(database["command"][-1].removeprefix("max_connections="))
     assert server_slots > (budget if isinstance(budget, int) else 0)  # room beside the service's pools
+
+
+def check_tls_edge(services: dict, tls: str) -> None:
+    """nginx publishes HTTPS only with a TLS edge; with ACME, the client shares two volumes with it,
+    writing what nginx only reads, and starts once nginx can answer its challenges."""
+    published = sorted(port["target"] for port in services["nginx"]["ports"])
+    assert published == ([8080] if tls == "none" else [8080, 8443])
+    assert services["nginx"]["environment"].get("TLS", "none") == tls
+    assert ("acme" in services) == (tls == "acme")
+    if tls == "acme":
+        nginx_reads = {mount["source"]: mount.get("read_only", False) for mount in services["nginx"]["volumes"]}
+        acme_writes = {mount["source"]: mount.get("read_only", False) for mount in services["acme"]["volumes"]}
+        assert nginx_reads == {"acme-challenges": True, "certificates": True}
+        assert acme_writes == {"acme-account": False, "acme-challenges": False, "certificates": False}
+        assert services["acme"]["depends_on"]["nginx"]["condition"] == "service_healthy"
 
 
 @pytest.mark.parametrize("changes", [case for case in PRODUCT if case["server"] == "gunicorn"], ids=variation_id)
@@ -157,17 +173,20 @@ def test_dockerfile_runs_what_make_local_runs(bake, changes: dict[str, str]) -> 
     entrypoint = "build/nginx-start.sh"
     assert f"pyserve nginx-entrypoint {entrypoint} " in build["RUN"]
     assert f"COPY --from=build /app/{entrypoint} /etc/nginx/start.sh\n" in dockerfile
-    # The nginx image's start script renders the same placeholders as pyserve_runtime.local, and the
-    # templates use no others.
-    used = {
+    # The nginx image's start script renders the placeholders pyserve_runtime.local renders, and those
+    # of the HTTPS edge (templates/tls/, which `make local` never serves); the templates use no others.
+    templates = project / "deploy" / "nginx" / "templates"
+    used = {name for template in templates.rglob("*.template") for name in PLACEHOLDER.findall(template.read_text())}
+    used_by_tls = {
         name
-        for template in (project / "deploy" / "nginx" / "templates").rglob("*.template")
+        for template in (templates / "tls").glob("*.template")
         for name in PLACEHOLDER.findall(template.read_text())
     }
     start_script = project_runtime(project, "entrypoints").SCRIPTS["nginx"].read_text()
     rendered_in_image = set(PLACEHOLDER.findall(re.search(r"^placeholders='(.*)'$", start_script, re.M).group(1)))
     rendered_locally = set(local_script(project).nginx_values({}))
-    assert used <= rendered_in_image == rendered_locally
+    assert used <= rendered_in_image and used - used_by_tls <= rendered_locally <= rendered_in_image
+    assert rendered_in_image - rendered_locally <= used_by_tls
     assert 'ENTRYPOINT ["/bin/sh", "/etc/nginx/start.sh"]' in dockerfile
     assert re.search(r"^USER \d+:\d+$", dockerfile.split("AS app")[1], re.MULTILINE), "the app runs as a numeric UID"
 
@@ -197,16 +216,19 @@ def test_dependabot_updates_every_lock_image_and_action(bake, changes: dict[str,
 
 
 # How many numbers name one release: Python's and nginx's three; PostgreSQL's two (17.12).
-RELEASE_PARTS = {"python": 3, "nginx": 3, "postgres": 2}
+RELEASE_PARTS = {"python": 3, "nginx": 3, "postgres": 2, "goacme/lego": 3}
 
 
-@pytest.mark.parametrize("changes", [{}, {"python_version": "3.14", "database": "postgres"}], ids=variation_id)
+@pytest.mark.parametrize(
+    "changes", [{}, {"python_version": "3.14", "database": "postgres"}, {"tls": "acme"}], ids=variation_id
+)
 def test_every_base_image_is_named_by_its_exact_release(bake, changes: dict[str, str]) -> None:
     """Each image the project starts from names one release (python 3.13.18, nginx 1.30.6, postgres
     17.12), never a release line that moves under a rebuild (3.13, 1.30, 17, latest)."""
     project = bake(**changes)
     answers = answers_of(project)["template"]
     expected = [compat.PYTHON_IMAGES[answers["python_version"]], compat.NGINX_IMAGE]
+    expected += [compat.LEGO_IMAGE] if "tls" in changes else []
     assert project_images(project) == expected + ([compat.POSTGRES_IMAGE] if "database" in changes else [])
     for image in project_images(project):
         repository, version = image_version(image)

@@ -1,0 +1,22 @@
+// Gateway API resources (JSON, one array on stdin) against the published schemas of their kinds:
+// the models @kubernetes-models/gateway-api generates from the Gateway API's CRDs, each validated
+// with its JSON schema. One line per resource; exit 1 if any fails. ./run-tests installs the
+// package into .cache/npm.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const models = join(dirname(fileURLToPath(import.meta.url)), "..", ".cache", "npm", "node_modules", "@kubernetes-models", "gateway-api");
+let failed = 0;
+for (const resource of JSON.parse(readFileSync(0, "utf8"))) {
+  const version = resource.apiVersion.split("/")[1];
+  const module = await import(pathToFileURL(join(models, "gateway.networking.k8s.io", version, `${resource.kind}.js`)));
+  try {
+    new module[resource.kind](resource).validate();
+    console.log(`${resource.kind} ${resource.metadata.name}: valid`);
+  } catch (error) {
+    console.log(`${resource.kind} ${resource.metadata.name}: ${error.message}`);
+    failed += 1;
+  }
+}
+process.exit(failed ? 1 : 0);
