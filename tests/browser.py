@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -18,6 +17,8 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as websocket_connect
+
+from .stack import started
 
 CHROMIUM = "chromium"
 START_TIMEOUT_S = 30
@@ -82,27 +83,15 @@ def chromium(home: Path, resolve: dict[str, str]) -> Iterator[int]:
         *(["--no-sandbox"] if os.geteuid() == 0 else []),  # its sandbox refuses to run as root
         "about:blank",
     ]  # fmt: skip
-    log = (home / "chromium.log").open("w")
-    process = subprocess.Popen(
-        command, env={**os.environ, "HOME": str(home)}, stdout=log, stderr=log, start_new_session=True
-    )
-    try:
+    log = home / "chromium.log"
+    with started(command, log, env={**os.environ, "HOME": str(home)}) as process:
         active_port = profile / "DevToolsActivePort"
         deadline = time.monotonic() + START_TIMEOUT_S
         while not active_port.exists() or not active_port.read_text().strip():
-            assert process.poll() is None, f"chromium exited: {(home / 'chromium.log').read_text()}"
+            assert process.poll() is None, f"chromium exited: {log.read_text()}"
             assert time.monotonic() < deadline, "chromium did not open its DevTools port"
             time.sleep(0.1)
         yield int(active_port.read_text().split()[0])
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 def errors_in(events: list[dict[str, Any]]) -> list[str]:

@@ -41,8 +41,10 @@ STACKS = [
     {"framework": "flask", "server": "granian", "static_strategy": "cdn"},
     {"framework": "starlette", "server": "hypercorn", "static_strategy": "none", "cpu_limit": "0.5"},
     {"python_version": "3.14"},  # the baseline on the newer Python
-    # Three services: PostgreSQL healthy first, /api/db through Django's pool, the volume outliving `down`.
-    {"framework": "django", "database": "postgres"},
+    # Three services: PostgreSQL healthy first, /api/db through Django's pool, the volume outliving
+    # `down`; with tls=acme, whose acme stage is built too and whose edge is checked over plain HTTP
+    # (tests/test_tls.py runs it with a CA).
+    {"framework": "django", "database": "postgres", "tls": "acme"},
 ]
 # The same smoke test through podman's Docker-compatible API: WSGI and ASGI, nginx finding podman's DNS.
 PODMAN_STACKS = [

@@ -1,5 +1,6 @@
-"""What the runtime writes into a project or its images: the collected static files, the nginx
-image's entrypoint, and a newer runtime in vendor/ with nothing else touched."""
+"""What the runtime writes into a project or its images: the collected static files, the nginx and
+acme images' entrypoints (and the acme loop's refusals), and a newer runtime in vendor/ with nothing
+else touched."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import gzip
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,34 @@ def test_runtime_upgrade_refuses_in_one_line(
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("runtime-upgrade: ") and refusal in line
+
+
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({}, "SERVER_NAMES: not set; give the site's domain names, e.g. SERVER_NAMES=example.com"),
+        (
+            {"SERVER_NAMES": "example.com localhost"},
+            "SERVER_NAMES: 'localhost' cannot have a certificate from a public CA; give the site's domain"
+            " names, e.g. SERVER_NAMES=example.com",
+        ),
+        (
+            {"SERVER_NAMES": "*.example.com"},
+            "SERVER_NAMES: '*.example.com' cannot have a certificate from a public CA; give the site's domain"
+            " names, e.g. SERVER_NAMES=example.com",
+        ),
+        (
+            {"SERVER_NAMES": "example.com", "ACME_CHECK_INTERVAL": "12h"},
+            "ACME_CHECK_INTERVAL: '12h' is not a whole number of seconds > 0; unset it or give e.g. 600",
+        ),
+    ],
+    ids=["no-names", "localhost", "wildcard", "interval"],
+)
+def test_the_acme_loop_refuses_what_no_ca_would_certify_in_one_line(
+    tmp_path: Path, settings: dict[str, str], refusal: str
+) -> None:
+    """Before lego runs at all (it is not on PATH here): one line naming the setting and the value."""
+    environment = {"PATH": "/usr/bin:/bin", "LEGO_PATH": str(tmp_path), **settings}
+    script = entrypoints.SCRIPTS["acme"]
+    result = subprocess.run(["sh", str(script)], env=environment, capture_output=True, text=True, timeout=10)
+    assert (result.returncode, result.stderr) == (1, f"acme: {refusal}\n")
