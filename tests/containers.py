@@ -42,7 +42,10 @@ def compose_stack(
     `overrides`: compose files merged over compose.yaml, which may run `images` besides the project's."""
     engine.ensure_images([*project_images(project), *images])
     harness = load_container_test(project)
-    files = [arg for path in (project / "compose.yaml", *overrides) for arg in ("--file", str(path))]
+    # Named files replace compose's default pair (compose.yaml and a compose.override.yaml beside it).
+    files = (
+        [arg for path in (project / "compose.yaml", *overrides) for arg in ("--file", str(path))] if overrides else []
+    )
     stack = harness.ComposeStack(["docker", "compose", *files], engine.cli, name, free_port(), engine.env)
     try:
         stack.run("build", timeout=CONTAINER_TEST_TIMEOUT)
