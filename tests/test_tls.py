@@ -2,13 +2,15 @@
 Pebble, Let's Encrypt's test CA, as its ACME server on the stack's network, validating the http-01
 challenge against the generated nginx for real; then, from this machine, Debian's testssl.sh, nghttp2's
 h2load, a WebSocket and an event stream over TLS, headless Chromium trusting Pebble's root, and a
-renewal while requests keep coming."""
+renewal while requests keep coming. And tls=files: a team's own pair, replaced under a running nginx."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
 import json
+import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -78,29 +80,35 @@ class Edge:
         return f"https://{DOMAIN}:{self.https_port}{path}"
 
 
-def self_signed_pair(directory: Path, name: str, *names: str) -> None:
-    """A CA (name-ca.pem) and a certificate for `names` it signed (name.pem, name.key): Pebble's own
-    HTTPS, which lego must trust, as the minica certificate Pebble's repository ships is."""
+def openssl(directory: Path, *args: str) -> None:
+    subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
 
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
 
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-        "-subj", f"/CN={name} test CA", "-keyout", f"{name}-ca.key", "-out", f"{name}-ca.pem")  # fmt: skip
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-subj", f"/CN={names[0]}", "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
-    alt_names = directory / f"{name}.ext"
-    alt_names.write_text("subjectAltName=" + ",".join(f"DNS:{each}" for each in names) + "\n")
-    run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{name}-ca.pem", "-CAkey", f"{name}-ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", alt_names.name, "-out", f"{name}.pem")  # fmt: skip
-    for path in directory.iterdir():
-        path.chmod(0o644)  # Pebble runs as an unprivileged user in its container
+def certificate_authority(directory: Path, ca: str) -> Path:
+    """A CA of the test's own: ca.pem and ca.key in `directory`."""
+    openssl(directory, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-days", "2", "-subj", f"/CN={ca} test CA", "-keyout", f"{ca}.key", "-out", f"{ca}.pem")  # fmt: skip
+    return directory / f"{ca}.pem"
+
+
+def issue(directory: Path, ca: str, name: str, host: str) -> tuple[Path, Path]:
+    """A certificate for `host` that the CA signed: name.pem and name.key in `directory`."""
+    openssl(directory, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-subj", f"/CN={host}", "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
+    (directory / f"{name}.ext").write_text(f"subjectAltName=DNS:{host}\n")
+    openssl(directory, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")  # fmt: skip
+    return directory / f"{name}.pem", directory / f"{name}.key"
 
 
 def pebble_files(directory: Path) -> None:
     """Pebble's config: its directory on 14000 (HTTPS), its management API on 15000, and the
     http-01 validations made to nginx's port in its container, 8080."""
-    self_signed_pair(directory, "pebble", "pebble")
+    # Pebble's own HTTPS, which lego must trust (Pebble's repository ships a minica pair for this).
+    certificate_authority(directory, "pebble-ca")
+    issue(directory, "pebble-ca", "pebble", "pebble")
+    for path in directory.iterdir():
+        path.chmod(0o644)  # Pebble runs as an unprivileged user in its container
     profiles = {name: {"description": name, "validityPeriod": seconds} for name, seconds in PROFILES.items()}
     config = {
         "listenAddress": "0.0.0.0:14000",
@@ -326,3 +334,39 @@ def test_a_renewal_under_load_fails_no_request(edge: Edge) -> None:
     print(f"renewal under load: {dict(outcomes)} in {time.monotonic() - started:.0f} s, certificates {serials}")
     assert len(set(serials)) >= 3, f"certificates served: {serials}\n{edge.stack.logs('acme')[-3000:]}"
     assert set(outcomes) == {"200"} and outcomes["200"] > 100, outcomes
+
+
+def install(certificate: Path, key: Path, into: Path) -> None:
+    """As the README says: tls.crt and tls.key, the key readable by nginx's group (101) only, each
+    written beside its place and renamed into it."""
+    for source, name, mode in ((key, "tls.key", 0o640), (certificate, "tls.crt", 0o644)):
+        written = into / f".{name}.new"
+        shutil.copyfile(source, written)
+        os.chown(written, 0, 101)
+        written.chmod(mode)
+        written.rename(into / name)
+
+
+def test_tls_files_are_served_and_a_replaced_pair_without_a_restart(cookies_session, docker, tmp_path: Path) -> None:
+    """tls=files: the team's certificate and key, mounted from TLS_FILES; replaced, the new pair is
+    served within nginx's 30 s check, by the same nginx container, never restarted."""
+    project = bake_with(cookies_session, {"tls": "files"})
+    ca = certificate_authority(tmp_path, "team-ca")
+    files = tmp_path / "tls"
+    files.mkdir(mode=0o755)
+    install(*issue(tmp_path, "team-ca", "first", DOMAIN), files)
+    with compose_stack(project, docker, "tls-files") as stack:
+        https_port = free_port()
+        stack.env |= {"TLS": "files", "SERVER_NAMES": DOMAIN, "HTTPS_PORT": str(https_port), "TLS_FILES": str(files)}
+        stack.up()
+        edge = Edge(stack, https_port, ca)
+        nginx = stack.container("nginx")
+        started_at = stack.inspect(nginx)["State"]["StartedAt"]
+        response, _, first = edge.get("/healthz")
+        assert response.status == 200 and first["issuer"] == ((("commonName", "team-ca test CA"),),)
+        install(*issue(tmp_path, "team-ca", "second", DOMAIN), files)
+        deadline = time.monotonic() + 45
+        while edge.get("/healthz")[2]["serialNumber"] == first["serialNumber"]:
+            assert time.monotonic() < deadline, "the replaced pair was not served within 45 s"
+            time.sleep(1)
+        assert stack.container("nginx") == nginx and stack.inspect(nginx)["State"]["StartedAt"] == started_at
