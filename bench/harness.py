@@ -235,7 +235,10 @@ def _run(
     # Django refuses to start in production without one, as it should.
     env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(32)
     if postgres is not None:
-        env["DATABASE_URL"] = postgres.url
+        env["DATABASE_URL"] = postgres.fresh_database()
+        # The release step, as `make local` runs it before the app: the sample's table behind /api/db.
+        migrate = [str(baked.venv / "bin" / "pyserve"), "migrate"]
+        subprocess.run(migrate, cwd=baked.project, env=env, check=True, capture_output=True)
     prefix = log.resolve().with_suffix(".nginx")
     config = local.write_nginx_config(prefix, local.nginx_values(env))
     # The server's run-time files (its metrics) beside nginx's, not in /tmp where they would stay.

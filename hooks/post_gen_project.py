@@ -53,9 +53,22 @@ def install_framework() -> None:
     shutil.rmtree(variants)
 
 
+def keep_the_frameworks_migrations() -> None:
+    """The SQL migrations (yoyo) stay where the framework has none of its own and there is a
+    database; Django's come with its sample app."""
+    if CHOSEN.database == "none" or CHOSEN.migrations.tool != "yoyo":
+        shutil.rmtree(PACKAGE / "migrations")
+        Path(".squawk.toml").unlink()
+    if CHOSEN.database == "none":
+        Path("tests/test_migrations.py").unlink()
+
+
 def remove_django_files() -> None:
     if CHOSEN.framework != "django":
         Path("manage.py").unlink()
+    elif CHOSEN.database == "none":
+        (PACKAGE / "models.py").unlink()
+        shutil.rmtree(PACKAGE / "migrations")
 
 
 def install_server() -> None:
@@ -175,6 +188,7 @@ def remove_what_runs_left() -> None:
 
 def main() -> None:
     remove_what_runs_left()
+    keep_the_frameworks_migrations()
     install_framework()
     remove_django_files()
     install_server()

@@ -160,7 +160,27 @@ class Answers:
             *compat.SERVING_REQUIREMENTS,
             *([compat.STATIC_REQUIREMENT[self.static_package]] if self.static_package else []),
             *(compat.DATABASE_REQUIREMENTS if self.database != "none" else ()),
+            *(self.migrations.requirements if self.database != "none" else ()),
         ]
+
+    @property
+    def migrations(self) -> records.Migrations:
+        """How the sample's schema changes, with a database (the framework's record)."""
+        return records.FRAMEWORKS[self.framework].migrations
+
+    @property
+    def release_step_connections(self) -> int:
+        """What the release step holds on the database, kept out of the pools' budget."""
+        return tuning.RELEASE_STEP_CONNECTIONS
+
+    @property
+    def migrations_tool(self) -> str:
+        return self.migrations.tool
+
+    @property
+    def migration_linters(self) -> list[str]:
+        """The lint group's linters of migrations: none without a database."""
+        return list(self.migrations.linters) if self.database != "none" else []
 
     @property
     def db_budget_text(self) -> str:
@@ -185,6 +205,11 @@ class Answers:
         return compat.POSTGRES_IMAGE
 
     @property
+    def postgres_major(self) -> str:
+        """compose's PostgreSQL's major version, which the migration linter checks against."""
+        return compat.POSTGRES_IMAGE.partition(":")[2].split(".")[0]
+
+    @property
     def lego_image(self) -> str:
         return compat.LEGO_IMAGE
 
@@ -200,7 +225,7 @@ class Answers:
     @property
     def db_server_max_connections(self) -> int:
         """compose's PostgreSQL: the service's budget, PostgreSQL's 3 superuser slots and 7 for a
-        person with psql, migrations and monitoring."""
+        person with psql and monitoring (the release step's are in the budget)."""
         return (self.db_max_connections or DEFAULT_DB_MAX_CONNECTIONS) + DB_RESERVED_CONNECTIONS
 
 

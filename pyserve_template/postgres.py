@@ -10,6 +10,7 @@ Unix socket. Everything is stopped and removed on the way out.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import pwd
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -52,11 +54,29 @@ class Postgres:
     port: int
     max_connections: int
     log: Path
+    _databases: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
     def url(self) -> str:
         """What the app gets as DATABASE_URL."""
-        return f"postgresql://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{self.port}/{APP_ROLE}"
+        return self.url_of(APP_ROLE)
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def fresh_database(self) -> str:
+        """A new, empty database the app's role owns, and its URL: each project migrates its own schema."""
+        name = f"{APP_ROLE}_{next(self._databases)}"
+        with self.admin() as connection:
+            connection.execute(f"CREATE DATABASE {name} OWNER {APP_ROLE}")
+        return self.url_of(name)
+
+    def query(self, database_url: str, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of `sql` in the database of `database_url`, read as the superuser (no app slot taken)."""
+        database = database_url.rpartition("/")[2]
+        with psycopg.connect(host=str(self.directory), port=self.port, user=POSTGRES_USER, dbname=database,
+                             autocommit=True) as connection:  # fmt: skip
+            return connection.execute(sql, parameters).fetchall()
 
     def admin(self) -> psycopg.Connection:
         """A superuser connection over the Unix socket: it takes none of the app's slots."""

@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import PROJECT_TEMPLATE, TEMPLATE_ROOT
 
@@ -71,13 +72,30 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Migrations:
+    """How a framework's sample, with a database, changes its schema: the tool the release step runs
+    (`pyserve migrate`), what the project installs for it, and the linters `make lint` runs on each
+    migration before it can reach a database."""
+
+    tool: str
+    requirements: tuple[str, ...]
+    linters: tuple[str, ...]
+
+
+# For a sample that talks to PostgreSQL through psycopg, with no ORM to write its migrations: plain
+# SQL files applied by yoyo-migrations, linted by squawk. A framework's record names its own otherwise.
+SQL_MIGRATIONS = Migrations(tool="yoyo", requirements=("yoyo-migrations==9.0.0",), linters=("squawk-cli==2.70.0",))
+
+
+@dataclass(frozen=True)
 class Framework:
     name: str
     interfaces: tuple[str, ...]  # the native one first
     rss_mib: float  # one worker running the sample app, measured
     app_module_pattern: str
     requirements: Mapping[str, tuple[str, ...]]  # "any", a static strategy or an interface
-    files: tuple[str, ...]  # the sample app it adds to the package
+    files: tuple[str, ...]  # the sample app it adds to the package (its schema's files aside: SCHEMA_FILES)
+    migrations: Migrations
 
     @property
     def memory_mib(self) -> int:
@@ -128,6 +146,10 @@ def load_server(folder: Path) -> Server:
     )
 
 
+# A sample's own schema, which a project gets only with a database (hooks/post_gen_project.py).
+SCHEMA_FILES = ("models.py", "migrations")
+
+
 def load_framework(folder: Path) -> Framework:
     data, files = _read(folder, FRAMEWORK_RECORD)
     return Framework(
@@ -136,7 +158,18 @@ def load_framework(folder: Path) -> Framework:
         rss_mib=data["rss_mib"],
         app_module_pattern=data["app_module"],
         requirements=_tuples(data["requirements"]),
-        files=files,
+        files=tuple(name for name in files if name not in SCHEMA_FILES),
+        migrations=_migrations(data.get("migrations")),
+    )
+
+
+def _migrations(table: Mapping[str, Any] | None) -> Migrations:
+    if table is None:
+        return SQL_MIGRATIONS
+    return Migrations(
+        tool=str(table["tool"]),
+        requirements=tuple(table.get("requirements", ())),
+        linters=tuple(table.get("linters", ())),
     )
 
 

@@ -114,6 +114,13 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     with_database = asked["database"] != "none"
     assert (package / "database.py").exists() == (with_database and framework != "django")
     assert ("\n  db:\n" in (project / "compose.yaml").read_text()) == with_database
+    # The sample's schema and its release step, with a database only: Django's models and
+    # migrations, or yoyo's SQL with squawk's settings.
+    migrations = records.FRAMEWORKS[framework].migrations
+    assert (package / "migrations").is_dir() == ("\n  migrate:\n" in (project / "compose.yaml").read_text())
+    assert (package / "migrations").is_dir() == (project / "tests" / "test_migrations.py").exists() == with_database
+    assert (package / "models.py").exists() == (with_database and migrations.tool == "django")
+    assert (project / ".squawk.toml").exists() == (with_database and migrations.tool == "yoyo")
 
     requirements = dependencies(project)
     assert set(records.FRAMEWORKS[framework].requirements_for(static, interface)) <= set(requirements)
@@ -123,6 +130,7 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
     assert (
         set(compat.DATABASE_REQUIREMENTS) <= set(requirements) if with_database else "psycopg" not in str(requirements)
     )
+    assert set(migrations.requirements) <= set(requirements) if with_database else "yoyo" not in str(requirements)
     # No record ships: they are the template's.
     assert not list(project.rglob(records.SERVER_RECORD)) and not list(project.rglob(records.FRAMEWORK_RECORD))
 
@@ -140,6 +148,7 @@ def check_project(project: Path, changes: dict[str, str]) -> None:
             "engine": asked["database"],
             "max_connections": database.max_connections or "none",
             "max_replicas": database.max_replicas,
+            "migrations": migrations.tool,
         }
     plan = tuning.plan(
         values.parse_cpus(asked["cpu_limit"]),
@@ -310,8 +319,8 @@ def test_a_budget_that_cannot_fit_stops_the_server_at_start_naming_what_fits(fre
     project = fresh_bake(database="postgres", framework="flask")
     env = {"PATH": "/usr/bin:/bin", "DB_MAX_CONNECTIONS": "2", "CPU_LIMIT": "1", "MEMORY_LIMIT": "512MiB"}
     refusal = (
-        "DB_MAX_CONNECTIONS: '2' leaves 2 connections per container for 3 workers at 1 replica;"
-        " give at least 3 (one a worker), or fewer replicas or CPUs"
+        "DB_MAX_CONNECTIONS: '2' leaves 0 connections per container for 3 workers at 1 replica once the release"
+        " step has its 2; give at least 5 (one a worker, and the step's), or fewer replicas or CPUs"
     )
     pyserve = project_venv(project) / "bin" / "pyserve"
     for command, prefix in (("serve", "serve"), ("plan", "tuning")):

@@ -1,7 +1,8 @@
 """The containers users ship, on real engines that the tests start (tests/engine.py): each project's
 own `make container-test` on Docker for every server, WSGI and ASGI, Django and every static
 strategy, a PostgreSQL database, every offered Python, and on podman; the generated CI workflow's
-steps as written; replicas spread and scaled down under load; an app from PyPI that has no /healthz,
+steps as written; replicas spread and scaled down under load; a release whose migration fails, run
+on its own while the version before serves; an app from PyPI that has no /healthz,
 served by APP_MODULE alone, on the host and in containers; and images built from the lock: exactly
 its versions, a stale lock refused, the dependency layer reused after a code-only change and uv's
 downloads after a new dependency."""
@@ -30,6 +31,7 @@ from pyserve_template.baking import add_dependency, add_dependency_without_locki
 from .conftest import variation_id
 from .containers import CONTAINER_TEST_TIMEOUT, access_lines, compose_stack, dns_valid_seconds, upstream_that_answered
 from .engine import Engine, PodmanEngine, base_images, project_images
+from .load import SteadyLoad
 from .stack import running_stack
 
 pytestmark = pytest.mark.e2e
@@ -207,6 +209,38 @@ def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
         errors = [line for line in stack.logs("nginx").splitlines() if "[error]" in line]
         assert set(statuses) == {"200"} and statuses["200"] > 100, (statuses, "\n".join(errors[-12:]))
         print(f"{kind}: answered by {dict(answered_by)}; while scaling down: {dict(statuses)}")
+
+
+# A release whose migration the database refuses (the column it references has no table).
+BROKEN_MIGRATION = ("0002_referrer.sql", "ALTER TABLE visits ADD COLUMN referrer bigint REFERENCES nowhere (id);\n")
+
+
+@pytest.mark.container
+def test_a_failed_migration_leaves_the_running_version_serving_on_compose(fresh_bake, docker: Engine) -> None:
+    """The next release's step run on its own, from its new image (`docker compose up --build migrate`),
+    before compose replaces the app: it fails in one line and exits 1, and the version running answers
+    every request of a steady load meanwhile. (Its exit status is read from the container: `compose
+    run` and `up` report 0 for it against the Debian engine the tests run.)"""
+    project = fresh_bake(database="postgres")
+    with compose_stack(project, docker, "release") as stack:
+        stack.env["POSTGRES_PASSWORD"] = uuid.uuid4().hex
+        stack.up()
+        running = stack.container("app")
+        name, text = BROKEN_MIGRATION
+        (next(project.glob("*/migrations")) / name).write_text(text, encoding="utf-8")
+        load = SteadyLoad(stack.http_port, "/api/db?ms=10", 4)
+        with load.running():
+            time.sleep(1)
+            stack.run("up", "--build", "migrate", timeout=CONTAINER_TEST_TIMEOUT)
+            time.sleep(1)
+        [step] = stack.run("ps", "--all", "--quiet", "migrate").stdout.split()
+        exit_code = stack.inspect(step)["State"]["ExitCode"]
+        errors = [json.loads(line)["message"] for line in stack.logs("migrate").splitlines() if '"error"' in line]
+        print(f"release step: exit {exit_code}, {errors}; {load.count()} requests, {load.failures()[:3]}")
+        assert exit_code == 1 and len(errors) == 1, stack.logs("migrate")
+        assert errors[0].startswith("migration 0002_referrer failed (yoyo): ") and "nowhere" in errors[0]
+        assert load.count() > 20 and not load.failures(), load.failures()[:5]
+        assert stack.container("app") == running and stack.get("/api/db?ms=1").status == 200
 
 
 # The image is built from the lock: exactly its versions, a stale lock refused, dependencies cached.

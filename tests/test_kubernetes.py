@@ -101,6 +101,11 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
         assert int(env["MAX_REPLICAS"]["value"]) == found["hpa.yaml"]["spec"]["maxReplicas"]
         assert env["MAX_REPLICAS"]["value"] == stack["max_replicas"]
         assert env["DB_MAX_CONNECTIONS"]["value"] == stack["db_max_connections"]
+        # The release step before the pod's containers, from the app's image and its Secret.
+        [migrate] = pod["initContainers"]
+        assert migrate["command"] == ["pyserve", "migrate"] and migrate["image"] == app["image"]
+        assert {item["name"]: item for item in migrate["env"]}["DATABASE_URL"] == env["DATABASE_URL"]
+        assert migrate["securityContext"] == app["securityContext"]
 
     # Stopping: the grace period outlasts preStop plus the app server's own graceful stop.
     assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(settings.PRESTOP_S)]

@@ -80,9 +80,8 @@ def variables_settings_reads() -> set[str]:
 
 def test_every_variable_settings_reads_is_listed_with_a_default_and_a_line() -> None:
     listed = {variable.name for variable in settings.VARIABLES}
-    # PATH is the system's; the app reads DATABASE_URL (its own pool: database.py, Django's settings)
-    # and STATIC_URL (site.py) itself.
-    assert variables_settings_reads() - {"PATH"} == listed - {"DATABASE_URL", "STATIC_URL"}
+    # PATH is the system's; the app reads STATIC_URL (site.py) itself.
+    assert variables_settings_reads() - {"PATH"} == listed - {"STATIC_URL"}
     assert len(listed) == len(settings.VARIABLES)
     assert all(variable.default and variable.doc for variable in settings.VARIABLES)
     assert {variable.only_for for variable in settings.VARIABLES} <= {"", "asgi", "database", "django"}

@@ -39,6 +39,9 @@ from pyserve_runtime.settings import db_pool_size, request_timeout_s
 DEVELOPMENT_POOL_SIZE = 2
 # How long /readyz waits for a connection before it answers that the database is not there.
 READY_TIMEOUT_S = 2.0
+# A row in the sample's table (migrations/0001_visits.sql), whose id numbers the visit, and a wait
+# of `ms` on the database that stands for what a real query spends there: one statement, one round trip.
+VISIT = "WITH visit AS (INSERT INTO visits DEFAULT VALUES RETURNING id) SELECT id, pg_sleep(%s) FROM visit"
 
 
 def pool_settings() -> dict[str, object]:
@@ -79,10 +82,12 @@ def pool() -> AsyncConnectionPool:
     return _pool
 
 
-async def sleep(ms: int) -> None:
-    """A query that takes `ms` on the database: what a real one spends waiting there."""
+async def visit(ms: int) -> int:
+    """A visit recorded by a query that takes `ms` on the database; its number."""
     async with pool().connection() as connection:
-        await connection.execute("SELECT pg_sleep(%s)", [ms / 1000])
+        row = await (await connection.execute(VISIT, [ms / 1000])).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 async def ready() -> bool:
@@ -110,10 +115,12 @@ def pool() -> ConnectionPool:
     return _pool
 
 
-def sleep(ms: int) -> None:
-    """A query that takes `ms` on the database: what a real one spends waiting there."""
+def visit(ms: int) -> int:
+    """A visit recorded by a query that takes `ms` on the database; its number."""
     with pool().connection() as connection:
-        connection.execute("SELECT pg_sleep(%s)", [ms / 1000])
+        row = connection.execute(VISIT, [ms / 1000]).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def ready() -> bool:

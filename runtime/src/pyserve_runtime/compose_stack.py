@@ -25,6 +25,9 @@ UP_TIMEOUT = 300
 # waits seconds for the app, then nginx, to pass their first check rather than two 10 s intervals.
 HEALTHCHECK_INTERVAL = "2s"
 SERVICES = ("app", "nginx") if project().database == "none" else ("app", "nginx", "db")
+# The one-shot release step, which compose starts before the app (its dependency) and `up --wait`
+# is not asked to wait for: it exits.
+RELEASE_STEP = () if project().database == "none" else ("migrate",)
 # nginx over plain HTTP on HTTP_PORT, with no ACME client: what is checked here is the stack behind
 # it, the same with TLS on (pyserve-template's own tests prove the TLS edge, with a real ACME CA).
 ENVIRONMENT = {"HEALTHCHECK_INTERVAL": HEALTHCHECK_INTERVAL, "TLS": "none"}
@@ -82,7 +85,9 @@ class ComposeStack:
 
     def containers(self, service: str) -> list[str]:
         found = self.run("ps", "-q", service).stdout.split()
-        check(found, f"no {service} container is running")
+        if not found:
+            every = self.run("ps", "--all", check=False)
+            raise CheckFailed(f"no {service} container is running; the project's containers:\n{every.stdout}")
         return found
 
     def container(self, service: str) -> str:

@@ -19,8 +19,10 @@ port, and checks what production relies on:
   nginx restarted to trust the host's address, as a load balancer in front would be, the app is told
   the scheme and the client they name; a Django app accepts a form POST from an https:// page;
 - `stop` with a 3 s request in flight lets it finish; `down` leaves no container, network or volume.
-- with a database: healthy before the app, /readyz and /api/db through the pools, no more
-  connections than the plan's, and a row written before `down` (volumes kept) and `up` is still there.
+- with a database: healthy before the app, the release step (the migrate service) run to its end
+  before the app starts, /readyz and /api/db through the pools writing the sample's table, no more
+  connections than the plan's, and a row written before `down` (volumes kept) and `up` is still
+  there, the release step finding the schema current.
 
 With --loadtest (`make container-test LOADTEST=1`, as the project's CI runs it) `make loadtest` also
 runs against the stack for LOCUST_RUN_TIME (default DEFAULT_LOADTEST_RUN_TIME, settings.py), and its
@@ -45,9 +47,10 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
-from .compose_stack import SERVICES, CheckFailed, ComposeStack, Response, check, free_port
+from .compose_stack import RELEASE_STEP, SERVICES, CheckFailed, ComposeStack, Response, check, free_port
 from .settings import (
     DEFAULT_METRICS_PORT,
     LIVENESS_PATH,
@@ -330,6 +333,24 @@ def sql(stack: ComposeStack, query: str) -> str:
     return result.stdout.strip()
 
 
+def moment(stamp: str) -> datetime:
+    """An engine's RFC 3339 time (nanoseconds, Z) as a datetime."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", stamp).replace("Z", "+00:00"))
+
+
+def release_step_ran_first(stack: ComposeStack, expected: str) -> None:
+    """The migrate service ran to its end (exit 0) before the app's container started, and said in one
+    line what it did."""
+    [step] = stack.run("ps", "--all", "--quiet", "migrate").stdout.split()
+    state = stack.inspect(step)["State"]
+    check(state["Status"] == "exited" and state["ExitCode"] == 0, f"the release step {state['Status']}: {state}")
+    app_started = stack.inspect(stack.container("app"))["State"]["StartedAt"]
+    check(moment(state["FinishedAt"]) <= moment(app_started), "the app started before the release step ended")
+    lines = [json.loads(line)["message"] for line in stack.logs("migrate").splitlines() if '"pyserve.migrate"' in line]
+    check(lines and expected in lines[-1], f"the release step said {lines}, not {expected!r}")
+    say(f"release step: {lines[-1]}, before the app started: ok")
+
+
 def probe_database(stack: ComposeStack) -> None:
     """The app's database through nginx, within the plan's connections."""
     ready = stack.get("/readyz")
@@ -337,6 +358,8 @@ def probe_database(stack: ComposeStack) -> None:
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(lambda _: stack.get("/api/db?ms=50"), range(64)))
     check(all(answer.status == 200 for answer in answers), f"{[answer.status for answer in answers]}")
+    visits = sorted(json.loads(answer.body)["visit"] for answer in answers)
+    check(visits == list(range(1, 65)), f"64 queries recorded the visits {visits}")
     plan = json.loads([line for line in stack.logs("app").splitlines() if '"db_pool_size"' in line][-1])
     planned = plan["workers"] * plan["db_pool_size"]
     held = int(sql(stack, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")) - 1
@@ -438,8 +461,10 @@ def main(argv: list[str] | None = None) -> int:
         probe_health(stack)
         probe_app(stack)
         if CHOSEN.database != "none":
+            release_step_ran_first(stack, "applied 1 migration")
             probe_database(stack)
             data_survives_down_and_up(stack)
+            release_step_ran_first(stack, "the schema is current")
         slow_requests_do_not_hold_up_fast_ones(stack)
         one_request_id_in_json_logs(stack)
         forwarded_headers_from_trusted_proxies_only(stack)
@@ -454,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_lets_a_request_finish(stack)
     except (CheckFailed, subprocess.TimeoutExpired) as failure:
         print(f"container-test: FAILED: {failure}", file=sys.stderr)
-        for service in SERVICES:
+        for service in (*SERVICES, *RELEASE_STEP):
             print(f"--- {service} log (last lines) ---\n" + stack.logs(service)[-3000:], file=sys.stderr)
         return 1
     finally:

@@ -188,6 +188,15 @@ def stop(processes: list[subprocess.Popen[bytes]], group: int) -> None:
         os.killpg(group, signal.SIGKILL)  # workers of a server that did not stop in time
 
 
+def release_step(env: dict[str, str]) -> None:
+    """`pyserve migrate` before the app server starts, as compose and Kubernetes run it: with a
+    database (DATABASE_URL), the pending migrations; a migration that fails stops here."""
+    if settings.project().database == "none" or not settings.database_url(env):
+        return
+    if subprocess.run([*PYSERVE, "migrate"], env=env, cwd=PROJECT, check=False).returncode:
+        raise SystemExit("local: the release step failed (its line above says why); the app server was not started")
+
+
 def confine(env: dict[str, str]) -> Confinement:
     """A cgroup with the limits the container gets: CPU_LIMIT / MEMORY_LIMIT, else the answers."""
     limits = inputs.plan_from_environment(env, machine.load_stack())
@@ -212,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if Path(values["STATIC_PARENT"], "static") != static_root(env):
         raise SystemExit("local: STATIC_ROOT must be a directory named static (nginx serves /static/ from it)")
     collect_static(env)
+    release_step(env)
     RUN_DIR.mkdir(exist_ok=True)
     config = write_nginx_config(RUN_DIR / "nginx", values)
     subprocess.run([*nginx_command(nginx, RUN_DIR / "nginx", config), "-t", "-q"], check=True)

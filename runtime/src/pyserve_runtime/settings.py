@@ -177,7 +177,7 @@ VARIABLES = (
     Variable(
         "DATABASE_URL",
         "none (compose builds it from `POSTGRES_PASSWORD`)",
-        "where the database is, `postgresql://user:password@host:5432/name`: the app's pool reads it",
+        "where the database is, `postgresql://user:password@host:5432/name`: the app's pool and the release step",
         "database",
     ),
     Variable(
@@ -188,6 +188,12 @@ VARIABLES = (
     ),
     Variable(
         "MAX_REPLICAS", "`max_replicas` in deploy/stack.toml", "the most replicas that share that budget", "database"
+    ),
+    Variable(
+        "MIGRATE_COMMAND",
+        "the sample's migrations (`migrations` in deploy/stack.toml)",
+        "the release step's command, run by `pyserve migrate` under its lock, in place of the sample's",
+        "database",
     ),
     Variable(
         "DB_POOL_SIZE",
@@ -285,6 +291,8 @@ class Project:
     server: str
     database: str  # "none" or the engine
     static_strategy: str  # "none", "nginx", "cdn" or "whitenoise"
+    # The tool that applies the app's migrations at release ("django", "yoyo"), "none" without a database.
+    migrations: str
 
 
 def project(stack_file: Path = STACK_FILE) -> Project:
@@ -297,6 +305,7 @@ def project(stack_file: Path = STACK_FILE) -> Project:
         server=chosen["server"],
         database=answers["database"]["engine"],
         static_strategy=answers["template"]["static_strategy"],
+        migrations=answers["database"].get("migrations", "none"),
     )
 
 
@@ -360,6 +369,32 @@ def container_test_settings(env: Mapping[str, str]) -> ContainerTestSettings:
         django_secret_key=env.get("DJANGO_SECRET_KEY") or None,
         postgres_password=env.get("POSTGRES_PASSWORD") or None,
     )
+
+
+@dataclass(frozen=True)
+class MigrateSettings:
+    """`pyserve migrate`'s own: the database, and the team's command where it replaces the sample's."""
+
+    database_url: str  # DATABASE_URL
+    command: tuple[str, ...]  # MIGRATE_COMMAND, split as a shell would; () for the sample's migrations
+
+
+def database_url(env: Mapping[str, str]) -> str | None:
+    """DATABASE_URL, where one is given."""
+    return env.get("DATABASE_URL", "").strip() or None
+
+
+def migrate_settings(env: Mapping[str, str]) -> MigrateSettings:
+    url = database_url(env) or ""
+    if url.partition("://")[0] not in {"postgresql", "postgres"}:
+        shown = repr(url) if url else "not set"
+        raise SettingError(f"DATABASE_URL: {shown}; give postgresql://user:password@host:5432/name")
+    raw = env.get("MIGRATE_COMMAND", "").strip()
+    try:
+        command = tuple(shlex.split(raw))
+    except ValueError as error:
+        raise SettingError(f"MIGRATE_COMMAND: {raw!r} cannot be split as a shell would ({error})") from None
+    return MigrateSettings(database_url=url, command=command)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..migrations import CONNECTIONS as MIGRATION_CONNECTIONS
 from ..values import (
     MAX_CPUS,
     TuningError,
@@ -61,6 +62,10 @@ GUNICORN_ASGI_WORKER = "uvicorn_worker.UvicornWorker"
 # That is what a service does when nothing sizes its pool, and what runs PostgreSQL out of
 # connections once workers x replicas grow: give DB_MAX_CONNECTIONS.
 UNBUDGETED_EVENT_LOOP_POOL = MAX_THREADS
+
+# The release step (`pyserve migrate`) connects while the version before it still holds its pools:
+# the budget keeps its connections out of theirs (pyserve_runtime/migrations says what it holds).
+RELEASE_STEP_CONNECTIONS = MIGRATION_CONNECTIONS
 
 # Open files a worker needs beside its long-lived connections: the sockets of its requests in
 # flight, the app's files and libraries. 1024 is also the soft limit most systems start a process with.
@@ -239,7 +244,8 @@ def _replicas(count: int) -> str:
 def fit_database(workers: int, threads: int, interface: str, database: Database) -> tuple[int, int, dict[str, str]]:
     """Each worker's pool within the budget: (pool, threads, reasons that change).
 
-    replicas x workers x pool <= DB_MAX_CONNECTIONS. A WSGI thread holds one connection at most, so
+    replicas x workers x pool + the release step's connections <= DB_MAX_CONNECTIONS: the step
+    (`pyserve migrate`) runs while the version before it still serves. A WSGI thread holds one connection at most, so
     a worker never needs more than its threads. Requests past the pool wait in its queue for a
     connection (the concurrency limit in front of it), up to the request timeout, on a thread (WSGI)
     or a coroutine (ASGI). The threads stay as many as the requests in flight: capped to the pool,
@@ -255,16 +261,23 @@ def fit_database(workers: int, threads: int, interface: str, database: Database)
             f" ({workers * wanted} per container, {workers * wanted * replicas} at {_replicas(replicas)})"
         )
         return wanted, threads, {"database": reason}
-    per_container = database.max_connections // replicas
+    for_pools = database.max_connections - RELEASE_STEP_CONNECTIONS
+    per_container = max(for_pools, 0) // replicas
     if per_container < workers:
         raise TuningError(
             database.named,
             str(database.max_connections),
-            f"leaves {per_container} connections per container for {workers} workers at {_replicas(replicas)}",
-            f"give at least {workers * replicas} (one a worker), or fewer replicas or CPUs",
+            f"leaves {per_container} connection{'' if per_container == 1 else 's'} per container"
+            f" for {workers} workers at {_replicas(replicas)}"
+            f" once the release step has its {RELEASE_STEP_CONNECTIONS}",
+            f"give at least {workers * replicas + RELEASE_STEP_CONNECTIONS} (one a worker, and the step's),"
+            " or fewer replicas or CPUs",
         )
     pool = min(wanted, per_container // workers)
-    split = f"{database.max_connections} over {_replicas(replicas)} x {workers} workers"
+    split = (
+        f"{database.max_connections} less the release step's {RELEASE_STEP_CONNECTIONS}"
+        f" over {_replicas(replicas)} x {workers} workers"
+    )
     reasons = {
         "database": f"{pool} connections per worker: {split}"
         f" ({workers * pool} per container, {workers * pool * replicas} at {_replicas(replicas)})"

@@ -31,7 +31,14 @@ ROOT_URLCONF = f"{__package__}.urls"
 WSGI_APPLICATION = f"{__package__}.wsgi.application"
 ASGI_APPLICATION = f"{__package__}.asgi.application"
 
-INSTALLED_APPS = [{% if cookiecutter.static_strategy != "none" %}"django.contrib.staticfiles"{% endif %}]
+{%- set apps = (['"django.contrib.staticfiles"'] if cookiecutter.static_strategy != "none" else []) + (["__package__"] if cookiecutter.database != "none" else []) %}
+{%- if cookiecutter.database != "none" %}
+# The package is an app for its table (models.py), which its migrations (migrations/) create at each release.
+{%- endif %}
+INSTALLED_APPS = [{{ apps | join(", ") }}]
+{%- if cookiecutter.database != "none" %}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+{%- endif %}
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
 {%- if cookiecutter.static_strategy == "whitenoise" %}
@@ -126,6 +133,8 @@ else:
 {%- endif %}
 
 USE_TZ = True
+# Django sets the process's TZ to this: UTC, as every other line of the log (its default is America/Chicago).
+TIME_ZONE = "UTC"
 # The server configures logging (pyserve_runtime.logs: LOG_FORMAT, LOG_LEVEL and the request id on every
 # line), and Django's loggers reach its handler; Django's own config would replace that handler.
 LOGGING_CONFIG = None

@@ -24,6 +24,9 @@ from psycopg import Error as PsycopgError
 {%- endif %}
 
 from . import site
+{%- if cookiecutter.database != "none" %}
+from .models import Visit
+{%- endif %}
 {%- set define = "async def" if cookiecutter.__interface == "asgi" else "def" %}
 {%- if cookiecutter.__interface == "asgi" %}
 
@@ -101,13 +104,16 @@ async def run_on_a_database_thread(function: Callable[..., T], *args: object) ->
 READY_TIMEOUT_S = 2.0
 
 
-def query_database(ms: int) -> None:
-    """A query through Django's pool, the connection handed back when it is done (connection.close())."""
+def query_database(ms: int) -> int:
+    """A visit recorded through Django's pool, and a wait of `ms` on the database that stands for what
+    a real query spends there; the connection handed back when it is done (connection.close())."""
     try:
+        visit = Visit.objects.create()
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(%s)", [ms / 1000])
     finally:
         connection.close()
+    return visit.id
 
 
 def database_answers() -> bool:
@@ -128,11 +134,11 @@ def database_answers() -> bool:
     except ValueError as error:
         return HttpResponseBadRequest(str(error))
 {%- if cookiecutter.__interface == "asgi" %}
-    await run_on_a_database_thread(query_database, ms)
+    number = await run_on_a_database_thread(query_database, ms)
 {%- else %}
-    query_database(ms)
+    number = query_database(ms)
 {%- endif %}
-    return JsonResponse({"db_ms": ms})
+    return JsonResponse({"db_ms": ms, "visit": number})
 
 
 {{ define }} readyz(request: HttpRequest) -> HttpResponse:

@@ -74,8 +74,8 @@ async def ws_echo(websocket: WebSocket) -> None:
 
 @app.get("/api/db")
 async def api_db(ms: int = MsQuery) -> dict[str, int]:
-    await database.sleep(ms)  # a query through this worker's pool
-    return {"db_ms": ms}
+    number = await database.visit(ms)  # a query through this worker's pool
+    return {"db_ms": ms, "visit": number}
 
 
 @app.get("/readyz")

@@ -53,8 +53,8 @@ def api_cpu() -> Response:
 @app.get("/api/db")
 def api_db() -> Response:
     ms = requested_ms()
-    database.sleep(ms)  # a query through this worker's pool: holds one connection, on this thread
-    return jsonify(db_ms=ms)
+    number = database.visit(ms)  # a query through this worker's pool: holds one connection, on this thread
+    return jsonify(db_ms=ms, visit=number)
 
 
 @app.get("/readyz")

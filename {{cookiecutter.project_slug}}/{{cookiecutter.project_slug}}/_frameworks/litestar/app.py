@@ -67,8 +67,8 @@ async def ws_echo(socket: WebSocket) -> None:
 
 @get("/api/db")
 async def api_db(ms: Ms = site.DEFAULT_MS) -> dict[str, int]:
-    await database.sleep(ms)  # a query through this worker's pool
-    return {"db_ms": ms}
+    number = await database.visit(ms)  # a query through this worker's pool
+    return {"db_ms": ms, "visit": number}
 
 
 @get("/readyz")

@@ -81,8 +81,8 @@ async def database_pool() -> AsyncIterator[None]:
 @app.get("/api/db")
 async def api_db() -> Response:
     ms = requested_ms()
-    await database.sleep(ms)  # a query through this worker's pool
-    return jsonify(db_ms=ms)
+    number = await database.visit(ms)  # a query through this worker's pool
+    return jsonify(db_ms=ms, visit=number)
 
 
 @app.get("/readyz")

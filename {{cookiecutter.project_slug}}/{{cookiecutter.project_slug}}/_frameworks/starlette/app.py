@@ -72,8 +72,8 @@ async def ws_echo(websocket: WebSocket) -> None:
 
 async def api_db(request: Request) -> JSONResponse:
     ms = requested_ms(request)
-    await database.sleep(ms)  # a query through this worker's pool
-    return JSONResponse({"db_ms": ms})
+    number = await database.visit(ms)  # a query through this worker's pool
+    return JSONResponse({"db_ms": ms, "visit": number})
 
 
 async def readyz(request: Request) -> JSONResponse:
