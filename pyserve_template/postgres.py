@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 
@@ -32,6 +32,10 @@ APP_PASSWORD = "app-test-only"
 # The test's own connection as the app's role, which the counts leave out.
 PROBE = "pyserve-test-probe"
 APP_CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND application_name <> %s"
+ADVISORY_LOCKS = (
+    "SELECT granted FROM pg_locks WHERE locktype = 'advisory'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = %s)"
+)
 
 
 def server_binaries() -> Path:
@@ -112,27 +116,24 @@ class Postgres:
 
 
 @dataclass
-class ConnectionWatch:
-    """Samples the app's connections in pg_stat_activity every `interval` seconds while it runs."""
+class Watch:
+    """Samples the server every `interval` seconds, on a superuser connection, while it runs."""
 
     postgres: Postgres
     interval: float = 0.02
-    samples: list[int] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    @property
-    def most(self) -> int:
-        return max(self.samples, default=0)
+    def sample(self, connection: psycopg.Connection) -> None:
+        raise NotImplementedError
 
     def _watch(self) -> None:
         with self.postgres.admin() as connection:
             while not self._stop.is_set():
-                row = connection.execute(APP_CONNECTIONS, [APP_ROLE, PROBE]).fetchone()
-                self.samples.append(int(row[0]) if row else 0)
+                self.sample(connection)
                 self._stop.wait(self.interval)
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[ConnectionWatch]:
+    def running(self) -> Iterator[Self]:
         thread = threading.Thread(target=self._watch, daemon=True)
         thread.start()
         try:
@@ -140,6 +141,35 @@ class ConnectionWatch:
         finally:
             self._stop.set()
             thread.join(timeout=10)
+
+
+@dataclass
+class ConnectionWatch(Watch):
+    """The app's connections in pg_stat_activity."""
+
+    samples: list[int] = field(default_factory=list)
+
+    @property
+    def most(self) -> int:
+        return max(self.samples, default=0)
+
+    def sample(self, connection: psycopg.Connection) -> None:
+        row = connection.execute(APP_CONNECTIONS, [APP_ROLE, PROBE]).fetchone()
+        self.samples.append(int(row[0]) if row else 0)
+
+
+@dataclass
+class AdvisoryLockWatch(Watch):
+    """The advisory locks in one database (pg_locks): how many are held, and how many waited for."""
+
+    database: str = ""
+    held: list[int] = field(default_factory=list)
+    waiting: list[int] = field(default_factory=list)
+
+    def sample(self, connection: psycopg.Connection) -> None:
+        granted = [row[0] for row in connection.execute(ADVISORY_LOCKS, [self.database]).fetchall()]
+        self.held.append(granted.count(True))
+        self.waiting.append(granted.count(False))
 
 
 @contextlib.contextmanager

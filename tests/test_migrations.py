@@ -10,21 +10,19 @@ running code reads; a team's MIGRATE_COMMAND replaces the sample's step.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pyserve_template.baking import free_port, project_venv
-from pyserve_template.postgres import ConnectionWatch, Postgres, running_postgres
+from pyserve_template.postgres import AdvisoryLockWatch, ConnectionWatch, Postgres, running_postgres
 
 from .load import SteadyLoad
 from .stack import running_stack
@@ -74,10 +72,6 @@ APPLIED = {
     "yoyo": "SELECT migration_id, count(*) FROM _yoyo_migration GROUP BY migration_id",
     "django": "SELECT name, count(*) FROM django_migrations WHERE app = %s GROUP BY name",
 }
-ADVISORY_LOCKS = (
-    "SELECT granted FROM pg_locks WHERE locktype = 'advisory'"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = %s)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -158,41 +152,10 @@ def project(request, fresh_bake, postgres: Postgres) -> Project:
     return Project(path, project_venv(path, dev=True), tool, postgres.fresh_database())
 
 
-@dataclass
-class LockWatch:
-    """Samples the advisory locks in the project's database every 10 ms: how many held, how many waited for."""
-
-    postgres: Postgres
-    database: str
-    held: list[int] = field(default_factory=list)
-    waiting: list[int] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            granted = [row[0] for row in self.postgres.query(self.database, ADVISORY_LOCKS, (self.database_name,))]
-            self.held.append(granted.count(True))
-            self.waiting.append(granted.count(False))
-            self._stop.wait(0.01)
-
-    @property
-    def database_name(self) -> str:
-        return self.database.rpartition("/")[2]
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[LockWatch]:
-        thread = threading.Thread(target=self._watch, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join(timeout=10)
-
-
 def test_replicas_started_together_apply_each_migration_once(project: Project, postgres: Postgres) -> None:
     slow = project.add("slow")
-    with LockWatch(postgres, project.database_url).running() as locks:
+    database = project.database_url.rpartition("/")[2]
+    with AdvisoryLockWatch(postgres, interval=0.01, database=database).running() as locks:
         processes = [project.start_migrate() for _ in range(REPLICAS)]
         outputs = [process.communicate(timeout=120)[0].splitlines() for process in processes]
     assert [process.returncode for process in processes] == [0] * REPLICAS, outputs
@@ -291,7 +254,7 @@ def test_make_migration_writes_the_next_migration(project: Project) -> None:
     [new] = (set(migrations.glob("0*")) | set(migrations.glob("2*"))) - before
     text = new.read_text()
     if project.tool == "django":
-        assert new.name == "0002_add_note.py" and 'migrations.AddField(' in text and 'name="note"' in text, text
+        assert new.name == "0002_add_note.py" and "migrations.AddField(" in text and 'name="note"' in text, text
     else:
         assert new.name.endswith("-add-note.sql") and "-- depends: 0001_visits" in text, (new.name, text)
     status, lines = project.migrate()
