@@ -14,7 +14,7 @@ from pathlib import Path
 # (cookiecutter#886); the copy holds every answer, so it goes when the hook ends, however it ends.
 atexit.register(Path(__file__).unlink, missing_ok=True)
 
-sys.path.insert(0, {{ template_root | tojson }})
+sys.path.insert(0, {{template_root | tojson}})
 
 from pyserve_template import (  # noqa: E402
     RUNTIME_ROOT,
@@ -33,7 +33,7 @@ from pyserve_template import (  # noqa: E402
 )
 from pyserve_template.environment import environment_table  # noqa: E402
 
-CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
+CONTEXT = json.loads({{cookiecutter | tojson | tojson}})
 CHOSEN = answers.resolve_or_refuse(CONTEXT)
 PACKAGE = Path(CHOSEN.project_slug)
 DEPLOY = Path("deploy")
@@ -53,22 +53,25 @@ def install_framework() -> None:
     shutil.rmtree(variants)
 
 
-def keep_the_frameworks_migrations() -> None:
-    """The SQL migrations (yoyo) stay where the framework has none of its own and there is a
-    database; Django's come with its sample app."""
+def keep_one_schema_with_a_database() -> None:
+    """The sample's schema only with a database, and only its framework's kind: the shared SQL
+    migrations (yoyo, linted by squawk), or the framework's own (records.SCHEMA_FILES in its folder)."""
     if CHOSEN.database == "none" or CHOSEN.migrations.tool != "yoyo":
         shutil.rmtree(PACKAGE / "migrations")
         Path(".squawk.toml").unlink()
     if CHOSEN.database == "none":
         Path("tests/test_migrations.py").unlink()
+        for name in records.SCHEMA_FILES:
+            own = PACKAGE / "_frameworks" / CHOSEN.framework / name
+            if own.is_dir():
+                shutil.rmtree(own)
+            else:
+                own.unlink(missing_ok=True)
 
 
 def remove_django_files() -> None:
     if CHOSEN.framework != "django":
         Path("manage.py").unlink()
-    elif CHOSEN.database == "none":
-        (PACKAGE / "models.py").unlink()
-        shutil.rmtree(PACKAGE / "migrations")
 
 
 def install_server() -> None:
@@ -188,7 +191,7 @@ def remove_what_runs_left() -> None:
 
 def main() -> None:
     remove_what_runs_left()
-    keep_the_frameworks_migrations()
+    keep_one_schema_with_a_database()
     install_framework()
     remove_django_files()
     install_server()

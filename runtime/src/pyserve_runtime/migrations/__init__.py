@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What one run of the step may hold on the database, which the plan keeps out of the pools'
-# budget (tuning/model.py): yoyo applies each migration
-# on a second connection beside its own; Django uses one; MIGRATE_COMMAND's command one beside the
-# lock's.
+# What one run of the step may hold on the database, which the plan keeps out of the pools' budget
+# (tuning/model.py): yoyo applies each migration on a second connection beside its own; Django uses
+# one; a MIGRATE_COMMAND one beside the lock's.
 CONNECTIONS = 2
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from . import Applied, MigrationFailed
-from .lock import advisory_lock
+from .lock import advisory_lock, on
 
 TOOL = "MIGRATE_COMMAND"
 
@@ -21,25 +21,20 @@ def apply(
 ) -> Applied:
     import psycopg
 
-    with psycopg.connect(database_url, autocommit=True, application_name=application_name) as connection:
-
-        def query(sql: str, parameters: Sequence[object]) -> tuple[object, ...] | None:
-            row: tuple[object, ...] | None = connection.execute(sql, parameters).fetchone()
-            return row
-
-        with advisory_lock(query, key, waiting):
-            try:
-                process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace")
-            except OSError as error:
-                raise MigrationFailed(TOOL, None, f"{command[0]!r} cannot run: {error.strerror}") from None
-            last = ""
-            assert process.stderr is not None
-            for line in process.stderr:
-                sys.stderr.write(line)
-                last = line.strip() or last
-            if process.wait():
-                shown = " ".join(command)
-                raise MigrationFailed(
-                    TOOL, None, f"`{shown}` exited {process.returncode}: {last or 'nothing on stderr'}"
-                )
+    with (
+        psycopg.connect(database_url, autocommit=True, application_name=application_name) as connection,
+        advisory_lock(on(connection), key, waiting),
+    ):
+        try:
+            process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace")
+        except OSError as error:
+            raise MigrationFailed(TOOL, None, f"{command[0]!r} cannot run: {error.strerror}") from None
+        last = ""
+        assert process.stderr is not None
+        for line in process.stderr:
+            sys.stderr.write(line)
+            last = line.strip() or last
+        if process.wait():
+            shown = " ".join(command)
+            raise MigrationFailed(TOOL, None, f"`{shown}` exited {process.returncode}: {last or 'nothing on stderr'}")
     return Applied(TOOL, (), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 # Runs one statement on the connection the step holds the lock on, and returns its first row.
 Query = Callable[[str, Sequence[object]], tuple[object, ...] | None]
@@ -20,6 +21,16 @@ HOLDER = (
     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1"
 )
+
+
+def on(connection: Any) -> Query:
+    """Query on a psycopg connection in autocommit mode (the lock is the session's, not a transaction's)."""
+
+    def query(sql: str, parameters: Sequence[object]) -> tuple[object, ...] | None:
+        row: tuple[object, ...] | None = connection.execute(sql, parameters).fetchone()
+        return row
+
+    return query
 
 
 def key_for(package: str) -> int:

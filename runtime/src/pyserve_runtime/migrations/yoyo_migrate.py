@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import Applied, MigrationFailed, first_line
-from .lock import advisory_lock
+from .lock import advisory_lock, on
 
 TOOL = "yoyo"
 
@@ -41,24 +41,19 @@ def apply(
     database_url: str, directory: Path, key: int, waiting: Callable[[int | None], None], application_name: str
 ) -> Applied:
     from yoyo import read_migrations
-
-    named_user()
     from yoyo.connections import get_backend_class, parse_uri
     from yoyo.migrations import default_migration_table
+
+    named_user()
 
     # yoyo.get_backend() would create yoyo's tables at once, and two replicas creating one table
     # at the same moment collide in PostgreSQL's catalog: the backend is made first, its tables
     # under the lock.
     uri = parse_uri(yoyo_url(database_url, application_name))
     backend = get_backend_class(uri.scheme)(uri, default_migration_table)
-    connection = backend.connection  # autocommit: the lock is the session's, not a transaction's
-
-    def query(sql: str, parameters: Sequence[object]) -> tuple[object, ...] | None:
-        row: tuple[object, ...] | None = connection.execute(sql, parameters).fetchone()
-        return row
-
+    connection = backend.connection  # autocommit, as yoyo's PostgreSQL backend opens it
     try:
-        with advisory_lock(query, key, waiting):
+        with advisory_lock(on(connection), key, waiting):
             backend.init_database()
             migrations = read_migrations(str(directory))
             before = len(backend.get_applied_migration_hashes())
