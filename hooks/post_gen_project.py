@@ -14,7 +14,7 @@ from pathlib import Path
 # (cookiecutter#886); the copy holds every answer, so it goes when the hook ends, however it ends.
 atexit.register(Path(__file__).unlink, missing_ok=True)
 
-sys.path.insert(0, {{template_root | tojson}})
+sys.path.insert(0, {{ template_root | tojson }})
 
 from pyserve_template import (  # noqa: E402
     RUNTIME_ROOT,
@@ -33,7 +33,7 @@ from pyserve_template import (  # noqa: E402
 )
 from pyserve_template.environment import environment_table  # noqa: E402
 
-CONTEXT = json.loads({{cookiecutter | tojson | tojson}})
+CONTEXT = json.loads({{ cookiecutter | tojson | tojson }})
 CHOSEN = answers.resolve_or_refuse(CONTEXT)
 PACKAGE = Path(CHOSEN.project_slug)
 DEPLOY = Path("deploy")

@@ -10,8 +10,8 @@ from pathlib import Path
 # (cookiecutter#886); the copy holds every answer, so it goes when the hook ends, however it ends.
 atexit.register(Path(__file__).unlink, missing_ok=True)
 
-sys.path.insert(0, {{template_root | tojson}})
+sys.path.insert(0, {{ template_root | tojson }})
 
 from pyserve_template import answers  # noqa: E402
 
-answers.resolve_or_refuse(json.loads({{cookiecutter | tojson | tojson}}))
+answers.resolve_or_refuse(json.loads({{ cookiecutter | tojson | tojson }}))
