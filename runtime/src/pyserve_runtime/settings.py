@@ -46,6 +46,10 @@ TERMINATION_GRACE_PERIOD_S = PRESTOP_S + STOP_GRACE_PERIOD_S
 # keepalive_timeout (50 s, deploy/nginx/templates/site.conf.template), so that nginx closes idle
 # connections first and never sends a request down one the server is closing.
 APP_KEEPALIVE_S = 75
+# How long a new worker may take to import the app and answer its server before the server gives up
+# on it. uvicorn's supervisor waits 5 s by default and then abandons a reload half done, keeping the
+# old workers: a fresh interpreter importing FastAPI took 4-5 s here on 2 busy CPUs.
+WORKER_START_S = 30
 # Answered by the server layer itself (served_app.py), never by the app: "the server is up".
 LIVENESS_PATH = "/.alive"
 DEFAULT_APP_PORT = 8000

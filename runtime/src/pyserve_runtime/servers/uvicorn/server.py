@@ -23,6 +23,7 @@ from pyserve_runtime.settings import (
     APP_KEEPALIVE_S,
     GRACEFUL_STOP_S,
     UVICORN_WEBSOCKETS,
+    WORKER_START_S,
     Settings,
     from_environment,
 )
@@ -41,6 +42,9 @@ def config(app_module: str, settings: Settings, workers: int) -> uvicorn.Config:
         http="httptools",
         timeout_keep_alive=APP_KEEPALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_STOP_S,
+        # A new worker's start (a reload's, a dead one's replacement) and a worker's answer to the
+        # supervisor's ping: past it the supervisor kills the worker and, mid-reload, keeps the old one.
+        timeout_worker_healthcheck=WORKER_START_S,
         # WebSockets pinged and their messages capped, without per-message compression.
         **UVICORN_WEBSOCKETS,
         # No limit_max_requests: a recycled uvicorn worker resets the connections it has just read
