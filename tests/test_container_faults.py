@@ -210,35 +210,32 @@ def served_again_after_restart(faulted: Faulted, container: str, load: SteadyLoa
     # How long the server itself takes to listen is the host's CPU: about ENGINE_RESTART_S on an idle
     # 2-CPU host, up to 4 times that with the suite's three lanes on one.
     state = faulted.state(container)
-    assert engine_restart_delay(state) < ENGINE_RESTARTS_WITHIN_S, state
-    healthy_at = first_passing_healthcheck(state)
+    restart_delay = engine_restart_delay(faulted, state)
+    assert restart_delay < ENGINE_RESTARTS_WITHIN_S, state
+    healthy_at = first_passing_healthcheck(faulted, state)
     last_failure = max(outcome.ended for outcome in load.failures()) + (time.time() - time.monotonic())
     assert last_failure <= healthy_at.timestamp(), (last_failure, healthy_at, state["Health"])
     documented = compat.ENGINE_RESTART_S[faulted.server]
     return (
         f"serving again {seconds:.1f} s after (documented: about {documented:g} s), the engine restarting it"
-        f" {engine_restart_delay(state):.2f} s after it died; in flight: {dict(in_flight)};"
+        f" {restart_delay:.2f} s after it died; in flight: {dict(in_flight)};"
         f" then nginx answered {dict(sent_after)}"
     )
 
 
-def engine_restart_delay(state: dict) -> float:
+def engine_restart_delay(faulted: Faulted, state: dict) -> float:
     """Seconds from the container's exit to the engine starting it again, by the engine's own clock."""
-    return (instant(state["StartedAt"]) - instant(state["FinishedAt"])).total_seconds()
+    moment = faulted.harness.moment
+    return (moment(state["StartedAt"]) - moment(state["FinishedAt"])).total_seconds()
 
 
-def first_passing_healthcheck(state: dict) -> datetime:
+def first_passing_healthcheck(faulted: Faulted, state: dict) -> datetime:
     """When the first healthcheck since the container's (re)start passed, by the engine's clock."""
-    started = instant(state["StartedAt"])
+    moment = faulted.harness.moment
+    started = moment(state["StartedAt"])
     probes = state["Health"]["Log"]
-    passed = [instant(probe["End"]) for probe in probes if not probe["ExitCode"] and instant(probe["Start"]) >= started]
+    passed = [moment(probe["End"]) for probe in probes if not probe["ExitCode"] and moment(probe["Start"]) >= started]
     return min(passed)
-
-
-def instant(stamp: str) -> datetime:
-    """An engine's RFC 3339 time, whose nanoseconds Python reads to the microsecond."""
-    seconds, _, fraction = stamp.removesuffix("Z").partition(".")
-    return datetime.fromisoformat(f"{seconds}.{fraction[:6]:0<6}+00:00")
 
 
 def restarted_and_healthy(faulted: Faulted, container: str, restarts: int) -> None:
