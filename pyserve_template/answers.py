@@ -118,6 +118,14 @@ class Answers:
         return settings.STOP_GRACE_PERIOD_S
 
     @property
+    def nginx_shutdown_s(self) -> int:
+        return settings.NGINX_SHUTDOWN_S
+
+    @property
+    def nginx_dns_valid_s(self) -> int:
+        return settings.NGINX_DNS_VALID_S
+
+    @property
     def prestop_s(self) -> int:
         return settings.PRESTOP_S
 

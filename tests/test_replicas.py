@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from pyserve_template import settings
 from pyserve_template.baking import free_port, project_venv
 
 from .stack import Stack, started, stop_group, wait_for
@@ -30,7 +31,6 @@ pytestmark = pytest.mark.e2e
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 REPLICAS = ("127.0.0.2", "127.0.0.3")
-RESOLVER_VALID_S = 5  # site.conf.template: resolver ... valid=5s
 UPSTREAM = re.compile(r'"GET /healthz\?n=\d+ HTTP/1.1" (\d+) .* ua=([\d.:, ]+) "')
 
 
@@ -112,7 +112,7 @@ def test_nginx_follows_the_replicas_through_dns(bake_to_run, tmp_path: Path) -> 
         # Scaled to two: once nginx's cached answer expires, requests are spread over both.
         hosts.write_text("".join(f"{address} app\n" for address in REPLICAS))
         dnsmasq.send_signal(signal.SIGHUP)
-        time.sleep(RESOLVER_VALID_S + 1)
+        time.sleep(settings.NGINX_DNS_VALID_S + 1)
         spread = served_by(stack, 40)
         assert set(spread) == set(REPLICAS) and min(spread.values()) >= 10, spread
 
@@ -121,5 +121,5 @@ def test_nginx_follows_the_replicas_through_dns(bake_to_run, tmp_path: Path) -> 
         assert served_by(stack, 20) == {REPLICAS[1]: 20}
         hosts.write_text(f"{REPLICAS[1]} app\n")
         dnsmasq.send_signal(signal.SIGHUP)
-        time.sleep(RESOLVER_VALID_S + 1)
+        time.sleep(settings.NGINX_DNS_VALID_S + 1)
         assert served_by(stack, 20) == {REPLICAS[1]: 20}

@@ -9,6 +9,7 @@
     pyserve acme-entrypoint PATH  write the ACME client's renewal loop (tls=acme; the Dockerfile copies it)
     pyserve local [--confine]     the production stack on this machine: the app server behind nginx
     pyserve container-test        build the images, run the compose stack and check it through nginx
+    pyserve deploy                a new version of the compose stack beside the old, then the old stopped
     pyserve tune                  sweep workers x threads under the container's limits with Locust
     pyserve template-check        exit 1 when the template this project came from has moved on
     pyserve template-update       bring the template's changes here with cruft
@@ -38,6 +39,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "acme-entrypoint": ("entrypoints", ("acme",)),
     "local": ("local", ()),
     "container-test": ("container_test", ()),
+    "deploy": ("deploy", ()),
     "tune": ("tune", ()),
     "template-check": ("template_updates", ("check",)),
     "template-update": ("template_updates", ("update",)),

@@ -52,17 +52,21 @@ class Response:
 
 @dataclass
 class ComposeStack:
-    """One compose project: `compose` and `docker` commands, its name and the port nginx listens on."""
+    """One compose project: `compose` and `docker` commands, its name and the port nginx listens on
+    (None: compose.yaml's, the user's HTTP_PORT). `defaults` stand where the environment is silent."""
 
     compose: list[str]
     docker: list[str]
     name: str
-    http_port: int
+    http_port: int | None
     env: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=lambda: dict(ENVIRONMENT))
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        environment = {**ENVIRONMENT, **os.environ}
-        environment |= {"HTTP_PORT": str(self.http_port), **self.env}
+        environment = {**self.defaults, **os.environ}
+        if self.http_port is not None:
+            environment["HTTP_PORT"] = str(self.http_port)
+        environment |= self.env
         command = [*self.compose, "--project-name", self.name, *args]
         result = subprocess.run(command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:

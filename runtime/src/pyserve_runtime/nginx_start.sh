@@ -19,11 +19,21 @@
 #      host's CPUs, which in a 1-CPU container on a 64-core host means 64 workers fighting over one
 #      CPU's time. NGINX_WORKER_PROCESSES, when set, wins;
 #   4. the config is checked (nginx -t), then nginx replaces this script (exec), so the stop signal
-#      (SIGQUIT: finish the responses being sent) reaches nginx itself.
+#      (SIGQUIT: finish the responses being sent) reaches nginx itself. `start.sh check` stops after
+#      the check, exiting with its status: `pyserve deploy` asks a new image so before it goes live.
 #
 # The image's own entrypoint scripts (/docker-entrypoint.d/) are not used: they render every
 # variable into a conf.d/ that must be writable in place, and know neither the quota nor podman's DNS.
 set -eu
+
+mode=${1:-serve}
+case "$mode" in
+    serve | check) ;;
+    *)
+        echo "nginx-start: '$mode' is not one of serve, check" >&2
+        exit 2
+        ;;
+esac
 
 conf=${NGINX_CONF_DIR:-/etc/nginx}        # nginx.conf and templates/, as the image ships them
 prefix=${NGINX_PREFIX:-/var/cache/nginx}  # writable (tmpfs): the rendered config, pid, temp files
@@ -168,4 +178,8 @@ workers=$(worker_processes)
 say "worker_processes $workers, worker_connections $NGINX_WORKER_CONNECTIONS, resolver $RESOLVER, app $APP_TARGET ($APP_UPSTREAM), trusted proxies ${TRUSTED_PROXIES:-none}, tls $TLS"
 set -- -p "$prefix/" -c "$prefix/nginx.conf" -e stderr -g "daemon off; worker_processes $workers;"
 nginx "$@" -t -q
+if [ "$mode" = check ]; then
+    say "the config is valid"
+    exit 0
+fi
 exec nginx "$@"

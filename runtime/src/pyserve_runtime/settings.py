@@ -38,6 +38,14 @@ GRACEFUL_STOP_S = 20
 # The engine's wait between SIGTERM and SIGKILL (compose's stop_grace_period): the graceful stop,
 # with room for the server to exit after it.
 STOP_GRACE_PERIOD_S = GRACEFUL_STOP_S + 10
+# A stopping nginx (the engine's SIGQUIT, or its old workers after a reload) waits this long for the
+# connections it holds, then closes them (worker_shutdown_timeout): as long as the app server waits
+# for its requests in flight. WebSockets and event streams never end by themselves: unbounded,
+# nginx would wait for them until the engine's SIGKILL, and its old workers would outlive a reload.
+NGINX_SHUTDOWN_S = GRACEFUL_STOP_S
+# nginx keeps a DNS answer for compose's "app" this long (its resolver's valid=): a replica that has
+# just started gets requests within it, and `pyserve deploy` waits it out before stopping old ones.
+NGINX_DNS_VALID_S = 5
 # Kubernetes: each container's preStop sleep, while the endpoint leaves the Service, then the stop;
 # terminationGracePeriodSeconds covers both.
 PRESTOP_S = 5

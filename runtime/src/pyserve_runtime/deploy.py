@@ -1,0 +1,183 @@
+"""`make deploy`: a new version of the compose stack on this host, with no request dropped.
+
+`docker compose up --build` stops the old app container and then starts the new one: until the
+new one is healthy, nginx has no app to send requests to. Here, with compose's own commands:
+
+  1. the images are built;
+  2. the new nginx image checks its config (`nginx -t`): one it refuses never goes live;
+  3. the release step (the migrate service) runs alone: one that fails stops the deploy here;
+  4. as many new app replicas as are running start beside the old ones (`up --scale --no-recreate
+     --wait`), and nginx, which looks the app up by DNS, sends requests to them within its DNS
+     answer's life (NGINX_DNS_VALID_S);
+  5. the old replicas stop as the engine stops any container (SIGTERM: they finish the requests
+     they hold, and close each WebSocket with 1001), and are removed;
+  6. nginx (and the ACME client) are replaced only if their image changed.
+
+With nothing running yet it is `up --wait`. A new version whose replicas fail their health check
+never replaces the old ones: they are removed, and the command exits 1 saying why in one line.
+Stdlib only, like compose_stack.py, whose ComposeStack it drives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+from .compose_stack import RELEASE_STEP, UP_TIMEOUT, CheckFailed, ComposeStack
+from .settings import DEFAULT_COMPOSE, DEFAULT_DOCKER, NGINX_DNS_VALID_S, PROJECT, STOP_GRACE_PERIOD_S
+
+APP = "app"
+# Started with the app's replicas, and replaced only when their image changed.
+EDGE_SERVICES = ("nginx", "acme")
+
+
+class DeployFailed(Exception):
+    """Why the new version did not go live; the running one was left serving."""
+
+
+def say(message: str) -> None:
+    print(f"deploy: {message}", flush=True)
+
+
+def default_project_name() -> str:
+    """compose's own default: COMPOSE_PROJECT_NAME, else the directory's name in its alphabet."""
+    return os.environ.get("COMPOSE_PROJECT_NAME") or re.sub(r"[^a-z0-9_-]", "", PROJECT.name.lower())
+
+
+def running(stack: ComposeStack, service: str) -> list[str]:
+    return stack.run("ps", "--quiet", service).stdout.split()
+
+
+def exit_code_of_run(stack: ComposeStack, service: str, *command: str) -> tuple[int, str]:
+    """`compose run` of a one-off container of `service`, without its dependencies; its exit code
+    as the engine recorded it (some Compose versions exit 0 whatever it returned) and its last line."""
+    name = f"{stack.name}-{service}-deploy-{os.getpid()}"
+    result = stack.run("run", "--no-deps", "--no-TTY", "--name", name, service, *command, check=False, timeout=UP_TIMEOUT)
+    try:
+        state = stack.inspect(name)["State"]
+    except CheckFailed:
+        return result.returncode or 1, last_line(result.stdout + result.stderr)
+    log = stack.docker_run("logs", name)
+    stack.docker_run("rm", "--force", name)
+    return int(state["ExitCode"]), last_line(log.stdout + log.stderr)
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def why_unhealthy(stack: ComposeStack, container: str) -> str:
+    """A failed replica's state in one line: its health check's last answer, or how it exited."""
+    state = stack.inspect(container)["State"]
+    name = stack.inspect(container)["Name"].lstrip("/")
+    if state["Status"] != "running":
+        log = stack.docker_run("logs", container)
+        return f"{name} {state['Status']} (exit {state['ExitCode']}): {last_line(log.stdout + log.stderr)}"
+    health = state.get("Health") or {}
+    probes = health.get("Log") or []
+    answer = last_line(probes[-1]["Output"]) if probes else "no check has finished"
+    return f"{name} is {health.get('Status', 'without a health check')}: {answer}"
+
+
+def stop_and_remove(stack: ComposeStack, containers: list[str]) -> None:
+    """As the engine stops a container (SIGTERM, then SIGKILL after compose's stop_grace_period)."""
+    if containers:
+        stack.docker_run("stop", "--time", str(STOP_GRACE_PERIOD_S), *containers, timeout=STOP_GRACE_PERIOD_S + 60)
+        stack.docker_run("rm", *containers)
+
+
+def image_of(stack: ComposeStack, container: str) -> str:
+    return str(stack.inspect(container)["Image"])
+
+
+def roll_app(stack: ComposeStack, old: list[str], timeout: int) -> list[str]:
+    """New app replicas beside the `old` ones, as many; once all are healthy and in nginx's DNS
+    answer, the old ones stopped and removed. Returns the new ones."""
+    # A replica that exited earlier would count towards the scale and be started again, old as it is.
+    stack.run("rm", "--force", APP)
+    wanted = len(old) * 2
+    wait = ("--wait", "--wait-timeout", str(timeout))
+    options = ("--detach", "--no-deps", "--no-recreate", "--no-build", "--scale", f"{APP}={wanted}", *wait)
+    up = stack.run("up", *options, APP, check=False, timeout=timeout + 60)
+    new = [container for container in stack.run("ps", "--all", "--quiet", APP).stdout.split() if container not in old]
+    # `up --wait` may say "is unhealthy" and still exit 0: ask the engine about each new replica.
+    failed = [container for container in new if not healthy(stack, container)]
+    if failed or len(new) < len(old):
+        reason = why_unhealthy(stack, failed[0]) if failed else last_line(up.stdout + up.stderr)
+        stop_and_remove(stack, new)
+        raise DeployFailed(f"the new version failed its health check ({reason})")
+    say(f"{len(new)} new replica(s) healthy beside {len(old)}; nginx finds them within {NGINX_DNS_VALID_S} s")
+    time.sleep(NGINX_DNS_VALID_S + 1)
+    stop_and_remove(stack, old)
+    return new
+
+
+def healthy(stack: ComposeStack, container: str) -> bool:
+    state = stack.inspect(container)["State"]
+    return bool(state["Running"]) and (state.get("Health") or {}).get("Status") == "healthy"
+
+
+def deploy(stack: ComposeStack, timeout: int) -> None:
+    started = time.monotonic()
+    stack.run("build", timeout=1800)
+    say(f"images built in {time.monotonic() - started:.0f} s")
+    old = running(stack, APP)
+    if not old:
+        stack.up("--no-build", services=())  # every service, as `docker compose up` starts them
+        unhealthy = [why_unhealthy(stack, container) for container in running(stack, APP) if not healthy(stack, container)]
+        if unhealthy:
+            raise DeployFailed(f"the first start is not healthy ({unhealthy[0]})")
+        say(f"nothing was running: started and healthy in {time.monotonic() - started:.0f} s")
+        return
+    services = stack.config()["services"]
+    edge = [service for service in EDGE_SERVICES if service in services]
+    if "nginx" in edge:
+        status, line = exit_code_of_run(stack, "nginx", "check")
+        if status:
+            raise DeployFailed(f"the new nginx config is refused ({line}); nothing was changed")
+    for step in RELEASE_STEP:
+        status, line = exit_code_of_run(stack, step)
+        if status:
+            raise DeployFailed(f"the release step failed ({line}); the running version keeps serving")
+        say(f"release step: {line}")
+    roll_app(stack, old, timeout)
+    for service in edge:
+        before = {image_of(stack, container) for container in running(stack, service)}
+        stack.up("--no-deps", "--no-build", services=(service,))
+        after = {image_of(stack, container) for container in running(stack, service)}
+        if after != before:
+            say(f"{service} replaced: its image changed")
+    say(f"the new version serves; deployed in {time.monotonic() - started:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Deploy a new version of the compose stack without dropping a request.")
+    parser.add_argument("--compose", default=DEFAULT_COMPOSE, help=f"the compose command (default: {DEFAULT_COMPOSE})")
+    parser.add_argument("--docker", default=DEFAULT_DOCKER, help=f"the engine's command (default: {DEFAULT_DOCKER})")
+    parser.add_argument(
+        "--project-name", default=default_project_name(), help="the compose project (default: compose's own)"
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=UP_TIMEOUT, help=f"seconds the new replicas may take to be healthy ({UP_TIMEOUT})"
+    )
+    args = parser.parse_args(argv)
+    stack = ComposeStack(shlex.split(args.compose), shlex.split(args.docker), args.project_name, None, defaults={})
+    try:
+        deploy(stack, args.timeout)
+    except DeployFailed as failure:
+        print(f"deploy: FAILED: {failure}", file=sys.stderr)
+        return 1
+    except (CheckFailed, subprocess.TimeoutExpired) as failure:
+        print(f"deploy: FAILED: {str(failure).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
