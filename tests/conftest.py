@@ -123,6 +123,7 @@ LANES = {
     "test_container_faults.py": "engines",
     "test_pod.py": "engines",
     "test_tls.py": "engines",
+    "test_deploy.py": "engines",
     "test_cgroups.py": "cgroups",
     "test_bench.py": "cgroups",
     "test_tune.py": "cgroups",

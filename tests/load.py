@@ -6,6 +6,8 @@ All of them talk to 127.0.0.1 only, are bounded in requests and time, and close 
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import http.client
 import io
@@ -15,6 +17,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+import websockets
 
 REQUEST_TIMEOUT_S = 30
 # The steady load of the fault tests: short waits on I/O, back to back.
@@ -28,6 +32,7 @@ class Outcome:
     ended: float
     status: int | None  # None: the connection failed (reset, closed without an answer)
     error: str = ""
+    body: bytes = b""  # kept when the load asks for it (SteadyLoad.keep_bodies)
 
     @property
     def failed(self) -> bool:
@@ -47,6 +52,7 @@ class SteadyLoad:
     path: str
     users: int
     pause_after_failure: float = 0.0  # a client that got an error waits this long before asking again
+    keep_bodies: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,8 +64,8 @@ class SteadyLoad:
             try:
                 connection.request("GET", self.path, headers={"Host": "localhost"})
                 response = connection.getresponse()
-                response.read()
-                outcome = Outcome(started, time.monotonic(), response.status)
+                body = response.read()
+                outcome = Outcome(started, time.monotonic(), response.status, body=body if self.keep_bodies else b"")
                 if response.status != 200 or response.will_close:
                     connection.close()
             except (OSError, http.client.HTTPException) as error:
@@ -229,3 +235,56 @@ def _content_length(head: bytes) -> int:
         if name.strip().lower() == b"content-length":
             return int(value)
     return 0
+
+
+REOPEN_PAUSE_S = 0.2
+
+
+@dataclass
+class OpenWebSockets:
+    """`count` WebSockets held open on /ws/echo through nginx, each opened again REOPEN_PAUSE_S after
+    it closed, as the sample page does: the close codes they got, and how often they opened."""
+
+    port: int
+    count: int
+    closes: collections.Counter = field(default_factory=collections.Counter)
+    opened: int = 0
+    failed_opens: int = 0
+
+    async def _hold(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                url = f"ws://localhost:{self.port}/ws/echo"
+                websocket = await websockets.connect(url, host="127.0.0.1", open_timeout=30)
+            except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+                self.failed_opens += 1
+                await asyncio.sleep(REOPEN_PAUSE_S)
+                continue
+            self.opened += 1
+            closed = asyncio.ensure_future(websocket.wait_closed())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not closed.done():
+                await websocket.close()
+                stopping.cancel()
+                return
+            stopping.cancel()
+            self.closes[websocket.close_code] += 1
+            await asyncio.sleep(REOPEN_PAUSE_S)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[OpenWebSockets]:
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+
+        async def hold_all() -> None:
+            await asyncio.gather(*(self._hold(stop) for _ in range(self.count)))
+
+        thread = threading.Thread(target=loop.run_until_complete, args=(hold_all(),), daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(timeout=REQUEST_TIMEOUT_S)
+            loop.close()

@@ -1,0 +1,180 @@
+"""`make deploy` on a real engine (Docker, started by the tests), under a steady load through nginx
+with WebSockets open: a new version takes over without a failed request, and a version that fails its
+health check or whose nginx config nginx refuses never takes the old one's place.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pyserve_template.baking import project_venv
+
+from .conftest import bake_with
+from .containers import CONTAINER_TEST_TIMEOUT, compose_stack
+from .engine import Engine
+from .load import STEADY_USERS, OpenWebSockets, SteadyLoad
+
+pytestmark = [pytest.mark.e2e, pytest.mark.container]
+
+OPEN_WEBSOCKETS = 200
+HEALTH_PATH = "/healthz"
+SAMPLE_HEALTH = 'return {"status": "ok"}'
+GOING_AWAY = 1001
+
+
+def make_deploy(project: Path, engine: Engine, stack: ModuleType) -> tuple[int, str, float]:
+    """The project's own `make deploy`, on the stack's compose project: exit code, output, seconds."""
+    env = {
+        **engine.env,
+        "COMPOSE_PROJECT_NAME": stack.name,
+        "HTTP_PORT": str(stack.http_port),
+        **stack.defaults,
+        **stack.env,
+    }
+    started = time.monotonic()
+    command = ["make", "deploy", f"PYSERVE={project_venv(project) / 'bin' / 'pyserve'}"]
+    result = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=CONTAINER_TEST_TIMEOUT
+    )
+    output = result.stdout + result.stderr
+    print(output)
+    return result.returncode, output, time.monotonic() - started
+
+
+def app_file(project: Path) -> Path:
+    return next(project.glob("*/app.py"))
+
+
+def release(project: Path, version: str) -> None:
+    """A new version of the sample: /healthz says which."""
+    path = app_file(project)
+    text = path.read_text()
+    start = text.index("return {\"status\": \"ok\"")
+    end = text.index("}", start) + 1
+    path.write_text(text[:start] + f'return {{"status": "ok", "version": "{version}"}}' + text[end:])
+
+
+def versions(load: SteadyLoad) -> list[str]:
+    return [json.loads(outcome.body).get("version", "1") for outcome in load.outcomes if outcome.status == 200]
+
+
+class MemoryPeak:
+    """The app containers' memory, summed, sampled by the engine (`docker stats`) while it runs."""
+
+    def __init__(self, stack: ModuleType) -> None:
+        self.stack = stack
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            listing = self.stack.docker_run("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}")
+            total = 0.0
+            for line in listing.stdout.splitlines():
+                name, used = line.split(" ", 1)
+                if name.startswith(f"{self.stack.name}-app-"):
+                    total += mebibytes(used.split("/")[0].strip())
+            self.peak_mib = max(self.peak_mib, total)
+
+    def __enter__(self) -> MemoryPeak:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def mebibytes(text: str) -> float:
+    for unit, factor in (("GiB", 1024), ("MiB", 1), ("KiB", 1 / 1024), ("B", 1 / 1024**2)):
+        if text.endswith(unit):
+            return float(text.removesuffix(unit)) * factor
+    raise ValueError(text)
+
+
+@pytest.fixture(scope="module")
+def deployed(cookies_session, docker: Engine) -> Iterator[tuple[Path, ModuleType]]:
+    """A FastAPI project (WebSockets) started by its first `make deploy`; the tests below deploy to it in order."""
+    project = bake_with(cookies_session, {})
+    with compose_stack(project, docker, "deploy") as stack:
+        code, output, _ = make_deploy(project, docker, stack)
+        assert code == 0 and "nothing was running: started and healthy" in output, output
+        yield project, stack
+
+
+def test_the_first_deploy_starts_the_stack(deployed: tuple[Path, ModuleType]) -> None:
+    _, stack = deployed
+    assert json.loads(stack.get(HEALTH_PATH).body) == {"status": "ok"}
+
+
+def test_a_new_version_takes_over_without_a_failed_request(deployed: tuple[Path, ModuleType], docker: Engine) -> None:
+    project, stack = deployed
+    before = stack.containers("app")
+    release(project, "2")
+    load = SteadyLoad(stack.http_port, HEALTH_PATH, STEADY_USERS, keep_bodies=True)
+    sockets = OpenWebSockets(stack.http_port, OPEN_WEBSOCKETS)
+    with sockets.running(), load.running(), MemoryPeak(stack) as memory:
+        time.sleep(2)
+        code, output, seconds = make_deploy(project, docker, stack)
+        time.sleep(2)
+    seen = versions(load)
+    print(
+        f"deploy: {seconds:.1f} s, {load.count()} requests, {len(load.failures())} failed,"
+        f" versions {seen[0]} -> {seen[-1]}, WebSockets closed {dict(sockets.closes)}, opened {sockets.opened},"
+        f" peak app memory {memory.peak_mib:.0f} MiB"
+    )
+    assert code == 0, output
+    assert load.count() > 200 and not load.failures(), load.failures()[:5]
+    assert seen[0] == "1" and seen[-1] == "2" and "1" not in seen[-STEADY_USERS * 4 :]
+    assert set(sockets.closes) == {GOING_AWAY} and sum(sockets.closes.values()) >= OPEN_WEBSOCKETS
+    assert sockets.opened >= 2 * OPEN_WEBSOCKETS and not sockets.failed_opens
+    after = stack.containers("app")
+    assert len(after) == len(before) and not set(after) & set(before)
+
+
+def test_a_version_that_fails_its_health_check_never_takes_over(
+    deployed: tuple[Path, ModuleType], docker: Engine
+) -> None:
+    project, stack = deployed
+    before = stack.containers("app")
+    healthy_source = app_file(project).read_text()
+    app_file(project).write_text(healthy_source + '\nraise RuntimeError("broken on purpose")\n')
+    load = SteadyLoad(stack.http_port, HEALTH_PATH, STEADY_USERS, keep_bodies=True)
+    try:
+        with load.running():
+            code, output, seconds = make_deploy(project, docker, stack)
+            time.sleep(1)
+    finally:
+        app_file(project).write_text(healthy_source)
+    failed = [line for line in output.splitlines() if line.startswith("deploy: FAILED")]
+    print(f"broken: {seconds:.1f} s, {load.count()} requests, {len(load.failures())} failed; {failed}")
+    assert code != 0 and len(failed) == 1 and "the new version failed its health check" in failed[0], output
+    assert load.count() > 100 and not load.failures(), load.failures()[:5]
+    assert set(versions(load)) == {"2"}
+    assert stack.containers("app") == before
+    assert len(stack.run("ps", "--all", "--quiet", "app").stdout.split()) == len(before)
+
+
+def test_an_nginx_config_nginx_refuses_never_goes_live(deployed: tuple[Path, ModuleType], docker: Engine) -> None:
+    project, stack = deployed
+    before = {service: stack.containers(service) for service in ("app", "nginx")}
+    template = project / "deploy" / "nginx" / "templates" / "limits.conf.template"
+    healthy_template = template.read_text()
+    template.write_text(healthy_template + "\nlimit_req_zone nowhere;\n")
+    try:
+        code, output, _ = make_deploy(project, docker, stack)
+    finally:
+        template.write_text(healthy_template)
+    failed = [line for line in output.splitlines() if line.startswith("deploy: FAILED")]
+    assert code != 0 and len(failed) == 1 and "the new nginx config is refused" in failed[0], output
+    assert {service: stack.containers(service) for service in before} == before
+    assert stack.get(HEALTH_PATH).status == 200
