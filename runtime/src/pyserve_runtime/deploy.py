@@ -57,7 +57,8 @@ def exit_code_of_run(stack: ComposeStack, service: str, *command: str) -> tuple[
     """`compose run` of a one-off container of `service`, without its dependencies; its exit code
     as the engine recorded it (some Compose versions exit 0 whatever it returned) and its last line."""
     name = f"{stack.name}-{service}-deploy-{os.getpid()}"
-    result = stack.run("run", "--no-deps", "--no-TTY", "--name", name, service, *command, check=False, timeout=UP_TIMEOUT)
+    one_off = ("run", "--no-deps", "--no-TTY", "--name", name, service, *command)
+    result = stack.run(*one_off, check=False, timeout=UP_TIMEOUT)
     try:
         state = stack.inspect(name)["State"]
     except CheckFailed:
@@ -130,7 +131,8 @@ def deploy(stack: ComposeStack, timeout: int) -> None:
     old = running(stack, APP)
     if not old:
         stack.up("--no-build", services=())  # every service, as `docker compose up` starts them
-        unhealthy = [why_unhealthy(stack, container) for container in running(stack, APP) if not healthy(stack, container)]
+        replicas = running(stack, APP)
+        unhealthy = [why_unhealthy(stack, container) for container in replicas if not healthy(stack, container)]
         if unhealthy:
             raise DeployFailed(f"the first start is not healthy ({unhealthy[0]})")
         say(f"nothing was running: started and healthy in {time.monotonic() - started:.0f} s")
@@ -157,14 +159,14 @@ def deploy(stack: ComposeStack, timeout: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Deploy a new version of the compose stack without dropping a request.")
+    parser = argparse.ArgumentParser(description="A new version of the compose stack without a dropped request.")
     parser.add_argument("--compose", default=DEFAULT_COMPOSE, help=f"the compose command (default: {DEFAULT_COMPOSE})")
     parser.add_argument("--docker", default=DEFAULT_DOCKER, help=f"the engine's command (default: {DEFAULT_DOCKER})")
     parser.add_argument(
         "--project-name", default=default_project_name(), help="the compose project (default: compose's own)"
     )
     parser.add_argument(
-        "--timeout", type=int, default=UP_TIMEOUT, help=f"seconds the new replicas may take to be healthy ({UP_TIMEOUT})"
+        "--timeout", type=int, default=UP_TIMEOUT, help=f"seconds new replicas may take to be healthy ({UP_TIMEOUT})"
     )
     args = parser.parse_args(argv)
     stack = ComposeStack(shlex.split(args.compose), shlex.split(args.docker), args.project_name, None, defaults={})
