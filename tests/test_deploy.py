@@ -1,10 +1,11 @@
-"""`make deploy` on a real engine (Docker, started by the tests), under a steady load through nginx
+"""`make deploy` on real engines (Docker and podman, started by the tests), under a steady load through nginx
 with WebSockets open: a new version takes over without a failed request, and a version that fails its
 health check or whose nginx config nginx refuses never takes the old one's place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import threading
@@ -101,30 +102,38 @@ def mebibytes(text: str) -> float:
     raise ValueError(text)
 
 
-@pytest.fixture(scope="module")
-def deployed(cookies_session, docker: Engine) -> Iterator[tuple[Path, ModuleType]]:
+@dataclasses.dataclass
+class Deployed:
+    project: Path
+    stack: ModuleType
+    engine: Engine
+
+
+@pytest.fixture(scope="module", params=["docker", "podman"])
+def deployed(cookies_session, request: pytest.FixtureRequest) -> Iterator[Deployed]:
     """A FastAPI project (WebSockets) started by its first `make deploy`; the tests below deploy to it in order."""
+    engine: Engine = request.getfixturevalue(request.param)
     project = bake_with(cookies_session, {})
-    with compose_stack(project, docker, "deploy") as stack:
-        code, output, _ = make_deploy(project, docker, stack)
+    with engine.healthchecks(), compose_stack(project, engine, f"deploy-{request.param}") as stack:
+        code, output, _ = make_deploy(project, engine, stack)
         assert code == 0 and "nothing was running: started and healthy" in output, output
-        yield project, stack
+        yield Deployed(project, stack, engine)
 
 
-def test_the_first_deploy_starts_the_stack(deployed: tuple[Path, ModuleType]) -> None:
-    _, stack = deployed
+def test_the_first_deploy_starts_the_stack(deployed: Deployed) -> None:
+    stack = deployed.stack
     assert json.loads(stack.get(HEALTH_PATH).body) == {"status": "ok"}
 
 
-def test_a_new_version_takes_over_without_a_failed_request(deployed: tuple[Path, ModuleType], docker: Engine) -> None:
-    project, stack = deployed
+def test_a_new_version_takes_over_without_a_failed_request(deployed: Deployed) -> None:
+    project, stack = deployed.project, deployed.stack
     before = stack.containers("app")
     release(project, "2")
     load = SteadyLoad(stack.http_port, HEALTH_PATH, STEADY_USERS, keep_bodies=True)
     sockets = OpenWebSockets(stack.http_port, OPEN_WEBSOCKETS)
     with sockets.running(), load.running(), MemoryPeak(stack) as memory:
         time.sleep(2)
-        code, output, seconds = make_deploy(project, docker, stack)
+        code, output, seconds = make_deploy(project, deployed.engine, stack)
         time.sleep(2)
     seen = versions(load)
     print(
@@ -142,16 +151,16 @@ def test_a_new_version_takes_over_without_a_failed_request(deployed: tuple[Path,
 
 
 def test_a_version_that_fails_its_health_check_never_takes_over(
-    deployed: tuple[Path, ModuleType], docker: Engine
+    deployed: Deployed
 ) -> None:
-    project, stack = deployed
+    project, stack = deployed.project, deployed.stack
     before = stack.containers("app")
     healthy_source = app_file(project).read_text()
     app_file(project).write_text(healthy_source + '\nraise RuntimeError("broken on purpose")\n')
     load = SteadyLoad(stack.http_port, HEALTH_PATH, STEADY_USERS, keep_bodies=True)
     try:
         with load.running():
-            code, output, seconds = make_deploy(project, docker, stack)
+            code, output, seconds = make_deploy(project, deployed.engine, stack)
             time.sleep(1)
     finally:
         app_file(project).write_text(healthy_source)
@@ -165,14 +174,14 @@ def test_a_version_that_fails_its_health_check_never_takes_over(
     assert len(stack.run("ps", "--all", "--quiet", "app").stdout.split()) == len(before)
 
 
-def test_an_nginx_config_nginx_refuses_never_goes_live(deployed: tuple[Path, ModuleType], docker: Engine) -> None:
-    project, stack = deployed
+def test_an_nginx_config_nginx_refuses_never_goes_live(deployed: Deployed) -> None:
+    project, stack = deployed.project, deployed.stack
     before = {service: stack.containers(service) for service in ("app", "nginx")}
     template = project / "deploy" / "nginx" / "templates" / "limits.conf.template"
     healthy_template = template.read_text()
     template.write_text(healthy_template + "\nlimit_req_zone nowhere;\n")
     try:
-        code, output, _ = make_deploy(project, docker, stack)
+        code, output, _ = make_deploy(project, deployed.engine, stack)
     finally:
         template.write_text(healthy_template)
     failed = [line for line in output.splitlines() if line.startswith("deploy: FAILED")]

@@ -62,6 +62,13 @@ class ComposeStack:
     env: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=lambda: dict(ENVIRONMENT))
 
+    @property
+    def port(self) -> int:
+        """The port this stack's nginx was published on, to be asked through."""
+        if self.http_port is None:
+            raise CheckFailed(f"{self.name}: published on compose.yaml's port, not one of its own")
+        return self.http_port
+
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         environment = {**self.defaults, **os.environ}
         if self.http_port is not None:
@@ -114,7 +121,7 @@ class ComposeStack:
     ) -> Response:
         """One request through nginx, as a browser addressing localhost sends it (a POST with `data`)."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.http_port}{path}", headers={"Host": "localhost", **(headers or {})}, data=data
+            f"http://127.0.0.1:{self.port}{path}", headers={"Host": "localhost", **(headers or {})}, data=data
         )
         started = time.monotonic()
         try:

@@ -382,7 +382,7 @@ def load_test_passes(stack: ComposeStack) -> None:
     run_time = container_test_settings(os.environ).locust_run_time
     env = {**os.environ, "LOCUST_RUN_TIME": run_time}
     # By name: nginx answers only the hosts in SERVER_NAMES (compose: localhost), as in production.
-    command = ["make", "loadtest", f"HOST=http://localhost:{stack.http_port}"]
+    command = ["make", "loadtest", f"HOST=http://localhost:{stack.port}"]
     result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
     summary = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("loadtest:")]
     check(result.returncode == 0, f"make loadtest failed: {summary or result.stderr[-2000:]}")
@@ -390,9 +390,9 @@ def load_test_passes(stack: ComposeStack) -> None:
 
 
 def websockets_and_events_pass_nginx(stack: ComposeStack) -> None:
-    echoed = websocket_echo(stack.http_port, "hello")
+    echoed = websocket_echo(stack.port, "hello")
     check(echoed == "hello", f"/ws/echo sent back {echoed!r}")
-    connection = http.client.HTTPConnection("127.0.0.1", stack.http_port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=30)
     started = time.monotonic()
     try:
         connection.request("GET", "/api/events?n=3", headers={"Host": "localhost"})
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.run("build", timeout=1800)
         say(f"images built in {time.monotonic() - started:.0f} s")
         stack.up()
-        say(f"up and healthy on 127.0.0.1:{stack.http_port} after {time.monotonic() - started:.0f} s")
+        say(f"up and healthy on 127.0.0.1:{stack.port} after {time.monotonic() - started:.0f} s")
         probe_health(stack)
         probe_app(stack)
         if CHOSEN.database != "none":
