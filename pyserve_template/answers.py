@@ -122,6 +122,10 @@ class Answers:
         return settings.NGINX_SHUTDOWN_S
 
     @property
+    def deploy_surge(self) -> int:
+        return settings.DEPLOY_SURGE
+
+    @property
     def nginx_dns_valid_s(self) -> int:
         return settings.NGINX_DNS_VALID_S
 

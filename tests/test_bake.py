@@ -319,8 +319,9 @@ def test_a_budget_that_cannot_fit_stops_the_server_at_start_naming_what_fits(fre
     project = fresh_bake(database="postgres", framework="flask")
     env = {"PATH": "/usr/bin:/bin", "DB_MAX_CONNECTIONS": "2", "CPU_LIMIT": "1", "MEMORY_LIMIT": "512MiB"}
     refusal = (
-        "DB_MAX_CONNECTIONS: '2' leaves 0 connections per container for 3 workers at 1 replica once the release"
-        " step has its 2; give at least 5 (one a worker, and the step's), or fewer replicas or CPUs"
+        "DB_MAX_CONNECTIONS: '2' leaves 0 connections per container for 3 workers at 2 replicas (1 and a deploy's"
+        " 1 more) once the release step has its 2; give at least 8 (one a worker, and the step's), or fewer"
+        " replicas or CPUs"
     )
     pyserve = project_venv(project) / "bin" / "pyserve"
     for command, prefix in (("serve", "serve"), ("plan", "tuning")):

@@ -150,9 +150,7 @@ def test_a_new_version_takes_over_without_a_failed_request(deployed: Deployed) -
     assert len(after) == len(before) and not set(after) & set(before)
 
 
-def test_a_version_that_fails_its_health_check_never_takes_over(
-    deployed: Deployed
-) -> None:
+def test_a_version_that_fails_its_health_check_never_takes_over(deployed: Deployed) -> None:
     project, stack = deployed.project, deployed.stack
     before = stack.containers("app")
     healthy_source = app_file(project).read_text()

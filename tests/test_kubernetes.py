@@ -107,10 +107,16 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
         assert {item["name"]: item for item in migrate["env"]}["DATABASE_URL"] == env["DATABASE_URL"]
         assert migrate["securityContext"] == app["securityContext"]
 
-    # Stopping: the grace period outlasts preStop plus the app server's own graceful stop.
-    assert app["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(settings.PRESTOP_S)]
+    # Stopping: the app's hook waits for nginx to stop listening; the grace period outlasts preStop
+    # plus the app server's own graceful stop.
+    nginx_port = containers["nginx"]["ports"][0]["containerPort"]
+    assert app["lifecycle"]["preStop"]["exec"]["command"] == ["pyserve", "prestop", "--nginx-port", str(nginx_port)]
     assert pod["terminationGracePeriodSeconds"] == settings.PRESTOP_S + settings.STOP_GRACE_PERIOD_S
     assert settings.STOP_GRACE_PERIOD_S > settings.GRACEFUL_STOP_S
+    # Rolling out as `make deploy` does: one pod more (which the database budget counts), none fewer.
+    deployment = found["deployment.yaml"]["spec"]
+    assert deployment["strategy"]["rollingUpdate"] == {"maxSurge": settings.DEPLOY_SURGE, "maxUnavailable": 0}
+    assert deployment["minReadySeconds"] == settings.NGINX_DNS_VALID_S
 
     # Restricted: non-root with numeric IDs, read-only root, no privilege escalation, no capabilities.
     assert pod["securityContext"]["runAsNonRoot"] is True

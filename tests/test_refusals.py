@@ -74,13 +74,15 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
     # A database budget that cannot give every worker a connection, and the counts themselves.
     (
         {"database": "postgres", "cpu_limit": "4", "max_replicas": "20"},
-        "db_max_connections: '90' leaves 4 connections per container for 5 workers at 20 replicas once the"
-        " release step has its 2; give at least 102 (one a worker, and the step's), or fewer replicas or CPUs",
+        "db_max_connections: '90' leaves 4 connections per container for 5 workers at 21 replicas (20 and a"
+        " deploy's 1 more) once the release step has its 2; give at least 107 (one a worker, and the step's),"
+        " or fewer replicas or CPUs",
     ),
     (
         {"database": "postgres", "framework": "flask", "db_max_connections": "2"},
-        "db_max_connections: '2' leaves 0 connections per container for 3 workers at 1 replica once the"
-        " release step has its 2; give at least 5 (one a worker, and the step's), or fewer replicas or CPUs",
+        "db_max_connections: '2' leaves 0 connections per container for 3 workers at 2 replicas (1 and a"
+        " deploy's 1 more) once the release step has its 2; give at least 8 (one a worker, and the step's),"
+        " or fewer replicas or CPUs",
     ),
     (
         {"database": "postgres", "db_max_connections": "many"},

@@ -170,7 +170,10 @@ def test_a_mistake_is_explained_and_asked_again_at_once(
 def test_a_database_budget_too_small_for_the_plan_is_explained_and_asked_again(tmp_path: Path) -> None:
     typed = {"framework": ["flask"], "database": ["postgres"], "max_replicas": ["4"], "db_max_connections": ["8", "40"]}
     session = answered_at_a_terminal(tmp_path, typed)
-    assert "db_max_connections: '8' leaves 1 connection per container for 3 workers at 4 replicas" in session.transcript
+    assert (
+        "db_max_connections: '8' leaves 1 connection per container for 3 workers at 5 replicas (4 and a deploy's 1"
+        in session.transcript
+    )
     assert session.stack()["database"] == {
         "engine": "postgres",
         "max_connections": 40,

@@ -264,12 +264,12 @@ def test_describe_shows_each_number() -> None:
 
 
 # The database budget: (cpus, framework, interface, server, workload), (budget, replicas) ->
-# workers, threads, each worker's pool. replicas x workers x pool stays within the budget.
+# workers, threads, each worker's pool. (replicas + a deploy's new one) x workers x pool stays within the budget.
 DATABASE_PLANS = {
-    "wsgi io: 90 less the release step's 2 over 3 workers, 29 each; the threads stay, those past the pool wait": (
+    "wsgi io: 90 less the release step's 2 over 2 replicas (1 and a deploy's) x 3 workers, 14 each; the threads stay": (
         (1, "flask", "wsgi", "gunicorn", "io_bound"),
         (90, 1),
-        (3, 64, 29),
+        (3, 64, 14),
     ),
     "wsgi io: a large budget leaves the threads alone, and a thread needs one connection": (
         (1, "flask", "wsgi", "gunicorn", "io_bound"),
@@ -284,17 +284,21 @@ DATABASE_PLANS = {
     "wsgi cpu-bound: one thread, one connection": ((1, "flask", "wsgi", "gunicorn", "cpu_bound"), (90, 1), (2, 1, 1)),
     "wsgi: the remainder of an uneven split stays unused": (
         (1, "flask", "wsgi", "granian", "mixed"),
-        (20, 1),
-        (3, 32, 6),
+        (22, 1),
+        (3, 32, 3),
     ),
-    "asgi: 88 over 2 event loops, 44 each": ((1, "fastapi", "asgi", "uvicorn", "io_bound"), (90, 1), (2, 1, 44)),
+    "asgi: 88 over 2 replicas x 2 event loops, 22 each": (
+        (1, "fastapi", "asgi", "uvicorn", "io_bound"),
+        (90, 1),
+        (2, 1, 22),
+    ),
     "asgi: an event loop takes at most 64 without a reason for more": (
         (1, "fastapi", "asgi", "uvicorn", "io_bound"),
         (1000, 1),
         (2, 1, 64),
     ),
     "asgi at 10 replicas": ((2, "starlette", "asgi", "hypercorn", "io_bound"), (90, 10), (4, 1, 2)),
-    "exactly one connection a worker fits": ((1, "flask", "wsgi", "gunicorn", "io_bound"), (32, 10), (3, 64, 1)),
+    "exactly one connection a worker fits": ((1, "flask", "wsgi", "gunicorn", "io_bound"), (35, 10), (3, 64, 1)),
     "no budget: a connection for each request in flight (wsgi)": (
         (1, "flask", "wsgi", "gunicorn", "io_bound"),
         (None, 10),
@@ -316,15 +320,16 @@ def test_database_plan(inputs: tuple, budget: tuple, expected: tuple) -> None:
     assert (plan.workers, plan.threads, plan.db_pool_size) == expected
     assert plan.db_connections_per_container == plan.workers * plan.db_pool_size
     if database.max_connections is not None:
-        assert plan.db_connections_at_max_replicas <= database.max_connections
+        assert plan.db_connections_during_deploy <= database.max_connections
     assert plan.reasons["database"].strip()
 
 
 def test_database_plan_says_why_in_numbers() -> None:
     plan = planned(1, None, "flask", "wsgi", "gunicorn", "io_bound", database=tuning.Database(90, 10))
     assert plan.reasons["database"] == (
-        "2 connections per worker: 90 less the release step's 2 over 10 replicas x 3 workers"
-        " (6 per container, 60 at 10 replicas): requests past the pool wait for a connection"
+        "2 connections per worker: 90 less the release step's 2 over 11 replicas (10 and a deploy's 1 more)"
+        " x 3 workers (6 per container, 66 at 11 replicas (10 and a deploy's 1 more)): requests past the pool"
+        " wait for a connection"
     )
     assert plan.reasons["threads"].startswith("64 per worker: 64 requests in flight per CPU")
     assert "database 2 connections per worker" in presentation.describe(plan)
@@ -334,8 +339,9 @@ def test_a_budget_below_one_connection_a_worker_is_refused_naming_what_fits() ->
     with pytest.raises(values.TuningError) as caught:
         planned(4, None, "fastapi", "asgi", "uvicorn", "io_bound", database=tuning.Database(90, 20))
     assert str(caught.value) == (
-        "db_max_connections: '90' leaves 4 connections per container for 8 workers at 20 replicas once the"
-        " release step has its 2; give at least 162 (one a worker, and the step's), or fewer replicas or CPUs"
+        "db_max_connections: '90' leaves 4 connections per container for 8 workers at 21 replicas (20 and a"
+        " deploy's 1 more) once the release step has its 2; give at least 170 (one a worker, and the step's),"
+        " or fewer replicas or CPUs"
     )
 
 
@@ -355,12 +361,12 @@ DATABASE_STACK = {
 
 # environment -> workers, threads, pool, what a refusal would name
 DATABASE_OVERRIDES = {
-    "the answers": ({}, (3, 64, 29)),
-    "DB_MAX_CONNECTIONS from the orchestrator": ({"DB_MAX_CONNECTIONS": "32"}, (3, 64, 10)),
-    "MAX_REPLICAS: compose --scale 3": ({"MAX_REPLICAS": "3"}, (3, 64, 9)),
+    "the answers": ({}, (3, 64, 14)),
+    "DB_MAX_CONNECTIONS from the orchestrator": ({"DB_MAX_CONNECTIONS": "32"}, (3, 64, 5)),
+    "MAX_REPLICAS: compose --scale 3": ({"MAX_REPLICAS": "3"}, (3, 64, 7)),
     "DB_MAX_CONNECTIONS=none: no budget (a pooler in front)": ({"DB_MAX_CONNECTIONS": "none"}, (3, 64, 64)),
-    "WEB_CONCURRENCY first, then the split": ({"WEB_CONCURRENCY": "8"}, (8, 64, 11)),
-    "WEB_THREADS past the pool: they wait for a connection": ({"WEB_THREADS": "40"}, (3, 40, 29)),
+    "WEB_CONCURRENCY first, then the split": ({"WEB_CONCURRENCY": "8"}, (8, 64, 5)),
+    "WEB_THREADS past the pool: they wait for a connection": ({"WEB_THREADS": "40"}, (3, 40, 14)),
 }
 
 
@@ -373,7 +379,7 @@ def test_database_environment_overrides(env: dict[str, str], expected: tuple) ->
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"DB_MAX_CONNECTIONS": "4"}, "DB_MAX_CONNECTIONS: '4' leaves 2 connections per container for 3 workers"),
+        ({"DB_MAX_CONNECTIONS": "4"}, "DB_MAX_CONNECTIONS: '4' leaves 1 connection per container for 3 workers"),
         ({"DB_MAX_CONNECTIONS": "lots"}, "DB_MAX_CONNECTIONS: 'lots' is not a whole number >= 1"),
         ({"MAX_REPLICAS": "0"}, "MAX_REPLICAS: '0' is not a whole number from 1 to 1000"),
         ({"MAX_REPLICAS": "100"}, "db_max_connections: '90' leaves 0 connections per container for 3 workers"),

@@ -5,6 +5,7 @@
     pyserve plan [--json]         the worker and thread plan for this machine or container, explained
     pyserve static                collect the static files into build/static/
     pyserve migrate               the release step: apply the app's pending migrations, one replica at a time
+    pyserve prestop               the app's preStop hook in a pod: return once nginx has stopped listening
     pyserve nginx-entrypoint PATH write the nginx image's start script (the Dockerfile copies it)
     pyserve acme-entrypoint PATH  write the ACME client's renewal loop (tls=acme; the Dockerfile copies it)
     pyserve local [--confine]     the production stack on this machine: the app server behind nginx
@@ -35,6 +36,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "plan": ("plan", ()),
     "static": ("collect_static", ()),
     "migrate": ("migrate", ()),
+    "prestop": ("prestop", ()),
     "nginx-entrypoint": ("entrypoints", ("nginx",)),
     "acme-entrypoint": ("entrypoints", ("acme",)),
     "local": ("local", ()),

@@ -6,15 +6,17 @@ new one is healthy, nginx has no app to send requests to. Here, with compose's o
   1. the images are built;
   2. the new nginx image checks its config (`nginx -t`): one it refuses never goes live;
   3. the release step (the migrate service) runs alone: one that fails stops the deploy here;
-  4. as many new app replicas as are running start beside the old ones (`up --scale --no-recreate
-     --wait`), and nginx, which looks the app up by DNS, sends requests to them within its DNS
+  4. one new app replica (DEPLOY_SURGE) starts beside the old ones (`up --scale --no-recreate
+     --wait`), and nginx, which looks the app up by DNS, sends requests to it within its DNS
      answer's life (NGINX_DNS_VALID_S);
-  5. the old replicas stop as the engine stops any container (SIGTERM: they finish the requests
-     they hold, and close each WebSocket with 1001), and are removed;
+  5. then an old replica stops as the engine stops any container (SIGTERM: it finishes the requests
+     it holds, and closes each WebSocket with 1001) and is removed; 4 and 5 again until no old one
+     is left, so that memory and the database budget need room for one replica more, no more;
   6. nginx (and the ACME client) are replaced only if their image changed.
 
 With nothing running yet it is `up --wait`. A new version whose replicas fail their health check
-never replaces the old ones: they are removed, and the command exits 1 saying why in one line.
+never replaces the old ones: they are removed, and the command exits 1 saying why in one line
+(a replica that fails after others took over leaves those: the message says how many).
 Stdlib only, like compose_stack.py, whose ComposeStack it drives.
 """
 
@@ -22,14 +24,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import subprocess
 import sys
 import time
 
 from .compose_stack import RELEASE_STEP, UP_TIMEOUT, CheckFailed, ComposeStack
-from .settings import DEFAULT_COMPOSE, DEFAULT_DOCKER, NGINX_DNS_VALID_S, PROJECT, STOP_GRACE_PERIOD_S
+from .settings import (
+    DEFAULT_COMPOSE,
+    DEFAULT_DOCKER,
+    DEPLOY_SURGE,
+    NGINX_DNS_VALID_S,
+    STOP_GRACE_PERIOD_S,
+    compose_project_name,
+)
 
 APP = "app"
 # Started with the app's replicas, and replaced only when their image changed.
@@ -42,11 +50,6 @@ class DeployFailed(Exception):
 
 def say(message: str) -> None:
     print(f"deploy: {message}", flush=True)
-
-
-def default_project_name() -> str:
-    """compose's own default: COMPOSE_PROJECT_NAME, else the directory's name in its alphabet."""
-    return os.environ.get("COMPOSE_PROJECT_NAME") or re.sub(r"[^a-z0-9_-]", "", PROJECT.name.lower())
 
 
 def running(stack: ComposeStack, service: str) -> list[str]:
@@ -98,25 +101,41 @@ def image_of(stack: ComposeStack, container: str) -> str:
 
 
 def roll_app(stack: ComposeStack, old: list[str], timeout: int) -> list[str]:
-    """New app replicas beside the `old` ones, as many; once all are healthy and in nginx's DNS
-    answer, the old ones stopped and removed. Returns the new ones."""
+    """The `old` app replicas replaced, DEPLOY_SURGE at a time: new ones started beside them, and once
+    healthy and in nginx's DNS answer, as many old ones stopped and removed. Returns the new ones."""
     # A replica that exited earlier would count towards the scale and be started again, old as it is.
     stack.run("rm", "--force", APP)
-    wanted = len(old) * 2
-    wait = ("--wait", "--wait-timeout", str(timeout))
-    options = ("--detach", "--no-deps", "--no-recreate", "--no-build", "--scale", f"{APP}={wanted}", *wait)
-    up = stack.run("up", *options, APP, check=False, timeout=timeout + 60)
-    new = [container for container in stack.run("ps", "--all", "--quiet", APP).stdout.split() if container not in old]
-    # `up --wait` may say "is unhealthy" and still exit 0: ask the engine about each new replica.
-    failed = [container for container in new if not healthy(stack, container)]
-    if failed or len(new) < len(old):
-        reason = why_unhealthy(stack, failed[0]) if failed else last_line(up.stdout + up.stderr)
-        stop_and_remove(stack, new)
-        raise DeployFailed(f"the new version failed its health check ({reason})")
-    say(f"{len(new)} new replica(s) healthy beside {len(old)}; nginx finds them within {NGINX_DNS_VALID_S} s")
-    time.sleep(NGINX_DNS_VALID_S + 1)
-    stop_and_remove(stack, old)
+    left, new = list(old), []
+    while left:
+        try:
+            started = start_replicas(stack, len(old) + DEPLOY_SURGE, [*left, *new], timeout)
+        except DeployFailed as failure:
+            if new:
+                raise DeployFailed(f"{failure}; {len(new)} of {len(old)} replicas run the new version") from None
+            raise
+        new += started
+        say(f"{len(new)} of {len(old)} new replica(s) healthy; nginx finds them within {NGINX_DNS_VALID_S} s")
+        time.sleep(NGINX_DNS_VALID_S + 1)
+        stopping, left = left[: len(started)], left[len(started) :]
+        stop_and_remove(stack, stopping)
     return new
+
+
+def start_replicas(stack: ComposeStack, scale: int, running_now: list[str], timeout: int) -> list[str]:
+    """Scale the app to `scale` without touching the `running_now` replicas; the new ones once
+    healthy, or DeployFailed (and they removed) if any is not."""
+    wait = ("--wait", "--wait-timeout", str(timeout))
+    options = ("--detach", "--no-deps", "--no-recreate", "--no-build", "--scale", f"{APP}={scale}", *wait)
+    up = stack.run("up", *options, APP, check=False, timeout=timeout + 60)
+    listed = stack.run("ps", "--all", "--quiet", APP).stdout.split()
+    started = [container for container in listed if container not in running_now]
+    # `up --wait` may say "is unhealthy" and still exit 0: ask the engine about each new replica.
+    failed = [container for container in started if not healthy(stack, container)]
+    if failed or len(started) < scale - len(running_now):
+        reason = why_unhealthy(stack, failed[0]) if failed else last_line(up.stdout + up.stderr)
+        stop_and_remove(stack, started)
+        raise DeployFailed(f"the new version failed its health check ({reason})")
+    return started
 
 
 def healthy(stack: ComposeStack, container: str) -> bool:
@@ -163,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compose", default=DEFAULT_COMPOSE, help=f"the compose command (default: {DEFAULT_COMPOSE})")
     parser.add_argument("--docker", default=DEFAULT_DOCKER, help=f"the engine's command (default: {DEFAULT_DOCKER})")
     parser.add_argument(
-        "--project-name", default=default_project_name(), help="the compose project (default: compose's own)"
+        "--project-name", default=compose_project_name(os.environ), help="the compose project (default: compose's own)"
     )
     parser.add_argument(
         "--timeout", type=int, default=UP_TIMEOUT, help=f"seconds new replicas may take to be healthy ({UP_TIMEOUT})"

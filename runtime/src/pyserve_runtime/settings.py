@@ -46,6 +46,10 @@ NGINX_SHUTDOWN_S = GRACEFUL_STOP_S
 # nginx keeps a DNS answer for compose's "app" this long (its resolver's valid=): a replica that has
 # just started gets requests within it, and `pyserve deploy` waits it out before stopping old ones.
 NGINX_DNS_VALID_S = 5
+# A deploy starts this many new app replicas beside the ones running and stops an old one once they
+# are healthy, until none is left (`make deploy` on compose, the Deployment's maxSurge): memory and
+# the database budget need room for one replica more, not for two versions side by side.
+DEPLOY_SURGE = 1
 # Kubernetes: each container's preStop sleep, while the endpoint leaves the Service, then the stop;
 # terminationGracePeriodSeconds covers both.
 PRESTOP_S = 5
@@ -222,8 +226,9 @@ VARIABLES = (
     Variable("NGINX", "the one on PATH", "`make local`: the nginx to run"),
     Variable("UV", "the one on PATH", "`make template-update`: the uv that re-locks the project"),
     Variable("LOCUST", "`locust` on PATH", "`make tune`: the command that runs Locust (make: loadtest/'s locked one)"),
-    Variable("COMPOSE", f"`{DEFAULT_COMPOSE}`", "`make container-test`: the Compose v2 command"),
-    Variable("DOCKER", f"`{DEFAULT_DOCKER}`", "`make container-test`: the engine's CLI"),
+    Variable("COMPOSE", f"`{DEFAULT_COMPOSE}`", "`make container-test`, `make deploy`: the Compose v2 command"),
+    Variable("DOCKER", f"`{DEFAULT_DOCKER}`", "`make container-test`, `make deploy`: the engine's CLI"),
+    Variable("COMPOSE_PROJECT_NAME", "the project directory's name", "`make deploy`: the compose project it replaces"),
     Variable(
         "LOCUST_RUN_TIME",
         f"`{DEFAULT_LOADTEST_RUN_TIME}`",
@@ -381,6 +386,11 @@ def container_test_settings(env: Mapping[str, str]) -> ContainerTestSettings:
         django_secret_key=env.get("DJANGO_SECRET_KEY") or None,
         postgres_password=env.get("POSTGRES_PASSWORD") or None,
     )
+
+
+def compose_project_name(env: Mapping[str, str]) -> str:
+    """compose's own default: COMPOSE_PROJECT_NAME, else the project directory's name in its alphabet."""
+    return env.get("COMPOSE_PROJECT_NAME") or re.sub(r"[^a-z0-9_-]", "", PROJECT.name.lower())
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..migrations import CONNECTIONS as MIGRATION_CONNECTIONS
+from ..settings import DEPLOY_SURGE
 from ..values import (
     MAX_CPUS,
     TuningError,
@@ -107,9 +108,12 @@ class Plan:
         return None if self.db_pool_size is None else self.workers * self.db_pool_size
 
     @property
-    def db_connections_at_max_replicas(self) -> int | None:
+    def db_connections_during_deploy(self) -> int | None:
+        """What the pools may hold at most: max_replicas, and a deploy's new ones beside them."""
         per_container = self.db_connections_per_container
-        return None if per_container is None or self.max_replicas is None else per_container * self.max_replicas
+        if per_container is None or self.max_replicas is None:
+            return None
+        return per_container * (self.max_replicas + DEPLOY_SURGE)
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -241,46 +245,52 @@ def _replicas(count: int) -> str:
     return f"{count} replica" + ("" if count == 1 else "s")
 
 
+def _during_deploy(replicas: int) -> str:
+    return f"{_replicas(replicas + DEPLOY_SURGE)} ({replicas} and a deploy's {DEPLOY_SURGE} more)"
+
+
 def fit_database(workers: int, threads: int, interface: str, database: Database) -> tuple[int, int, dict[str, str]]:
     """Each worker's pool within the budget: (pool, threads, reasons that change).
 
-    replicas x workers x pool + the release step's connections <= DB_MAX_CONNECTIONS: the step
-    (`pyserve migrate`) runs while the version before it still serves. A WSGI thread holds one connection at most, so
-    a worker never needs more than its threads. Requests past the pool wait in its queue for a
-    connection (the concurrency limit in front of it), up to the request timeout, on a thread (WSGI)
-    or a coroutine (ASGI). The threads stay as many as the requests in flight: capped to the pool,
-    they lost up to a third of the throughput, as nginx's connections do not spread evenly over the
-    workers and a worker with more requests than threads queued them while another's connections
-    sat idle (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#pools-are-capped-by-the-budget-threads-are-not).
+    (replicas + a deploy's surge) x workers x pool + the release step's connections <= DB_MAX_CONNECTIONS:
+    a deploy starts its new replicas (DEPLOY_SURGE) while the old ones still hold their pools, and
+    the release step (`pyserve migrate`) runs while the version before it still serves. A WSGI thread
+    holds one connection at most, so a worker never needs more than its threads. Requests past the
+    pool wait in its queue for a connection (the concurrency limit in front of it), up to the request
+    timeout, on a thread (WSGI) or a coroutine (ASGI). The threads stay as many as the requests in
+    flight: capped to the pool, they lost up to a third of the throughput, as nginx's connections do
+    not spread evenly over the workers and a worker with more requests than threads queued them while
+    another's connections sat idle (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#pools-are-capped-by-the-budget-threads-are-not).
     """
     wanted = threads if interface == "wsgi" else UNBUDGETED_EVENT_LOOP_POOL
     replicas = database.max_replicas
+    at_once = replicas + DEPLOY_SURGE
     if database.max_connections is None:
         reason = (
             f"{wanted} connections per worker, one for each request in flight: no budget given"
-            f" ({workers * wanted} per container, {workers * wanted * replicas} at {_replicas(replicas)})"
+            f" ({workers * wanted} per container, {workers * wanted * at_once} at {_during_deploy(replicas)})"
         )
         return wanted, threads, {"database": reason}
     for_pools = database.max_connections - RELEASE_STEP_CONNECTIONS
-    per_container = max(for_pools, 0) // replicas
+    per_container = max(for_pools, 0) // at_once
     if per_container < workers:
         raise TuningError(
             database.named,
             str(database.max_connections),
             f"leaves {per_container} connection{'' if per_container == 1 else 's'} per container"
-            f" for {workers} workers at {_replicas(replicas)}"
+            f" for {workers} workers at {_during_deploy(replicas)}"
             f" once the release step has its {RELEASE_STEP_CONNECTIONS}",
-            f"give at least {workers * replicas + RELEASE_STEP_CONNECTIONS} (one a worker, and the step's),"
+            f"give at least {workers * at_once + RELEASE_STEP_CONNECTIONS} (one a worker, and the step's),"
             " or fewer replicas or CPUs",
         )
     pool = min(wanted, per_container // workers)
     split = (
         f"{database.max_connections} less the release step's {RELEASE_STEP_CONNECTIONS}"
-        f" over {_replicas(replicas)} x {workers} workers"
+        f" over {_during_deploy(replicas)} x {workers} workers"
     )
     reasons = {
         "database": f"{pool} connections per worker: {split}"
-        f" ({workers * pool} per container, {workers * pool * replicas} at {_replicas(replicas)})"
+        f" ({workers * pool} per container, {workers * pool * at_once} at {_during_deploy(replicas)})"
     }
     if pool < wanted:
         reasons["database"] += ": requests past the pool wait for a connection"
