@@ -250,6 +250,7 @@ class OpenWebSockets:
     closes: collections.Counter = field(default_factory=collections.Counter)
     opened: int = 0
     failed_opens: int = 0
+    holding: int = 0  # open at this moment
 
     async def _hold(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -261,6 +262,7 @@ class OpenWebSockets:
                 await asyncio.sleep(REOPEN_PAUSE_S)
                 continue
             self.opened += 1
+            self.holding += 1
             closed = asyncio.ensure_future(websocket.wait_closed())
             stopping = asyncio.ensure_future(stop.wait())
             await asyncio.wait({closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -269,6 +271,7 @@ class OpenWebSockets:
                 stopping.cancel()
                 return
             stopping.cancel()
+            self.holding -= 1
             self.closes[websocket.close_code] += 1
             await asyncio.sleep(REOPEN_PAUSE_S)
 

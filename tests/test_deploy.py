@@ -16,16 +16,21 @@ from types import ModuleType
 
 import pytest
 
+from pyserve_template import settings
 from pyserve_template.baking import project_venv
 
 from .conftest import bake_with
 from .containers import CONTAINER_TEST_TIMEOUT, compose_stack
 from .engine import Engine
-from .load import STEADY_USERS, OpenWebSockets, SteadyLoad
+from .load import REOPEN_PAUSE_S, STEADY_USERS, OpenWebSockets, SteadyLoad
 
 pytestmark = [pytest.mark.e2e, pytest.mark.container]
 
 OPEN_WEBSOCKETS = 200
+# A refused client asks again after this long, so that the refusals counted are a rate, not a spin.
+REFUSED_RETRY_S = 0.1
+# From a container's removal until its successor listens: created, started, its config rendered.
+NGINX_START_S = 5
 HEALTH_PATH = "/healthz"
 SAMPLE_HEALTH = 'return {"status": "ok"}'
 GOING_AWAY = 1001
@@ -186,3 +191,34 @@ def test_an_nginx_config_nginx_refuses_never_goes_live(deployed: Deployed) -> No
     assert code != 0 and len(failed) == 1 and "the new nginx config is refused" in failed[0], output
     assert {service: stack.containers(service) for service in before} == before
     assert stack.get(HEALTH_PATH).status == 200
+
+
+def test_an_nginx_change_goes_live_refusing_connections_only_while_the_container_is_replaced(
+    deployed: Deployed,
+) -> None:
+    """One container at a time can hold the host's port: from the old nginx's stop until the new one
+    listens, connections are refused. Measured here; bounded by NGINX_REPLACE_DRAIN_S and a start."""
+    project, stack = deployed.project, deployed.stack
+    before = {service: stack.containers(service) for service in ("app", "nginx")}
+    site = project / "deploy" / "nginx" / "templates" / "site.conf.template"
+    site.write_text(site.read_text().replace('return 200 "ok\\n";', 'return 200 "ok, release 2\\n";', 1))
+    load = SteadyLoad(stack.http_port, HEALTH_PATH, STEADY_USERS, pause_after_failure=REFUSED_RETRY_S)
+    sockets = OpenWebSockets(stack.http_port, OPEN_WEBSOCKETS)
+    with sockets.running(), load.running():
+        time.sleep(2)
+        code, output, seconds = make_deploy(project, deployed.engine, stack)
+        time.sleep(2 + REOPEN_PAUSE_S)
+    failures = load.failures()
+    window = max(each.ended for each in failures) - min(each.started for each in failures) if failures else 0.0
+    print(
+        f"nginx change: {seconds:.1f} s, {load.count()} requests, {len(failures)} refused over {window:.1f} s"
+        f" ({STEADY_USERS} clients retrying every {REFUSED_RETRY_S} s); WebSockets closed {dict(sockets.closes)},"
+        f" {sockets.failed_opens} opens refused, {sockets.holding} open again"
+    )
+    assert code == 0 and "nginx replaced" in output, output
+    assert stack.get("/nginx-health").body == b"ok, release 2\n"
+    assert stack.containers("app") == before["app"] and stack.containers("nginx") != before["nginx"]
+    # Refused or closed without an answer, never an error answered: and only while nginx was replaced.
+    assert all(each.status is None for each in failures), failures[:3]
+    assert window <= settings.NGINX_REPLACE_DRAIN_S + NGINX_START_S, window
+    assert sockets.holding == OPEN_WEBSOCKETS and sum(sockets.closes.values()) >= OPEN_WEBSOCKETS

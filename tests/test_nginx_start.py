@@ -5,14 +5,22 @@ count, check the config and leave nginx serving, stopped gracefully by SIGQUIT."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import websockets.sync.client
+import websockets.sync.server
 
+from pyserve_template import settings
 from pyserve_template.baking import free_port
 
 from .stack import is_listening, started, wait_for
@@ -171,3 +179,54 @@ def test_start_script_refuses_a_tls_setting_it_cannot_serve(
     result = subprocess.run(["sh", str(conf_dir / "start.sh")], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert result.stderr.strip() == f"nginx-start: {refusal}"
+
+
+def test_a_stopping_nginx_holds_a_websocket_only_until_its_shutdown_timeout(
+    bake, busybox_path: Path, tmp_path: Path
+) -> None:
+    """On SIGQUIT nginx stops listening at once and keeps relaying what it holds; a WebSocket never
+    ends by itself, and nginx cannot close it cleanly (it relays frames, it sends none): it cuts it
+    at worker_shutdown_timeout (NGINX_SHUTDOWN_S), not at the engine's SIGKILL."""
+    project = bake()
+    local = local_script(project)
+    http_port = free_port()
+    with echo_server() as app_port:
+        values = local.nginx_values({"HTTP_PORT": str(http_port), "APP_PORT": str(app_port)})
+        conf_dir, prefix = image_layout(project, tmp_path)
+        env = {name: value for name, value in values.items() if not name.startswith("NGINX_")}
+        env.update(PATH=str(busybox_path), NGINX_CONF_DIR=str(conf_dir), NGINX_PREFIX=str(prefix))
+        with started(["sh", str(conf_dir / "start.sh")], tmp_path / "nginx.log", env=env) as nginx:
+            wait_for(lambda: is_listening(http_port) or nginx.poll() is not None, 15, "nginx listening")
+            through_nginx = socket.create_connection(("127.0.0.1", http_port))
+            with websockets.sync.client.connect(f"ws://localhost:{http_port}/ws/echo", sock=through_nginx) as client:
+                client.send("before")
+                assert client.recv(timeout=5) == "before"
+                nginx.send_signal(signal.SIGQUIT)
+                quit_at = time.monotonic()
+                wait_for(lambda: not is_listening(http_port), 2, "nginx no longer listening")
+                client.send("while stopping")
+                assert client.recv(timeout=5) == "while stopping"
+                with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                    client.recv(timeout=settings.NGINX_SHUTDOWN_S + 10)
+                held_s = time.monotonic() - quit_at
+            assert nginx.wait(timeout=10) == 0
+    assert closed.value.rcvd is None, "nginx sent a close frame of its own"
+    assert settings.NGINX_SHUTDOWN_S - 1 <= held_s <= settings.NGINX_SHUTDOWN_S + 3, held_s
+
+
+@contextlib.contextmanager
+def echo_server() -> Iterator[int]:
+    """A WebSocket echo on 127.0.0.1, standing in for the app behind nginx; yields its port."""
+
+    def echo(connection: websockets.sync.server.ServerConnection) -> None:
+        for message in connection:
+            connection.send(message)
+
+    with websockets.sync.server.serve(echo, "127.0.0.1", 0) as server:
+        serving = threading.Thread(target=server.serve_forever, daemon=True)
+        serving.start()
+        try:
+            yield server.socket.getsockname()[1]
+        finally:
+            server.shutdown()
+            serving.join(timeout=10)

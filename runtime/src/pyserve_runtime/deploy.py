@@ -12,7 +12,9 @@ new one is healthy, nginx has no app to send requests to. Here, with compose's o
   5. then an old replica stops as the engine stops any container (SIGTERM: it finishes the requests
      it holds, and closes each WebSocket with 1001) and is removed; 4 and 5 again until no old one
      is left, so that memory and the database budget need room for one replica more, no more;
-  6. nginx (and the ACME client) are replaced only if their image changed.
+  6. nginx (and the ACME client) are replaced only if their image changed: one container at a time
+     can hold the host's port, so connections are refused from the old one's stop until the new one
+     listens (NGINX_REPLACE_DRAIN_S, and its start).
 
 With nothing running yet it is `up --wait`. A new version whose replicas fail their health check
 never replaces the old ones: they are removed, and the command exits 1 saying why in one line
@@ -35,6 +37,7 @@ from .settings import (
     DEFAULT_DOCKER,
     DEPLOY_SURGE,
     NGINX_DNS_VALID_S,
+    NGINX_REPLACE_DRAIN_S,
     STOP_GRACE_PERIOD_S,
     compose_project_name,
 )
@@ -72,8 +75,10 @@ def exit_code_of_run(stack: ComposeStack, service: str, *command: str) -> tuple[
 
 
 def last_line(text: str) -> str:
+    """The line that says why: nginx's last [emerg] (before its "test failed"), else the last line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
+    emergencies = [line for line in lines if "[emerg]" in line]
+    return (emergencies or lines or ["(no output)"])[-1]
 
 
 def why_unhealthy(stack: ComposeStack, container: str) -> str:
@@ -143,6 +148,16 @@ def healthy(stack: ComposeStack, container: str) -> bool:
     return bool(state["Running"]) and (state.get("Health") or {}).get("Status") == "healthy"
 
 
+def replace_if_changed(stack: ComposeStack, service: str) -> None:
+    """An edge service's container replaced if its image changed, the old one given
+    NGINX_REPLACE_DRAIN_S to finish what it holds: its host port refuses connections meanwhile."""
+    before = {image_of(stack, container) for container in running(stack, service)}
+    started = time.monotonic()
+    stack.up("--no-deps", "--no-build", "--timeout", str(NGINX_REPLACE_DRAIN_S), services=(service,))
+    if {image_of(stack, container) for container in running(stack, service)} != before:
+        say(f"{service} replaced in {time.monotonic() - started:.1f} s: its image changed")
+
+
 def deploy(stack: ComposeStack, timeout: int) -> None:
     started = time.monotonic()
     stack.run("build", timeout=1800)
@@ -169,11 +184,7 @@ def deploy(stack: ComposeStack, timeout: int) -> None:
         say(f"release step: {line}")
     roll_app(stack, old, timeout)
     for service in edge:
-        before = {image_of(stack, container) for container in running(stack, service)}
-        stack.up("--no-deps", "--no-build", services=(service,))
-        after = {image_of(stack, container) for container in running(stack, service)}
-        if after != before:
-            say(f"{service} replaced: its image changed")
+        replace_if_changed(stack, service)
     say(f"the new version serves; deployed in {time.monotonic() - started:.0f} s")
 
 

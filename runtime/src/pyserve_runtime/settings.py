@@ -43,6 +43,12 @@ STOP_GRACE_PERIOD_S = GRACEFUL_STOP_S + 10
 # for its requests in flight. WebSockets and event streams never end by themselves: unbounded,
 # nginx would wait for them until the engine's SIGKILL, and its old workers would outlive a reload.
 NGINX_SHUTDOWN_S = GRACEFUL_STOP_S
+# `make deploy` replacing nginx's container (its image changed: config or static files): one
+# container at a time can hold the host's port, so from the old one's SIGQUIT until the new one
+# listens, new connections are refused. The old one may finish the responses in flight for this
+# long, then is killed: short, as every second of it refuses connections; WebSockets and event
+# streams are cut at it (nginx cannot close them cleanly; their clients reconnect).
+NGINX_REPLACE_DRAIN_S = 2
 # nginx keeps a DNS answer for compose's "app" this long (its resolver's valid=): a replica that has
 # just started gets requests within it, and `pyserve deploy` waits it out before stopping old ones.
 NGINX_DNS_VALID_S = 5
