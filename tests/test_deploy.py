@@ -78,15 +78,17 @@ class MemoryPeak:
     def __init__(self, stack: ModuleType) -> None:
         self.stack = stack
         self.peak_mib = 0.0
+        self.last_listing = ""
         self._stop = threading.Event()
 
     def _sample(self) -> None:
         while not self._stop.is_set():
             listing = self.stack.docker_run("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}")
+            self.last_listing = listing.stdout + listing.stderr
             total = 0.0
             for line in listing.stdout.splitlines():
                 name, used = line.split(" ", 1)
-                if name.startswith(f"{self.stack.name}-app-"):
+                if name.lstrip("/").startswith(f"{self.stack.name}-app-"):
                     total += mebibytes(used.split("/")[0].strip())
             self.peak_mib = max(self.peak_mib, total)
 
@@ -147,6 +149,7 @@ def test_a_new_version_takes_over_without_a_failed_request(deployed: Deployed) -
         f" peak app memory {memory.peak_mib:.0f} MiB"
     )
     assert code == 0, output
+    assert memory.peak_mib > 0, memory.last_listing
     assert load.count() > 200 and not load.failures(), load.failures()[:5]
     assert seen[0] == "1" and seen[-1] == "2" and "1" not in seen[-STEADY_USERS * 4 :]
     assert set(sockets.closes) == {GOING_AWAY} and sum(sockets.closes.values()) >= OPEN_WEBSOCKETS

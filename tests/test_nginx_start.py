@@ -26,7 +26,7 @@ from pyserve_template.baking import free_port
 from .stack import is_listening, started, wait_for
 from .test_validators import local_script, project_runtime
 
-BUSYBOX_APPLETS = ("sh", "awk", "nproc", "find", "cp", "mkdir", "dirname", "rm", "cat")
+BUSYBOX_APPLETS = ("sh", "awk", "nproc", "find", "cp", "mkdir", "dirname", "rm", "cat", "md5sum", "sort")
 NGINX = shutil.which("nginx", path=os.environ["PATH"] + ":/usr/sbin")
 
 
@@ -116,6 +116,31 @@ def test_start_script_under_busybox_renders_what_make_local_renders(
         wait_for(lambda: worker_count(nginx.pid) == cpus, 5, f"{cpus} nginx workers")
         nginx.send_signal(signal.SIGQUIT)  # the image's STOPSIGNAL: a graceful stop
         assert nginx.wait(timeout=10) == 0
+
+
+def test_the_digest_changes_with_what_nginx_serves_and_only_then(bake, busybox_path: Path, tmp_path: Path) -> None:
+    """`start.sh digest`, which `pyserve deploy` compares between the running nginx and a new build."""
+    conf_dir, _ = image_layout(bake(), tmp_path)
+    static = tmp_path / "srv" / "static"
+    static.mkdir(parents=True)
+    (static / "site.css").write_text("body { color: black }\n")
+    env = {"PATH": str(busybox_path), "NGINX_CONF_DIR": str(conf_dir), "STATIC_PARENT": str(static.parent)}
+
+    def digest() -> str:
+        result = subprocess.run(["sh", str(conf_dir / "start.sh"), "digest"], env=env, capture_output=True, text=True)
+        assert result.returncode == 0 and len(result.stdout.splitlines()) == 1, result
+        return result.stdout
+
+    first = digest()
+    os.utime(static / "site.css", (0, 0))  # a rebuild's new timestamps: the same files
+    (conf_dir / "tls").mkdir(exist_ok=True)
+    (conf_dir / "tls" / "tls.crt").write_text("a certificate, from a volume")
+    assert digest() == first
+    (static / "site.css").write_text("body { color: navy }\n")
+    assert digest() != first
+    (static / "site.css").write_text("body { color: black }\n")
+    (conf_dir / "templates" / "limits.conf.template").write_text("# changed\n")
+    assert digest() != first
 
 
 def test_start_script_refuses_a_config_nginx_rejects(bake, busybox_path: Path, tmp_path: Path) -> None:

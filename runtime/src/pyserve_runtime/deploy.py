@@ -12,9 +12,9 @@ new one is healthy, nginx has no app to send requests to. Here, with compose's o
   5. then an old replica stops as the engine stops any container (SIGTERM: it finishes the requests
      it holds, and closes each WebSocket with 1001) and is removed; 4 and 5 again until no old one
      is left, so that memory and the database budget need room for one replica more, no more;
-  6. nginx (and the ACME client) are replaced only if their image changed: one container at a time
-     can hold the host's port, so connections are refused from the old one's stop until the new one
-     listens (NGINX_REPLACE_DRAIN_S, and its start).
+  6. nginx (and the ACME client) are replaced only if what they serve or their compose config
+     changed: one container at a time can hold the host's port, so connections are refused from
+     the old one's stop until the new one listens (NGINX_REPLACE_DRAIN_S, and its start).
 
 With nothing running yet it is `up --wait`. A new version whose replicas fail their health check
 never replaces the old ones: they are removed, and the command exits 1 saying why in one line
@@ -149,13 +149,35 @@ def healthy(stack: ComposeStack, container: str) -> bool:
 
 
 def replace_if_changed(stack: ComposeStack, service: str) -> None:
-    """An edge service's container replaced if its image changed, the old one given
-    NGINX_REPLACE_DRAIN_S to finish what it holds: its host port refuses connections meanwhile."""
-    before = {image_of(stack, container) for container in running(stack, service)}
+    """An edge service's container replaced if what it serves or its compose config changed, the old
+    one given NGINX_REPLACE_DRAIN_S to finish what it holds: its host port refuses connections meanwhile."""
+    current = running(stack, service)
+    if current and not changed(stack, service, current[0]):
+        return
     started = time.monotonic()
-    stack.up("--no-deps", "--no-build", "--timeout", str(NGINX_REPLACE_DRAIN_S), services=(service,))
-    if {image_of(stack, container) for container in running(stack, service)} != before:
-        say(f"{service} replaced in {time.monotonic() - started:.1f} s: its image changed")
+    stack.up(
+        "--no-deps", "--no-build", "--force-recreate", "--timeout", str(NGINX_REPLACE_DRAIN_S), services=(service,)
+    )
+    say(f"{service} replaced in {time.monotonic() - started:.1f} s: what it serves changed")
+
+
+def changed(stack: ComposeStack, service: str, container: str) -> bool:
+    """Whether the new build serves other files than `container` (nginx: `start.sh digest` in both),
+    or compose's config of the service changed (its environment, ports, volumes)."""
+    [hashed] = [line.split()[-1] for line in stack.run("config", "--hash", service).stdout.splitlines()]
+    labels = stack.inspect(container)["Config"]["Labels"] or {}
+    if labels.get("com.docker.compose.config-hash") != hashed:
+        return True
+    if service != "nginx":
+        return image_of(stack, container) != stack.inspect(built_image(stack, service))["Id"]
+    status, new = exit_code_of_run(stack, service, "digest")
+    old = stack.docker_run("exec", container, "sh", "/etc/nginx/start.sh", "digest")
+    return status != 0 or old.returncode != 0 or last_line(old.stdout) != new
+
+
+def built_image(stack: ComposeStack, service: str) -> str:
+    """The image compose builds for `service`: its `image:`, else compose's own name for it."""
+    return str(stack.config()["services"][service].get("image") or f"{stack.name}-{service}")
 
 
 def deploy(stack: ComposeStack, timeout: int) -> None:

@@ -21,6 +21,9 @@
 #   4. the config is checked (nginx -t), then nginx replaces this script (exec), so the stop signal
 #      (SIGQUIT: finish the responses being sent) reaches nginx itself. `start.sh check` stops after
 #      the check, exiting with its status: `pyserve deploy` asks a new image so before it goes live.
+#      `start.sh digest` prints one line that changes when what the image serves does (its config,
+#      this script, the static files) and only then: `pyserve deploy` replaces a running nginx only
+#      when its line differs, as some builders (podman's) make a new image of the same files.
 #
 # The image's own entrypoint scripts (/docker-entrypoint.d/) are not used: they render every
 # variable into a conf.d/ that must be writable in place, and know neither the quota nor podman's DNS.
@@ -28,15 +31,21 @@ set -eu
 
 mode=${1:-serve}
 case "$mode" in
-    serve | check) ;;
+    serve | check | digest) ;;
     *)
-        echo "nginx-start: '$mode' is not one of serve, check" >&2
+        echo "nginx-start: '$mode' is not one of serve, check, digest" >&2
         exit 2
         ;;
 esac
 
 conf=${NGINX_CONF_DIR:-/etc/nginx}        # nginx.conf and templates/, as the image ships them
 prefix=${NGINX_PREFIX:-/var/cache/nginx}  # writable (tmpfs): the rendered config, pid, temp files
+if [ "$mode" = digest ]; then
+    # The certificates (tls/, a volume) are not the image's; a missing static directory lists nothing.
+    find "$conf" "${STATIC_PARENT:-/srv}/static" -path "$conf/tls" -prune -o -type f -exec md5sum {} + 2>/dev/null \
+        | sort | md5sum
+    exit 0
+fi
 placeholders='${APP_UPSTREAM} ${APP_TARGET} ${RESOLVER} ${LISTEN_ADDRESS} ${REQUEST_TIMEOUT} ${SERVER_NAMES} ${STATIC_PARENT} ${LOG_FORMAT} ${NGINX_WORKER_CONNECTIONS} ${NGINX_OPEN_FILES} ${NGINX_SET_REAL_IP_FROM} ${NGINX_TRUSTED_PROXY_RANGES} ${NGINX_SITE_LISTEN} ${TLS_LISTEN_ADDRESS} ${TLS_CERTIFICATE_DIR} ${NGINX_HTTPS_PORT_SUFFIX}'
 
 say() { echo "nginx-start: $*" >&2; }
