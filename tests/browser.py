@@ -118,10 +118,9 @@ def errors_in(events: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
-def page_load(url: str, resolve: dict[str, str], root: Path, home: Path, element_id: str, pending: str) -> PageLoad:
-    """`url` loaded in headless Chromium that trusts `root`, until the text of `element_id` (which
-    the page's script fills in) is no longer `pending`, what the HTML says, or the load times out."""
-    trust_store(home, root)
+@contextlib.contextmanager
+def open_page(url: str, resolve: dict[str, str], home: Path) -> Iterator[DevTools]:
+    """`url` loaded in headless Chromium; yields its DevTools session while the page stays open."""
     with chromium(home, resolve) as port:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
             [page] = [target for target in json.load(response) if target["type"] == "page"]
@@ -131,13 +130,26 @@ def page_load(url: str, resolve: dict[str, str], root: Path, home: Path, element
                 tools.call(f"{domain}.enable")
             tools.call("Page.navigate", url=url)
             tools.wait_for("Page.loadEventFired")
-            expression = f"document.getElementById({json.dumps(element_id)})?.textContent ?? null"
-            text = tools.call("Runtime.evaluate", expression=expression)["result"].get("value")
-            deadline = time.monotonic() + LOAD_TIMEOUT_S
-            while text == pending and time.monotonic() < deadline:
-                tools.drain(0.2)
-                text = tools.call("Runtime.evaluate", expression=expression)["result"].get("value")
-            tools.drain(0.5)
+            yield tools
+
+
+def element(tools: DevTools, element_id: str, attribute: str = "textContent") -> str | None:
+    """An element's text (or another of its properties, e.g. dataset.opens) as the page has it now."""
+    expression = f"String(document.getElementById({json.dumps(element_id)})?.{attribute} ?? '') || null"
+    return tools.call("Runtime.evaluate", expression=expression)["result"].get("value")
+
+
+def page_load(url: str, resolve: dict[str, str], root: Path, home: Path, element_id: str, pending: str) -> PageLoad:
+    """`url` loaded in headless Chromium that trusts `root`, until the text of `element_id` (which
+    the page's script fills in) is no longer `pending`, what the HTML says, or the load times out."""
+    trust_store(home, root)
+    with open_page(url, resolve, home) as tools:
+        text = element(tools, element_id)
+        deadline = time.monotonic() + LOAD_TIMEOUT_S
+        while text == pending and time.monotonic() < deadline:
+            tools.drain(0.2)
+            text = element(tools, element_id)
+        tools.drain(0.5)
     responses = {
         event["params"]["response"]["url"]: {
             "status": event["params"]["response"]["status"],

@@ -10,7 +10,8 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -19,10 +20,12 @@ import pytest
 from pyserve_template import settings
 from pyserve_template.baking import project_venv
 
+from .browser import element, errors_in, open_page
 from .conftest import bake_with
-from .containers import CONTAINER_TEST_TIMEOUT, compose_stack
+from .containers import CONTAINER_TEST_TIMEOUT, compose_stack, load_container_test
 from .engine import Engine
 from .load import REOPEN_PAUSE_S, STEADY_USERS, OpenWebSockets, SteadyLoad
+from .stack import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.container]
 
@@ -132,23 +135,35 @@ def test_the_first_deploy_starts_the_stack(deployed: Deployed) -> None:
     assert json.loads(stack.get(HEALTH_PATH).body) == {"status": "ok"}
 
 
-def test_a_new_version_takes_over_without_a_failed_request(deployed: Deployed) -> None:
+def test_a_new_version_takes_over_without_a_failed_request(deployed: Deployed, tmp_path: Path) -> None:
+    """Under 16 clients and 200 WebSockets, and the sample page open in a browser, whose own
+    WebSocket opens again after the old version closed it."""
     project, stack = deployed.project, deployed.stack
     before = stack.containers("app")
     release(project, "2")
     load = SteadyLoad(stack.http_port, HEALTH_PATH, STEADY_USERS, keep_bodies=True)
     sockets = OpenWebSockets(stack.http_port, OPEN_WEBSOCKETS)
-    with sockets.running(), load.running(), MemoryPeak(stack) as memory:
-        time.sleep(2)
+    page_url = f"http://localhost:{stack.http_port}/"
+    with (
+        open_page(page_url, {"localhost": "127.0.0.1"}, tmp_path) as page,
+        sockets.running(),
+        load.running(),
+        MemoryPeak(stack) as memory,
+    ):
+        wait_for(lambda: element(page, "live", "dataset.opens") == "1", 10, "the page's WebSocket open")
         code, output, seconds = make_deploy(project, deployed.engine, stack)
         time.sleep(2)
+        wait_for(lambda: element(page, "live", "dataset.opens") == "2", 10, "the page's WebSocket open again")
+        page_said = (element(page, "live"), element(page, "live", "dataset.lastClose"))
+        page_errors = errors_in(page.events)
     seen = versions(load)
     print(
         f"deploy: {seconds:.1f} s, {load.count()} requests, {len(load.failures())} failed,"
         f" versions {seen[0]} -> {seen[-1]}, WebSockets closed {dict(sockets.closes)}, opened {sockets.opened},"
-        f" peak app memory {memory.peak_mib:.0f} MiB"
+        f" peak app memory {memory.peak_mib:.0f} MiB; the page: {page_said}"
     )
     assert code == 0, output
+    assert page_said == ("WebSocket open again (opened 2 times)", str(GOING_AWAY)) and not page_errors, page_errors
     assert memory.peak_mib > 0, memory.last_listing
     assert load.count() > 200 and not load.failures(), load.failures()[:5]
     assert seen[0] == "1" and seen[-1] == "2" and "1" not in seen[-STEADY_USERS * 4 :]
@@ -202,7 +217,7 @@ def test_an_nginx_change_goes_live_refusing_connections_only_while_the_container
     """One container at a time can hold the host's port: from the old nginx's stop until the new one
     listens, connections are refused. Measured here; bounded by NGINX_REPLACE_DRAIN_S and a start."""
     project, stack = deployed.project, deployed.stack
-    before = {service: stack.containers(service) for service in ("app", "nginx")}
+    nginx_before = stack.containers("nginx")
     site = project / "deploy" / "nginx" / "templates" / "site.conf.template"
     site.write_text(site.read_text().replace('return 200 "ok\\n";', 'return 200 "ok, release 2\\n";', 1))
     load = SteadyLoad(stack.http_port, HEALTH_PATH, STEADY_USERS, pause_after_failure=REFUSED_RETRY_S)
@@ -220,8 +235,89 @@ def test_an_nginx_change_goes_live_refusing_connections_only_while_the_container
     )
     assert code == 0 and "nginx replaced" in output, output
     assert stack.get("/nginx-health").body == b"ok, release 2\n"
-    assert stack.containers("app") == before["app"] and stack.containers("nginx") != before["nginx"]
+    # (The app's replicas were replaced too: its image holds the project's files, deploy/nginx/ among them.)
+    assert stack.containers("nginx") != nginx_before
     # Refused or closed without an answer, never an error answered: and only while nginx was replaced.
     assert all(each.status is None for each in failures), failures[:3]
     assert window <= settings.NGINX_REPLACE_DRAIN_S + NGINX_START_S, window
     assert sockets.holding == OPEN_WEBSOCKETS and sum(sockets.closes.values()) >= OPEN_WEBSOCKETS
+
+
+# A database project's budget: the plan gives each replica's pools a share of it with room for a
+# deploy's new replica beside the old one (DEPLOY_SURGE), and for the release step.
+DB_BUDGET = 10
+DB_LOAD_USERS = 24
+# A release whose migration the database refuses (the column it references has no table).
+BROKEN_MIGRATION = ("0002_referrer.sql", "ALTER TABLE visits ADD COLUMN referrer bigint REFERENCES nowhere (id);\n")
+
+
+class ConnectionPeak:
+    """The database's client connections but the sampler's own (pg_stat_activity), the most seen."""
+
+    def __init__(self, stack: ModuleType, sql: Callable[[ModuleType, str], str]) -> None:
+        self.stack, self.sql = stack, sql
+        self.most = 0
+        self.samples = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        while not self._stop.is_set():
+            self.most = max(self.most, int(self.sql(self.stack, query)))
+            self.samples += 1
+
+    def __enter__(self) -> ConnectionPeak:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def test_a_database_project_deploys_within_its_budget_and_a_failed_release_step_changes_nothing(
+    cookies_session, docker: Engine
+) -> None:
+    """A release step the database refuses stops the deploy with the old version serving; a deploy
+    under load runs both versions' pools at once, and pg_stat_activity never shows more than the budget."""
+    project = bake_with(cookies_session, {"database": "postgres", "db_max_connections": str(DB_BUDGET)})
+    sql = load_container_test(project).sql
+    with compose_stack(project, docker, "deploy-db") as stack:
+        stack.env["POSTGRES_PASSWORD"] = uuid.uuid4().hex
+        code, output, _ = make_deploy(project, docker, stack)
+        assert code == 0, output
+        plan = json.loads([line for line in stack.logs("app").splitlines() if '"db_pool_size"' in line][-1])
+        per_replica = plan["workers"] * plan["db_pool_size"]
+
+        before = stack.containers("app")
+        migration = next(project.glob("*/migrations")) / BROKEN_MIGRATION[0]
+        migration.write_text(BROKEN_MIGRATION[1], encoding="utf-8")
+        load = SteadyLoad(stack.http_port, "/api/db?ms=10", 4)
+        try:
+            with load.running():
+                code, output, _ = make_deploy(project, docker, stack)
+        finally:
+            migration.unlink()
+        failed = [line for line in output.splitlines() if line.startswith("deploy: FAILED")]
+        assert code != 0 and len(failed) == 1 and "the release step failed (migration 0002_referrer" in failed[0]
+        assert load.count() > 20 and not load.failures(), load.failures()[:5]
+        assert stack.containers("app") == before
+
+        release(project, "2")
+        load = SteadyLoad(stack.http_port, "/api/db?ms=50", DB_LOAD_USERS)
+        with load.running(), ConnectionPeak(stack, sql) as connections:
+            time.sleep(2)
+            code, output, seconds = make_deploy(project, docker, stack)
+            time.sleep(1)
+    print(
+        f"database deploy: {seconds:.1f} s, {load.count()} queries, {len(load.failures())} failed; at most"
+        f" {connections.most} connections in {connections.samples} samples (budget {DB_BUDGET},"
+        f" {per_replica} a replica)"
+    )
+    assert code == 0, output
+    assert load.count() > 200 and not load.failures(), load.failures()[:5]
+    # Both versions held their pools at once, and together stayed within the budget.
+    assert per_replica < connections.most <= DB_BUDGET
