@@ -122,6 +122,10 @@ class Answers:
         return settings.NGINX_SHUTDOWN_S
 
     @property
+    def nginx_replace_drain_s(self) -> int:
+        return settings.NGINX_REPLACE_DRAIN_S
+
+    @property
     def deploy_surge(self) -> int:
         return settings.DEPLOY_SURGE
 
