@@ -25,6 +25,7 @@ Stdlib only, like compose_stack.py, whose ComposeStack it drives.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -75,10 +76,16 @@ def exit_code_of_run(stack: ComposeStack, service: str, *command: str) -> tuple[
 
 
 def last_line(text: str) -> str:
-    """The line that says why: nginx's last [emerg] (before its "test failed"), else the last line."""
+    """The line that says why: nginx's last [emerg] (before its "test failed"), else the last line;
+    of a JSON log line (LOG_FORMAT=json), its message."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     emergencies = [line for line in lines if "[emerg]" in line]
-    return (emergencies or lines or ["(no output)"])[-1]
+    line = (emergencies or lines or ["(no output)"])[-1]
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    return str(record["message"]) if isinstance(record, dict) and "message" in record else line
 
 
 def why_unhealthy(stack: ComposeStack, container: str) -> str:
