@@ -25,7 +25,6 @@ Stdlib only, like compose_stack.py, whose ComposeStack it drives.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -33,6 +32,7 @@ import sys
 import time
 
 from .compose_stack import RELEASE_STEP, UP_TIMEOUT, CheckFailed, ComposeStack
+from .reasons import last_line
 from .settings import (
     DEFAULT_COMPOSE,
     DEFAULT_DOCKER,
@@ -75,19 +75,6 @@ def exit_code_of_run(stack: ComposeStack, service: str, *command: str) -> tuple[
     return int(state["ExitCode"]), last_line(log.stdout + log.stderr)
 
 
-def last_line(text: str) -> str:
-    """The line that says why: nginx's last [emerg] (before its "test failed"), else the last line;
-    of a JSON log line (LOG_FORMAT=json), its message."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    emergencies = [line for line in lines if "[emerg]" in line]
-    line = (emergencies or lines or ["(no output)"])[-1]
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return line
-    return str(record["message"]) if isinstance(record, dict) and "message" in record else line
-
-
 def why_unhealthy(stack: ComposeStack, container: str) -> str:
     """A failed replica's state in one line: its health check's last answer, or how it exited."""
     state = stack.inspect(container)["State"]
@@ -117,7 +104,7 @@ def roll_app(stack: ComposeStack, old: list[str], timeout: int) -> list[str]:
     healthy and in nginx's DNS answer, as many old ones stopped and removed. Returns the new ones."""
     # A replica that exited earlier would count towards the scale and be started again, old as it is.
     stack.run("rm", "--force", APP)
-    left, new = list(old), []
+    left, new = list(old), list[str]()
     while left:
         try:
             started = start_replicas(stack, len(old) + DEPLOY_SURGE, [*left, *new], timeout)
@@ -176,7 +163,7 @@ def changed(stack: ComposeStack, service: str, container: str) -> bool:
     if labels.get("com.docker.compose.config-hash") != hashed:
         return True
     if service != "nginx":
-        return image_of(stack, container) != stack.inspect(built_image(stack, service))["Id"]
+        return image_of(stack, container) != str(stack.inspect(built_image(stack, service))["Id"])
     status, new = exit_code_of_run(stack, service, "digest")
     old = stack.docker_run("exec", container, "sh", "/etc/nginx/start.sh", "digest")
     return status != 0 or old.returncode != 0 or last_line(old.stdout) != new
