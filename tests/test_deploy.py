@@ -77,36 +77,49 @@ def versions(load: SteadyLoad) -> list[str]:
     return [json.loads(outcome.body).get("version", "1") for outcome in load.outcomes if outcome.status == 200]
 
 
-class MemoryPeak:
-    """The app containers' memory, summed, sampled by the engine (`docker stats`) while it runs."""
+class Peak:
+    """The most of something sampled over and over on a thread while the `with` block runs."""
 
     def __init__(self, stack: ModuleType) -> None:
         self.stack = stack
-        self.peak_mib = 0.0
-        self.last_listing = ""
+        self.most = 0.0
+        self.samples = 0
         self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._keep_sampling, daemon=True)
 
-    def _sample(self) -> None:
+    def sample(self) -> float:
+        raise NotImplementedError
+
+    def _keep_sampling(self) -> None:
         while not self._stop.is_set():
-            # By ID: the docker CLI drops a name's first character, Docker's "/", which podman's API has not got.
-            replicas = {container[:12] for container in self.stack.run("ps", "--quiet", "app").stdout.split()}
-            listing = self.stack.docker_run("stats", "--no-stream", "--format", "{{.ID}} {{.MemUsage}}")
-            self.last_listing = listing.stdout + listing.stderr
-            total = 0.0
-            for line in listing.stdout.splitlines():
-                container, used = line.split(" ", 1)
-                if container[:12] in replicas:
-                    total += mebibytes(used.split("/")[0].strip())
-            self.peak_mib = max(self.peak_mib, total)
+            self.most = max(self.most, self.sample())
+            self.samples += 1
 
-    def __enter__(self) -> MemoryPeak:
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+    def __enter__(self) -> Peak:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+class MemoryPeak(Peak):
+    """The app containers' memory in MiB, summed, as the engine measures it (`docker stats`)."""
+
+    last_listing = ""
+
+    def sample(self) -> float:
+        # By ID: the docker CLI drops a name's first character, Docker's "/", which podman's API has not got.
+        replicas = {container[:12] for container in self.stack.run("ps", "--quiet", "app").stdout.split()}
+        listing = self.stack.docker_run("stats", "--no-stream", "--format", "{{.ID}} {{.MemUsage}}")
+        self.last_listing = listing.stdout + listing.stderr
+        total = 0.0
+        for line in listing.stdout.splitlines():
+            container, used = line.split(" ", 1)
+            if container[:12] in replicas:
+                total += mebibytes(used.split("/")[0].strip())
+        return total
 
 
 def mebibytes(text: str) -> float:
@@ -164,11 +177,11 @@ def test_a_new_version_takes_over_without_a_failed_request(deployed: Deployed, t
     print(
         f"deploy: {seconds:.1f} s, {load.count()} requests, {len(load.failures())} failed,"
         f" versions {seen[0]} -> {seen[-1]}, WebSockets closed {dict(sockets.closes)}, opened {sockets.opened},"
-        f" peak app memory {memory.peak_mib:.0f} MiB; the page: {page_said}"
+        f" peak app memory {memory.most:.0f} MiB; the page: {page_said}"
     )
     assert code == 0, output
     assert page_said == ("WebSocket open again (opened 2 times)", str(GOING_AWAY)) and not page_errors, page_errors
-    assert memory.peak_mib > 0, memory.last_listing
+    assert memory.most > 0, memory.last_listing
     assert load.count() > 200 and not load.failures(), load.failures()[:5]
     assert seen[0] == "1" and seen[-1] == "2" and "1" not in seen[-STEADY_USERS * 4 :]
     assert set(sockets.closes) == {GOING_AWAY} and sum(sockets.closes.values()) >= OPEN_WEBSOCKETS
@@ -255,31 +268,16 @@ DB_LOAD_USERS = 24
 BROKEN_MIGRATION = ("0002_referrer.sql", "ALTER TABLE visits ADD COLUMN referrer bigint REFERENCES nowhere (id);\n")
 
 
-class ConnectionPeak:
-    """The database's client connections but the sampler's own (pg_stat_activity), the most seen."""
+class ConnectionPeak(Peak):
+    """The database's client connections but the sampler's own (pg_stat_activity)."""
 
     def __init__(self, stack: ModuleType, sql: Callable[[ModuleType, str], str]) -> None:
-        self.stack, self.sql = stack, sql
-        self.most = 0
-        self.samples = 0
-        self._stop = threading.Event()
+        super().__init__(stack)
+        self.sql = sql
 
-    def _sample(self) -> None:
-        query = (
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        )
-        while not self._stop.is_set():
-            self.most = max(self.most, int(self.sql(self.stack, query)))
-            self.samples += 1
-
-    def __enter__(self) -> ConnectionPeak:
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+    def sample(self) -> float:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        return int(self.sql(self.stack, query + " AND pid <> pg_backend_pid()"))
 
 
 def test_a_database_project_deploys_within_its_budget_and_a_failed_release_step_changes_nothing(
@@ -318,10 +316,10 @@ def test_a_database_project_deploys_within_its_budget_and_a_failed_release_step_
             time.sleep(1)
     print(
         f"database deploy: {seconds:.1f} s, {load.count()} queries, {len(load.failures())} failed; at most"
-        f" {connections.most} connections in {connections.samples} samples (budget {DB_BUDGET},"
+        f" {int(connections.most)} connections in {connections.samples} samples (budget {DB_BUDGET},"
         f" {per_replica} a replica)"
     )
     assert code == 0, output
     assert load.count() > 200 and not load.failures(), load.failures()[:5]
     # Both versions held their pools at once, and together stayed within the budget.
-    assert per_replica < connections.most <= DB_BUDGET
+    assert per_replica < int(connections.most) <= DB_BUDGET
