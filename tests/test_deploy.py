@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import threading
 import time
@@ -17,7 +18,6 @@ from types import ModuleType
 
 import pytest
 
-from pyserve_template import settings
 from pyserve_template.baking import project_venv
 
 from .browser import element, errors_in, open_page
@@ -32,8 +32,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.container]
 OPEN_WEBSOCKETS = 200
 # A refused client asks again after this long, so that the refusals counted are a rate, not a spin.
 REFUSED_RETRY_S = 0.1
-# From a container's removal until its successor listens: created, started, its config rendered.
-NGINX_START_S = 10
 # nginx answers its own health check in its default server: for a name it does not serve (site.conf.template).
 NGINX_HEALTH_HOST = "nginx-health.invalid"
 HEALTH_PATH = "/healthz"
@@ -232,7 +230,7 @@ def test_an_nginx_change_goes_live_refusing_connections_only_while_the_container
     deployed: Deployed,
 ) -> None:
     """One container at a time can hold the host's port: from the old nginx's stop until the new one
-    listens, connections are refused. Measured here; bounded by NGINX_REPLACE_DRAIN_S and a start."""
+    listens, connections are refused. Measured here; within the deploy's own replacement of it."""
     project, stack = deployed.project, deployed.stack
     nginx_before = stack.containers("nginx")
     site = project / "deploy" / "nginx" / "templates" / "site.conf.template"
@@ -256,7 +254,10 @@ def test_an_nginx_change_goes_live_refusing_connections_only_while_the_container
     assert stack.containers("nginx") != nginx_before
     # Refused or closed without an answer, never an error answered: and only while nginx was replaced.
     assert all(each.status is None for each in failures), failures[:3]
-    assert window <= settings.NGINX_REPLACE_DRAIN_S + NGINX_START_S, window
+    # Only while the container was replaced: the deploy times it from the old one's stop to the new
+    # one's first passing health check (which takes the engine longer on a busy machine).
+    replaced_in = float(re.search(r"nginx replaced in ([\d.]+) s", output).group(1))
+    assert window <= replaced_in + 1, (window, replaced_in)
     assert sockets.holding == OPEN_WEBSOCKETS and sum(sockets.closes.values()) >= OPEN_WEBSOCKETS
 
 
