@@ -138,6 +138,10 @@ class Answers:
         return settings.PRESTOP_S
 
     @property
+    def unreleased_image_tag(self) -> str:
+        return settings.UNRELEASED_IMAGE_TAG
+
+    @property
     def termination_grace_period_s(self) -> int:
         return settings.TERMINATION_GRACE_PERIOD_S
 

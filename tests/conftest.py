@@ -124,6 +124,7 @@ LANES = {
     "test_pod.py": "engines",
     "test_tls.py": "engines",
     "test_deploy.py": "engines",
+    "test_releases.py": "engines",
     "test_cgroups.py": "cgroups",
     "test_bench.py": "cgroups",
     "test_tune.py": "cgroups",

@@ -93,6 +93,22 @@ def test_the_liveness_answer_is_the_layers_own(echo_app: Any) -> None:
     assert asked == ["/hello"]
 
 
+def test_every_answer_of_the_app_says_its_release(echo_app: Any) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    served = served_asgi.served(echo_app, (("X-App-Version", "1.4.0"), ("X-App-Revision", "3f2c1ab")))
+    asyncio.run(served(http_scope("/no/such/page"), receive, send))
+    assert sent[0]["status"] == 404
+    assert sent[0]["headers"] == [(b"content-type", b"text/plain"), (b"x-app-version", b"1.4.0"),
+                                  (b"x-app-revision", b"3f2c1ab")]  # fmt: skip
+
+
 def test_the_apps_own_lines_carry_the_request_id(echo_app: Any, caplog: pytest.LogCaptureFixture) -> None:
     logs.stamp_request_ids()
     caplog.set_level(logging.INFO)

@@ -86,3 +86,25 @@ def test_each_request_is_counted_with_its_status(served: tuple[str, list[str]]) 
     assert get(served[0] + "/hello")[0] == 200
     assert get(served[0] + "/no/such/page")[0] == 404
     assert (answered("200"), answered("404")) == (before[0] + 1, before[1] + 1)
+
+
+def test_every_answer_of_the_app_says_its_release_and_the_liveness_answer_does_not() -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello\n"]
+
+    release = (("X-App-Version", "1.4.0"), ("X-App-Revision", "3f2c1ab"))
+    server = make_server("127.0.0.1", 0, served_wsgi.served(app, release), handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        with urllib.request.urlopen(base + "/hello", timeout=5) as response:
+            assert (response.headers["X-App-Version"], response.headers["X-App-Revision"]) == ("1.4.0", "3f2c1ab")
+            assert response.headers["Content-Type"] == "text/plain"
+        with urllib.request.urlopen(base + LIVENESS_PATH, timeout=5) as response:
+            assert response.headers["X-App-Version"] is None
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -85,3 +85,12 @@ def test_every_variable_settings_reads_is_listed_with_a_default_and_a_line() -> 
     assert len(listed) == len(settings.VARIABLES)
     assert all(variable.default and variable.doc for variable in settings.VARIABLES)
     assert {variable.only_for for variable in settings.VARIABLES} <= {"", "asgi", "database", "django"}
+
+
+def test_the_release_the_app_reports_is_a_tag_or_a_commit_else_refused_by_name() -> None:
+    assert settings.header_value("APP_VERSION", None, settings.UNRELEASED_VERSION) == "dev"
+    assert settings.header_value("APP_VERSION", " v1.4.0 ", settings.UNRELEASED_VERSION) == "v1.4.0"
+    with pytest.raises(settings.SettingError, match=r"^APP_REVISION: '3f2c 1ab' is not a version or a commit"):
+        settings.header_value("APP_REVISION", "3f2c 1ab", settings.UNKNOWN_REVISION)
+    with pytest.raises(settings.SettingError, match=r"^APP_VERSION: 'v1.4.0é' is not"):
+        settings.header_value("APP_VERSION", "v1.4.0é", settings.UNRELEASED_VERSION)

@@ -10,7 +10,9 @@
     pyserve acme-entrypoint PATH  write the ACME client's renewal loop (tls=acme; the Dockerfile copies it)
     pyserve local [--confine]     the production stack on this machine: the app server behind nginx
     pyserve container-test        build the images, run the compose stack and check it through nginx
-    pyserve deploy                a new version of the compose stack beside the old, then the old stopped
+    pyserve deploy [--rollback]   a new version of the compose stack beside the old, then the old stopped
+    pyserve publish               build both images from this commit and push them to IMAGE_REPOSITORY
+    pyserve release               name IMAGE_TAG's images in the Kubernetes manifests (kustomization.yaml)
     pyserve tune                  sweep workers x threads under the container's limits with Locust
     pyserve template-check        exit 1 when the template this project came from has moved on
     pyserve template-update       bring the template's changes here with cruft
@@ -42,6 +44,8 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "local": ("local", ()),
     "container-test": ("container_test", ()),
     "deploy": ("deploy", ()),
+    "publish": ("publish", ()),
+    "release": ("release", ()),
     "tune": ("tune", ()),
     "template-check": ("template_updates", ("check",)),
     "template-update": ("template_updates", ("update",)),

@@ -16,6 +16,11 @@ new one is healthy, nginx has no app to send requests to. Here, with compose's o
      changed: one container at a time can hold the host's port, so connections are refused from
      the old one's stop until the new one listens (NGINX_REPLACE_DRAIN_S, and its start).
 
+With IMAGE_TAG (`make deploy IMAGE_TAG=v1.4.0`), step 1 pulls that published version
+(compose.release.yaml names IMAGE_REPOSITORY's images) instead of building the checkout. Each
+deploy that goes live is a line in DEPLOY_HISTORY; `make rollback` deploys the tag that ran before
+the current one, the same way.
+
 With nothing running yet it is `up --wait`. A new version whose replicas fail their health check
 never replaces the old ones: they are removed, and the command exits 1 saying why in one line
 (a replica that fails after others took over leaves those: the message says how many).
@@ -31,16 +36,21 @@ import subprocess
 import sys
 import time
 
+from . import deploy_history
 from .compose_stack import RELEASE_STEP, UP_TIMEOUT, CheckFailed, ComposeStack
 from .reasons import last_line
 from .settings import (
     DEFAULT_COMPOSE,
     DEFAULT_DOCKER,
+    DEPLOY_HISTORY,
     DEPLOY_SURGE,
     NGINX_DNS_VALID_S,
     NGINX_REPLACE_DRAIN_S,
+    RELEASE_COMPOSE_FILE,
     STOP_GRACE_PERIOD_S,
+    SettingError,
     compose_project_name,
+    release_settings,
 )
 
 APP = "app"
@@ -142,11 +152,12 @@ def healthy(stack: ComposeStack, container: str) -> bool:
     return bool(state["Running"]) and (state.get("Health") or {}).get("Status") == "healthy"
 
 
-def replace_if_changed(stack: ComposeStack, service: str) -> None:
+def replace_if_changed(stack: ComposeStack, service: str, plain: ComposeStack) -> None:
     """An edge service's container replaced if what it serves or its compose config changed, the old
-    one given NGINX_REPLACE_DRAIN_S to finish what it holds: its host port refuses connections meanwhile."""
+    one given NGINX_REPLACE_DRAIN_S to finish what it holds: its host port refuses connections meanwhile.
+    `plain` is the stack of compose.yaml alone, as a deploy that built the checkout ran it."""
     current = running(stack, service)
-    if current and not changed(stack, service, current[0]):
+    if current and not changed(stack, service, current[0], plain):
         return
     started = time.monotonic()
     stack.up(
@@ -155,12 +166,24 @@ def replace_if_changed(stack: ComposeStack, service: str) -> None:
     say(f"{service} replaced in {time.monotonic() - started:.1f} s: what it serves changed")
 
 
-def changed(stack: ComposeStack, service: str, container: str) -> bool:
-    """Whether the new build serves other files than `container` (nginx: `start.sh digest` in both),
-    or compose's config of the service changed (its environment, ports, volumes)."""
+def config_hash(stack: ComposeStack, service: str) -> str:
     [hashed] = [line.split()[-1] for line in stack.run("config", "--hash", service).stdout.splitlines()]
-    labels = stack.inspect(container)["Config"]["Labels"] or {}
-    if labels.get("com.docker.compose.config-hash") != hashed:
+    return hashed
+
+
+def changed(stack: ComposeStack, service: str, container: str, plain: ComposeStack) -> bool:
+    """Whether the new build serves other files than `container` (nginx: `start.sh digest` in both),
+    or compose's config of the service changed (its environment, ports, volumes). Another image
+    alone (another tag, or a tag after a build here) is not a change of config: compose's hash of
+    the service as the container was made is compared with the new config's as it stands and with
+    the image the container runs."""
+    inspected = stack.inspect(container)["Config"]
+    image = str(inspected["Image"])
+    tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else None
+    hashes = {config_hash(stack, service), config_hash(plain, service)}
+    if tag is not None:
+        hashes.add(config_hash(running_published(plain, tag), service))
+    if (inspected["Labels"] or {}).get("com.docker.compose.config-hash") not in hashes:
         return True
     if service != "nginx":
         return image_of(stack, container) != str(stack.inspect(built_image(stack, service))["Id"])
@@ -174,10 +197,35 @@ def built_image(stack: ComposeStack, service: str) -> str:
     return str(stack.config()["services"][service].get("image") or f"{stack.name}-{service}")
 
 
-def deploy(stack: ComposeStack, timeout: int) -> None:
+def running_published(stack: ComposeStack, tag: str) -> ComposeStack:
+    """The stack with compose.release.yaml over compose.yaml: IMAGE_REPOSITORY's images at `tag`."""
+    files = ["--file", "compose.yaml", "--file", RELEASE_COMPOSE_FILE]
+    return ComposeStack([*stack.compose, *files], stack.docker, stack.name, None, {**stack.env, "IMAGE_TAG": tag}, {})
+
+
+def pull(stack: ComposeStack, tag: str) -> None:
+    """The published images at `tag`; a copy this engine already holds serves when the registry cannot."""
+    result = stack.run("pull", "--quiet", "--ignore-buildable", check=False, timeout=1800)
+    if result.returncode == 0:
+        return
+    images = {service["image"] for service in stack.config()["services"].values() if "build" not in service}
+    missing = [image for image in sorted(images) if stack.docker_run("image", "inspect", image).returncode != 0]
+    if missing:
+        raise DeployFailed(f"{missing[0]} could not be pulled ({last_line(result.stdout + result.stderr)})")
+    say(f"the registry did not answer; {tag}'s images are on this host already")
+
+
+def deploy(stack: ComposeStack, timeout: int, tag: str | None = None) -> None:
     started = time.monotonic()
-    stack.run("build", timeout=1800)
-    say(f"images built in {time.monotonic() - started:.0f} s")
+    plain = stack
+    if tag is None:
+        stack.run("build", timeout=1800)
+        say(f"images built in {time.monotonic() - started:.0f} s")
+    else:
+        stack = running_published(stack, tag)
+        pull(stack, tag)
+        stack.run("build", timeout=1800)  # what is not published (the ACME client) is built here
+        say(f"{tag}'s images pulled in {time.monotonic() - started:.0f} s")
     old = running(stack, APP)
     if not old:
         stack.up("--no-build", services=())  # every service, as `docker compose up` starts them
@@ -186,6 +234,7 @@ def deploy(stack: ComposeStack, timeout: int) -> None:
         if unhealthy:
             raise DeployFailed(f"the first start is not healthy ({unhealthy[0]})")
         say(f"nothing was running: started and healthy in {time.monotonic() - started:.0f} s")
+        deploy_history.record(DEPLOY_HISTORY, tag)
         return
     services = stack.config()["services"]
     edge = [service for service in EDGE_SERVICES if service in services]
@@ -200,8 +249,9 @@ def deploy(stack: ComposeStack, timeout: int) -> None:
         say(f"release step: {line}")
     roll_app(stack, old, timeout)
     for service in edge:
-        replace_if_changed(stack, service)
-    say(f"the new version serves; deployed in {time.monotonic() - started:.0f} s")
+        replace_if_changed(stack, service, plain)
+    deploy_history.record(DEPLOY_HISTORY, tag)
+    say(f"{tag or 'the new version'} serves; deployed in {time.monotonic() - started:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,11 +264,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=int, default=UP_TIMEOUT, help=f"seconds new replicas may take to be healthy ({UP_TIMEOUT})"
     )
+    parser.add_argument(
+        "--rollback",
+        action="store_true",
+        help=f"deploy the tag that ran before this one ({DEPLOY_HISTORY.name})",
+    )
     args = parser.parse_args(argv)
     stack = ComposeStack(shlex.split(args.compose), shlex.split(args.docker), args.project_name, None, defaults={})
     try:
-        deploy(stack, args.timeout)
-    except DeployFailed as failure:
+        tag = deploy_history.previous_tag(DEPLOY_HISTORY) if args.rollback else release_settings(os.environ).image_tag
+        if args.rollback:
+            say(f"rolling back to {tag}")
+        deploy(stack, args.timeout, tag)
+    except (DeployFailed, SettingError, deploy_history.NothingToGoBackTo) as failure:
         print(f"deploy: FAILED: {failure}", file=sys.stderr)
         return 1
     except (CheckFailed, subprocess.TimeoutExpired) as failure:

@@ -16,6 +16,7 @@ Run from the project root, as every command here is: the server inherits that wo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -60,6 +61,11 @@ def raise_open_files_limit(needed: int) -> None:
         )
 
 
+def plan_line(plan: tuning.Plan, current: settings.Settings) -> str:
+    """The plan as one JSON line, with the release it serves: what a deploy's logs show first."""
+    return json.dumps({**json.loads(plan.as_json()), "version": current.version, "revision": current.revision})
+
+
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(description="Start the app server.").parse_args(argv)
     try:
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         argv = servers.argv(settings.project().server, plan, current)
     except (tuning.TuningError, settings.SettingError) as error:
         sys.exit(f"serve: {error}")
-    print(plan.as_json(), file=sys.stderr, flush=True)
+    print(plan_line(plan, current), file=sys.stderr, flush=True)
     if plan.db_pool_size is not None:
         os.environ["DB_POOL_SIZE"] = str(plan.db_pool_size)
     raise_open_files_limit(plan.open_files_per_worker)

@@ -9,6 +9,9 @@
   that did not come through nginx) set for the log lines written while it is served (logs.py),
   is counted in the worker's metrics (metrics.py) and, with ACCESS_LOG=1, gets an access line:
   the same line whichever server runs the app (served_request.py).
+- Every answer the app gives carries the release and the commit the image was built as
+  (VERSION_HEADER and REVISION_HEADER, from APP_VERSION and APP_REVISION), so that a deploy can be
+  checked from outside.
 - Over ASGI, a WebSocket, and a response that streams server-sent events, is long-lived: when the
   worker is told to stop, it is closed cleanly before the server acts (long_lived.py).
 
@@ -26,16 +29,17 @@ from .serve import load_app
 from .settings import from_environment
 
 
-def served(inner: Any, interface: str) -> Any:
-    """`inner` with the server layer in front, for its interface ("wsgi" or "asgi")."""
+def served(inner: Any, interface: str, headers: tuple[tuple[str, str], ...] = ()) -> Any:
+    """`inner` with the server layer in front, for its interface ("wsgi" or "asgi"), `headers` added
+    to its answers."""
     # Imported for its interface only: a WSGI worker need not load asyncio (its memory is measured).
     if interface == "asgi":
         from .served_asgi import served as served_asgi
 
-        return served_asgi(inner)
+        return served_asgi(inner, headers)
     from .served_wsgi import served as served_wsgi
 
-    return served_wsgi(inner)
+    return served_wsgi(inner, headers)
 
 
 logs.stamp_request_ids()
@@ -43,4 +47,4 @@ logs.stamp_request_ids()
 logging.captureWarnings(True)
 metrics.worker_started()
 settings = from_environment()
-app = served(load_app(settings.app_module), settings.interface)
+app = served(load_app(settings.app_module), settings.interface, settings.release_headers)

@@ -68,7 +68,10 @@ async def serve_websocket(
         logs.request_id.set(None)
 
 
-def served(inner: ASGIApp) -> ASGIApp:
+def served(inner: ASGIApp, headers: tuple[tuple[str, str], ...] = ()) -> ASGIApp:
+    """`inner` with the server layer in front; `headers` added to each of its HTTP answers."""
+    added = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
     async def app(
         scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[None]]
     ) -> None:
@@ -99,6 +102,8 @@ def served(inner: ASGIApp) -> ASGIApp:
                 if not message.get("more_body", False):
                     long_lived.worker.ended(stream)
                 return
+            if message["type"] == "http.response.start" and added:
+                message = {**message, "headers": [*message.get("headers", ()), *added]}
             await send(message)
             if message["type"] == "http.response.start":
                 request.status = message["status"]

@@ -49,7 +49,10 @@ def finished_on_close(body: Iterable[bytes], environ: dict[str, Any], finish: Ca
     return ClosingBody(body, finish)
 
 
-def served(inner: WSGIApp) -> WSGIApp:
+def served(inner: WSGIApp, headers: tuple[tuple[str, str], ...] = ()) -> WSGIApp:
+    """`inner` with the server layer in front; `headers` added to each of its answers."""
+    added = list(headers)
+
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == LIVENESS_PATH:
@@ -65,7 +68,7 @@ def served(inner: WSGIApp) -> WSGIApp:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
             request.status = int(status[:3])
-            write: Callable[..., Any] = start_response(status, headers, exc_info)
+            write: Callable[..., Any] = start_response(status, [*headers, *added], exc_info)
             return write
 
         try:

@@ -70,6 +70,12 @@ APP_KEEPALIVE_S = 75
 WORKER_START_S = 30
 # Answered by the server layer itself (served_app.py), never by the app: "the server is up".
 LIVENESS_PATH = "/.alive"
+# What the image was built as and from (the Dockerfile's VERSION and REVISION build arguments), on
+# every response the app answers, so that a deploy can be checked from outside (served_app.py).
+VERSION_HEADER = "X-App-Version"
+REVISION_HEADER = "X-App-Revision"
+UNRELEASED_VERSION = "dev"
+UNKNOWN_REVISION = "unknown"
 DEFAULT_APP_PORT = 8000
 # Where `make local`'s nginx listens unless HTTP_PORT says otherwise.
 DEFAULT_HTTP_PORT = 8080
@@ -146,6 +152,16 @@ VARIABLES = (
         "REQUEST_TIMEOUT",
         f"`{DEFAULT_REQUEST_TIMEOUT_S}`",
         "seconds a request may run: nginx answers 504 past it (`proxy_read_timeout`), and the pools' wait",
+    ),
+    Variable(
+        "APP_VERSION",
+        f"`{UNRELEASED_VERSION}` (the images: the VERSION they were built as)",
+        f"the release the app reports (`{VERSION_HEADER}`, the plan line)",
+    ),
+    Variable(
+        "APP_REVISION",
+        f"`{UNKNOWN_REVISION}` (the images: the commit they were built from)",
+        f"the commit the app reports (`{REVISION_HEADER}`, the plan line)",
     ),
     Variable("LOG_LEVEL", "`info`", "the servers' and the app's log level"),
     Variable("LOG_FORMAT", "`text` (the images: `json`)", "`json`, an object per line for a log collector, or `text`"),
@@ -236,6 +252,18 @@ VARIABLES = (
     Variable("DOCKER", f"`{DEFAULT_DOCKER}`", "`make container-test`, `make deploy`: the engine's CLI"),
     Variable("COMPOSE_PROJECT_NAME", "the project directory's name", "`make deploy`: the compose project it replaces"),
     Variable(
+        "IMAGE_REPOSITORY",
+        "none",
+        "`make publish`, `make deploy IMAGE_TAG=...`: the app image's repository (nginx's: `<it>-nginx`)",
+    ),
+    Variable(
+        "IMAGE_TAG",
+        "none: `make deploy` builds from the checkout",
+        "`make deploy`: the published version to run; `make publish`: the tag pushed (default: the commit)",
+    ),
+    Variable("VERSION", "`git describe --tags --always`", "`make publish`: the release the images report"),
+    Variable("IMAGE_SOURCE", "none", "`make publish`: the repository's address, in the images' source label"),
+    Variable(
         "LOCUST_RUN_TIME",
         f"`{DEFAULT_LOADTEST_RUN_TIME}`",
         "`make container-test LOADTEST=1`: how long the load test runs",
@@ -276,6 +304,13 @@ class Settings:
     # The server's files while it runs (the metrics' shared files, granian's logging config): under
     # /tmp (a tmpfs in the containers) unless RUNTIME_DIR says where.
     runtime_dir: Path
+    version: str = UNRELEASED_VERSION
+    revision: str = UNKNOWN_REVISION
+
+    @property
+    def release_headers(self) -> tuple[tuple[str, str], ...]:
+        """What every answer of the app carries: the release and the commit it was built from."""
+        return ((VERSION_HEADER, self.version), (REVISION_HEADER, self.revision))
 
     @property
     def port(self) -> str:
@@ -394,6 +429,49 @@ def container_test_settings(env: Mapping[str, str]) -> ContainerTestSettings:
     )
 
 
+# A repository as the engines name one: an optional registry host (and port), then lowercase path
+# components (https://github.com/distribution/reference/blob/main/reference.go); a tag after it.
+IMAGE_REPOSITORY_PATTERN = re.compile(
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
+IMAGE_TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# What the Kubernetes manifests name until `make release` names a published version: never `latest`,
+# which a later pull may make another build.
+UNRELEASED_IMAGE_TAG = "unreleased"
+# The compose services whose images `make publish` pushes, and what each adds to IMAGE_REPOSITORY.
+PUBLISHED_IMAGES = {"app": "", "nginx": "-nginx"}
+# The compose file that runs published images instead of building them (`make deploy IMAGE_TAG=...`).
+RELEASE_COMPOSE_FILE = "compose.release.yaml"
+# One line per deploy, newest last (its time and its tag): what `make rollback` goes back along.
+DEPLOY_HISTORY = PROJECT / ".deploy-history"
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    """What is published and run: `make publish` and `make deploy IMAGE_TAG=...`."""
+
+    image_repository: str | None  # IMAGE_REPOSITORY
+    image_tag: str | None  # IMAGE_TAG
+    version: str | None  # VERSION: else what `git describe` says
+    source: str | None  # IMAGE_SOURCE
+
+
+def release_settings(env: Mapping[str, str]) -> ReleaseSettings:
+    repository = env.get("IMAGE_REPOSITORY", "").strip() or None
+    if repository is not None and not IMAGE_REPOSITORY_PATTERN.fullmatch(repository):
+        raise SettingError(
+            f"IMAGE_REPOSITORY: {repository!r} is not an image repository; give e.g. ghcr.io/org/my-service"
+            " (lowercase, no tag)"
+        )
+    tag = env.get("IMAGE_TAG", "").strip() or None
+    if tag is not None and not IMAGE_TAG_PATTERN.fullmatch(tag):
+        raise SettingError(
+            f"IMAGE_TAG: {tag!r} is not an image tag; give letters, digits, '_', '.' or '-' (up to 128), e.g. v1.4.0"
+        )
+    version = header_value("VERSION", env.get("VERSION"), "") or None
+    return ReleaseSettings(repository, tag, version, env.get("IMAGE_SOURCE", "").strip() or None)
+
+
 def compose_project_name(env: Mapping[str, str]) -> str:
     """compose's own default: COMPOSE_PROJECT_NAME, else the project directory's name in its alphabet."""
     return env.get("COMPOSE_PROJECT_NAME") or re.sub(r"[^a-z0-9_-]", "", PROJECT.name.lower())
@@ -485,6 +563,14 @@ def log_format(env: Mapping[str, str]) -> str:
     return value
 
 
+def header_value(name: str, given: str | None, default: str) -> str:
+    """A value the app sends in a response header: printable ASCII without spaces, as a tag or a commit is."""
+    value = (given or "").strip() or default
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise SettingError(f"{name}: {value!r} is not a version or a commit; give printable ASCII without spaces")
+    return value
+
+
 def metrics_port(env: Mapping[str, str]) -> int | None:
     value = env.get("METRICS_PORT", str(DEFAULT_METRICS_PORT)).strip().lower()
     if value == "off":
@@ -529,4 +615,6 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Settings:
         log_format=log_format(env),
         metrics_port=metrics_port(env),
         runtime_dir=Path(env.get("RUNTIME_DIR") or default_runtime_dir),
+        version=header_value("APP_VERSION", env.get("APP_VERSION"), UNRELEASED_VERSION),
+        revision=header_value("APP_REVISION", env.get("APP_REVISION"), UNKNOWN_REVISION),
     )
