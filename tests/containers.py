@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -70,3 +71,22 @@ def access_lines(nginx_log: str) -> list[dict]:
 def upstream_that_answered(line: dict) -> str:
     """The address that answered (nginx lists each it tried, comma-separated: the last), without its port."""
     return line["upstream"].split(",")[-1].strip().rpartition(":")[0]
+
+
+def run_workflow_steps(steps: list[str], project: Path, env: dict[str, str]) -> str:
+    """A workflow's `run:` steps in order and as written, with the runner's shell flags; the last
+    one's output. Each must exit 0."""
+    output = ""
+    for step in steps:
+        result = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=CONTAINER_TEST_TIMEOUT,
+        )
+        output = result.stdout + result.stderr
+        print(f"$ {step}\n{output[-3000:]}")
+        assert result.returncode == 0, f"{step}:\n{output[-6000:]}"
+    return output

@@ -29,7 +29,14 @@ from packaging.utils import canonicalize_name
 from pyserve_template.baking import add_dependency, add_dependency_without_locking, project_venv, uv
 
 from .conftest import variation_id
-from .containers import CONTAINER_TEST_TIMEOUT, access_lines, compose_stack, dns_valid_seconds, upstream_that_answered
+from .containers import (
+    CONTAINER_TEST_TIMEOUT,
+    access_lines,
+    compose_stack,
+    dns_valid_seconds,
+    run_workflow_steps,
+    upstream_that_answered,
+)
 from .engine import Engine, PodmanEngine, base_images, project_images
 from .load import SteadyLoad
 from .stack import running_stack
@@ -108,19 +115,7 @@ def test_the_projects_ci_workflow_runs_here(fresh_bake, docker: Engine, tmp_path
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {**docker.env, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
-    output = ""
-    for step in steps:
-        result = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=CONTAINER_TEST_TIMEOUT,
-        )
-        output = result.stdout + result.stderr
-        print(f"$ {step}\n{output[-3000:]}")
-        assert result.returncode == 0, f"{step}:\n{output[-6000:]}"
+    output = run_workflow_steps(steps, project, env)
     assert steps[-1] == "make container-test LOADTEST=1"
     check_smoke_test_output(output, docker)
     assert re.search(r"container-test: make loadtest for \d+s: loadtest: passed", output), output

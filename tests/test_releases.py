@@ -25,7 +25,7 @@ import yaml
 from pyserve_template.baking import free_port, project_venv
 
 from .conftest import bake_with
-from .containers import CONTAINER_TEST_TIMEOUT, compose_stack
+from .containers import CONTAINER_TEST_TIMEOUT, compose_stack, run_workflow_steps
 from .engine import Engine, PodmanEngine, stop_process
 from .stack import wait_for
 from .test_deploy import release as new_sample_version
@@ -119,24 +119,6 @@ def publish_steps(project: Path) -> list[str]:
     return [step["run"] for step in workflow["jobs"]["publish"]["steps"] if "run" in step]
 
 
-def run_steps(steps: list[str], project: Path, env: dict[str, str]) -> str:
-    """The workflow's `run:` steps, in order, with the runner's shell flags; their last output."""
-    output = ""
-    for step in steps:
-        result = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=CONTAINER_TEST_TIMEOUT,
-        )
-        output = result.stdout + result.stderr
-        print(f"$ {step}\n{output[-3000:]}")
-        assert result.returncode == 0, f"{step}:\n{output[-6000:]}"
-    return output
-
-
 @pytest.fixture(scope="module")
 def published(cookies_session, docker: Engine, registry: Registry, tmp_path_factory) -> Iterator[Published]:
     """A project with Kubernetes manifests, v1.0.0 published by the workflow's publish job as CI runs
@@ -162,7 +144,7 @@ def published(cookies_session, docker: Engine, registry: Registry, tmp_path_fact
         if tag != "v1.0.0":
             new_sample_version(project, tag)
         revisions[tag] = commit_and_tag(project, tag)
-        output = run_steps(publish_steps(project), project, env)
+        output = run_workflow_steps(publish_steps(project), project, env)
         assert f"publish: pushed {repository}-nginx:{tag}" in output, output
     tags = [*revisions, *revisions.values()]
     try:
