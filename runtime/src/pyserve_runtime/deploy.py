@@ -46,6 +46,7 @@ from .settings import (
     DEPLOY_SURGE,
     NGINX_DNS_VALID_S,
     NGINX_REPLACE_DRAIN_S,
+    PUBLISHED_IMAGES,
     RELEASE_COMPOSE_FILE,
     STOP_GRACE_PERIOD_S,
     SettingError,
@@ -167,8 +168,10 @@ def replace_if_changed(stack: ComposeStack, service: str, plain: ComposeStack) -
 
 
 def config_hash(stack: ComposeStack, service: str) -> str:
-    [hashed] = [line.split()[-1] for line in stack.run("config", "--hash", service).stdout.splitlines()]
-    return hashed
+    hashed = [line.split()[-1] for line in stack.run("config", "--hash", service).stdout.splitlines() if line.strip()]
+    if len(hashed) != 1:
+        raise DeployFailed(f"compose gave no config hash for {service}")
+    return hashed[0]
 
 
 def changed(stack: ComposeStack, service: str, container: str, plain: ComposeStack) -> bool:
@@ -179,10 +182,10 @@ def changed(stack: ComposeStack, service: str, container: str, plain: ComposeSta
     the image the container runs."""
     inspected = stack.inspect(container)["Config"]
     image = str(inspected["Image"])
-    tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else None
     hashes = {config_hash(stack, service), config_hash(plain, service)}
-    if tag is not None:
-        hashes.add(config_hash(running_published(plain, tag), service))
+    repository = release_settings(os.environ).image_repository
+    if repository and service in PUBLISHED_IMAGES and image.startswith(f"{repository}{PUBLISHED_IMAGES[service]}:"):
+        hashes.add(config_hash(running_published(plain, image.rpartition(":")[2]), service))
     if (inspected["Labels"] or {}).get("com.docker.compose.config-hash") not in hashes:
         return True
     if service != "nginx":
