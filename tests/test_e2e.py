@@ -291,7 +291,8 @@ def check_workers_fit_the_memory_model(stack: Stack) -> None:
 def test_load_test_fails_when_the_service_does(fresh_bake) -> None:
     """The thresholds bite: against a port where nothing answers, `make loadtest` exits non-zero."""
     project = fresh_bake()
-    env = {**os.environ, "LOCUST_USERS": "2", "LOCUST_SPAWN_RATE": "2", "LOCUST_RUN_TIME": "2s"}
+    # Long enough for Locust to start and ask at least once on a busy machine.
+    env = {**os.environ, "LOCUST_USERS": "2", "LOCUST_SPAWN_RATE": "2", "LOCUST_RUN_TIME": "5s"}
     command = ["make", "loadtest", f"LOCUST={TOOLS / 'locust'}", f"HOST=http://127.0.0.1:{free_port()}"]
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "loadtest: FAILED: failure ratio 100.00%" in result.stdout + result.stderr
