@@ -153,12 +153,13 @@ def healthy(stack: ComposeStack, container: str) -> bool:
     return bool(state["Running"]) and (state.get("Health") or {}).get("Status") == "healthy"
 
 
-def replace_if_changed(stack: ComposeStack, service: str, plain: ComposeStack) -> None:
+def replace_if_changed(stack: ComposeStack, service: str, plain: ComposeStack, repository: str | None) -> None:
     """An edge service's container replaced if what it serves or its compose config changed, the old
     one given NGINX_REPLACE_DRAIN_S to finish what it holds: its host port refuses connections meanwhile.
-    `plain` is the stack of compose.yaml alone, as a deploy that built the checkout ran it."""
+    `plain` is the stack of compose.yaml alone, as a deploy that built the checkout ran it;
+    `repository`, IMAGE_REPOSITORY, where published images run."""
     current = running(stack, service)
-    if current and not changed(stack, service, current[0], plain):
+    if current and not changed(stack, service, current[0], plain, repository):
         return
     started = time.monotonic()
     stack.up(
@@ -174,7 +175,7 @@ def config_hash(stack: ComposeStack, service: str) -> str:
     return hashed[0]
 
 
-def changed(stack: ComposeStack, service: str, container: str, plain: ComposeStack) -> bool:
+def changed(stack: ComposeStack, service: str, container: str, plain: ComposeStack, repository: str | None) -> bool:
     """Whether the new build serves other files than `container` (nginx: `start.sh digest` in both),
     or compose's config of the service changed (its environment, ports, volumes). Another image
     alone (another tag, or a tag after a build here) is not a change of config: compose's hash of
@@ -183,7 +184,6 @@ def changed(stack: ComposeStack, service: str, container: str, plain: ComposeSta
     inspected = stack.inspect(container)["Config"]
     image = str(inspected["Image"])
     hashes = {config_hash(stack, service), config_hash(plain, service)}
-    repository = release_settings(os.environ).image_repository
     if repository and service in PUBLISHED_IMAGES and image.startswith(f"{repository}{PUBLISHED_IMAGES[service]}:"):
         hashes.add(config_hash(running_published(plain, image.rpartition(":")[2]), service))
     if (inspected["Labels"] or {}).get("com.docker.compose.config-hash") not in hashes:
@@ -218,7 +218,7 @@ def pull(stack: ComposeStack, tag: str) -> None:
     say(f"the registry did not answer; {tag}'s images are on this host already")
 
 
-def deploy(stack: ComposeStack, timeout: int, tag: str | None = None) -> None:
+def deploy(stack: ComposeStack, timeout: int, tag: str | None = None, repository: str | None = None) -> None:
     started = time.monotonic()
     plain = stack
     if tag is None:
@@ -252,7 +252,7 @@ def deploy(stack: ComposeStack, timeout: int, tag: str | None = None) -> None:
         say(f"release step: {line}")
     roll_app(stack, old, timeout)
     for service in edge:
-        replace_if_changed(stack, service, plain)
+        replace_if_changed(stack, service, plain, repository)
     deploy_history.record(DEPLOY_HISTORY, tag)
     say(f"{tag or 'the new version'} serves; deployed in {time.monotonic() - started:.0f} s")
 
@@ -275,10 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack = ComposeStack(shlex.split(args.compose), shlex.split(args.docker), args.project_name, None, defaults={})
     try:
-        tag = deploy_history.previous_tag(DEPLOY_HISTORY) if args.rollback else release_settings(os.environ).image_tag
+        release = release_settings(os.environ)
+        tag = deploy_history.previous_tag(DEPLOY_HISTORY) if args.rollback else release.image_tag
         if args.rollback:
             say(f"rolling back to {tag}")
-        deploy(stack, args.timeout, tag)
+        deploy(stack, args.timeout, tag, release.image_repository)
     except (DeployFailed, SettingError, deploy_history.NothingToGoBackTo) as failure:
         print(f"deploy: FAILED: {failure}", file=sys.stderr)
         return 1

@@ -22,12 +22,12 @@ import shlex
 import subprocess
 import sys
 
+from .checkout import git_answer
 from .compose_stack import ComposeStack
 from .reasons import last_line
 from .settings import (
     DEFAULT_COMPOSE,
     DEFAULT_DOCKER,
-    PROJECT,
     PUBLISHED_IMAGES,
     ReleaseSettings,
     SettingError,
@@ -48,21 +48,15 @@ def say(message: str) -> None:
     print(f"publish: {message}", flush=True)
 
 
-def git(*args: str) -> str | None:
-    """git's answer in the project, or None where it has none (no repository, no tag here)."""
-    result = subprocess.run(["git", *args], cwd=PROJECT, capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
 def image_tags(release: ReleaseSettings, revision: str) -> list[str]:
     """The commit (or IMAGE_TAG), then the release tag the commit carries, if any."""
     first = release.image_tag or revision
-    exact = git("describe", "--tags", "--exact-match")
+    exact = git_answer("describe", "--tags", "--exact-match")
     return [first] + ([exact] if exact and exact != first else [])
 
 
 def build_arguments(release: ReleaseSettings, revision: str) -> list[str]:
-    version = release.version or git("describe", "--tags", "--always") or revision
+    version = release.version or git_answer("describe", "--tags", "--always") or revision
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     labels = {"VERSION": version, "REVISION": revision, "CREATED": created, "SOURCE": release.source or ""}
     return [argument for name, value in labels.items() for argument in ("--build-arg", f"{name}={value}")]
@@ -73,10 +67,10 @@ def publish(release: ReleaseSettings, stack: ComposeStack) -> list[str]:
     engine), tag them and push them; the references pushed."""
     if release.image_repository is None:
         raise PublishFailed("IMAGE_REPOSITORY is unset; give the app image's repository, e.g. ghcr.io/org/my-service")
-    revision = git("rev-parse", "HEAD")
+    revision = git_answer("rev-parse", "HEAD")
     if revision is None:
         raise PublishFailed("this is not a git checkout with a commit: the images are tagged with the commit")
-    if git("status", "--porcelain", "--untracked-files=no"):
+    if git_answer("status", "--porcelain", "--untracked-files=no"):
         raise PublishFailed(f"the checkout has uncommitted changes: images tagged {revision[:12]} would not be it")
     tags = image_tags(release, revision)
     arguments = build_arguments(release, revision)

@@ -33,6 +33,7 @@ from typing import Any
 import cruft
 from cruft._commands.utils.cruft import json_dumps as cruft_json_dumps
 
+from .checkout import git
 from .settings import LOCK_FILES, PROJECT, uv_command
 
 RECORD = PROJECT / ".cruft.json"
@@ -47,10 +48,6 @@ KEPT_KEY = "kept_from_auto"
 
 class Refused(Exception):
     """A reason not to go on, said on one line."""
-
-
-def git(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=PROJECT, capture_output=True, text=True, check=False)
 
 
 def recorded_template() -> str:
