@@ -93,9 +93,10 @@ class SteadyLoad:
         with self._lock:
             return [outcome for outcome in self.outcomes if outcome.failed]
 
-    def count(self) -> int:
+    def count(self, since: float = 0.0) -> int:
+        """How many requests were answered (or failed), of those sent after `since` (monotonic)."""
         with self._lock:
-            return len(self.outcomes)
+            return sum(outcome.started > since for outcome in self.outcomes)
 
 
 def slow_clients(port: int, count: int) -> list[socket.socket]:
