@@ -74,8 +74,10 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
     assert app["resources"]["requests"] == app["resources"]["limits"]
     env = {item["name"]: item for item in app["env"]}
     cpu_ref = env["CPU_LIMIT_MILLICORES"]["valueFrom"]["resourceFieldRef"]
+    request_ref = env["CPU_REQUEST_MILLICORES"]["valueFrom"]["resourceFieldRef"]
     memory_ref = env["MEMORY_LIMIT"]["valueFrom"]["resourceFieldRef"]
     assert (cpu_ref["resource"], cpu_ref["divisor"]) == ("limits.cpu", "1m")
+    assert (request_ref["resource"], request_ref["divisor"]) == ("requests.cpu", "1m")
     assert (memory_ref["resource"], memory_ref["divisor"]) == ("limits.memory", "1Mi")
     # No $(VAR) references: podman kube play (4.3) passes them through unexpanded.
     assert not [item for item in app["env"] if "$(" in item.get("value", "")]

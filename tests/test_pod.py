@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonpatch
 import pytest
 import yaml
 
@@ -96,27 +97,38 @@ def documented_builds(manifest: Path) -> list[list[str]]:
     return [shlex.split(line.lstrip("# ")) for line in lines if line.lstrip("# ").startswith("docker build ")]
 
 
-@pytest.fixture(scope="module")
-def pod(cookies_session, podman: PodmanEngine) -> Iterator[Pod]:
-    project = bake_with(cookies_session, {"use_kubernetes": "yes"})
-    manifest = project / "deploy" / "k8s" / "deployment.yaml"
-    podman.ensure_images(base_images(project / "Dockerfile"))
-    for build in documented_builds(manifest):
-        built = subprocess.run(build, cwd=project, env=podman.env, capture_output=True, text=True, timeout=900)
-        assert built.returncode == 0, built.stderr[-3000:]
-    network = f"pyserve-pod-{os.getpid()}"
+@contextlib.contextmanager
+def played(podman: PodmanEngine, manifest: Path, network: str) -> Iterator[Pod]:
+    """The manifest's Deployment played in a network namespace and a network named `network`, ready."""
     with network_namespace(network) as netns:
-        played = Pod(podman, netns, manifest)
-        played.podman("network", "create", network)
+        pod = Pod(podman, netns, manifest)
+        pod.podman("network", "create", network)
         try:
             # --start=false: podman 4.3 makes a pod per replica, all publishing the same ports; one starts.
-            played.podman("kube", "play", "--network", network, "--start=false", str(manifest))
-            played.podman("pod", "start", played.name)
-            wait_for(played.ready, READY_S, "the pod's app and nginx ready")
-            yield played
+            pod.podman("kube", "play", "--network", network, "--start=false", str(manifest))
+            pod.podman("pod", "start", pod.name)
+            wait_for(pod.ready, READY_S, "the pod's app and nginx ready")
+            yield pod
         finally:
-            played.podman("kube", "down", str(manifest), check=False)
-            played.podman("network", "rm", "--force", network, check=False)
+            pod.podman("kube", "down", str(manifest), check=False)
+            pod.podman("network", "rm", "--force", network, check=False)
+
+
+@pytest.fixture(scope="module")
+def project(cookies_session, podman: PodmanEngine) -> Path:
+    """A Kubernetes project with its images built as the manifest's header says."""
+    project = bake_with(cookies_session, {"use_kubernetes": "yes"})
+    podman.ensure_images(base_images(project / "Dockerfile"))
+    for build in documented_builds(project / "deploy" / "k8s" / "deployment.yaml"):
+        built = subprocess.run(build, cwd=project, env=podman.env, capture_output=True, text=True, timeout=900)
+        assert built.returncode == 0, built.stderr[-3000:]
+    return project
+
+
+@pytest.fixture(scope="module")
+def pod(project: Path, podman: PodmanEngine) -> Iterator[Pod]:
+    with played(podman, project / "deploy" / "k8s" / "deployment.yaml", f"pyserve-pod-{os.getpid()}") as pod:
+        yield pod
 
 
 def test_both_containers_share_one_pod_and_nginx_reaches_the_app_on_loopback(pod: Pod) -> None:
@@ -205,3 +217,29 @@ def test_what_podman_4_3_does_differently_is_what_the_readme_says(pod: Pod) -> N
     print(
         f"podman 4.3: {len(pods)} pods for {deployment['spec']['replicas']} replicas; pod stopped in {stopped_in:.1f} s"
     )
+
+
+def test_without_a_cpu_limit_the_plan_sizes_from_the_request(
+    project: Path, podman: PodmanEngine, tmp_path: Path
+) -> None:
+    """The Deployment with the no-cpu-limit component's patch, as kustomize applies it (RFC 6902)."""
+    k8s = project / "deploy" / "k8s"
+    [patch] = yaml.safe_load((k8s / "no-cpu-limit" / "kustomization.yaml").read_text())["patches"]
+    deployment = jsonpatch.apply_patch(
+        yaml.safe_load((k8s / "deployment.yaml").read_text()), yaml.safe_load(patch["patch"])
+    )
+    deployment["metadata"]["name"] += "-no-cpu-limit"  # beside the module's pod, which podman still knows
+    manifest = tmp_path / "deployment.yaml"
+    manifest.write_text(yaml.safe_dump(deployment))
+    with played(podman, manifest, f"pyserve-pod-request-{os.getpid()}") as pod:
+        resources = pod.spec("app")["resources"]
+        assert "cpu" not in resources["limits"]
+        requested = values.parse_cpus(resources["requests"]["cpu"])
+        plan = pod.plan()
+        cpus = plan["limits"]["cpus"]
+        # No quota: the Downward API's limits.cpu is whatever podman reports for no limit, set aside.
+        assert not [source for source in cpus["found"] if "quota" in source or "cpu.max" in source], cpus
+        assert pod.container("app")["HostConfig"]["NanoCpus"] == 0
+        assert (plan["cpus"], cpus["from"]) == (requested, "CPU_REQUEST_MILLICORES"), cpus
+        assert list(cpus.get("ignored", {})) == ["CPU_LIMIT_MILLICORES"], cpus
+        print(f"pod without a CPU limit: {plan['workers']} workers x {plan['threads']}, from {cpus}")

@@ -12,6 +12,7 @@ from pyserve_runtime.tuning import inputs as plan_inputs
 from pyserve_runtime.tuning import model as tuning
 from pyserve_runtime.tuning import nginx as nginx_sizing
 from pyserve_runtime.tuning import presentation
+from pyserve_runtime.tuning.model import Found
 
 MIB = values.MIB
 GIB = 1024 * MIB
@@ -191,11 +192,6 @@ OVERRIDES = {
     "answers only": ({}, (3, 32, "gthread"), (ANSWER, ANSWER)),
     "CPU_LIMIT from the orchestrator": ({"CPU_LIMIT": "2"}, (5, 64, "gthread"), ("CPU_LIMIT", ANSWER)),
     "CPU_LIMIT in millicores": ({"CPU_LIMIT": "500m"}, (2, 16, "gthread"), ("CPU_LIMIT", ANSWER)),
-    "CPU_LIMIT_MILLICORES from the Downward API": (
-        {"CPU_LIMIT_MILLICORES": "500", "MEMORY_LIMIT": "512"},
-        (2, 16, "gthread"),
-        ("CPU_LIMIT_MILLICORES", "MEMORY_LIMIT"),
-    ),
     # 200 MiB * 0.8 - 40 = 120 MiB fits 2 x 50 MiB flask workers; each still has threads for all 32 in flight.
     "MEMORY_LIMIT caps": ({"MEMORY_LIMIT": "200MiB"}, (2, 32, "gthread"), (ANSWER, "MEMORY_LIMIT")),
     "WORKER_MEMORY for a heavier app": ({"WORKER_MEMORY": "200MiB"}, (1, 32, "gthread"), (ANSWER, ANSWER)),
@@ -220,6 +216,56 @@ def test_environment_overrides(env: dict[str, str], expected: tuple, sources: tu
     assert (plan.limits["cpus"]["from"], plan.limits["memory"]["from"]) == sources
 
 
+NODE_CPUS = Found("cpus", 64, "the process's CPU affinity (sched_getaffinity)", "ceiling")
+
+
+def quota(cpus: float) -> Found:
+    return Found("cpus", cpus, "cgroup v2 cpu.max in /sys/fs/cgroup", "quota")
+
+
+def downward_api(limit_millicores: int, request_millicores: int) -> dict[str, str]:
+    """What the Deployment's env gets: limits.cpu and requests.cpu with divisor 1m. A container with no
+    limit gets the node's allocatable CPU as its limit; with no request, 0 (or the limit, when one is set)."""
+    return {"CPU_LIMIT_MILLICORES": str(limit_millicores), "CPU_REQUEST_MILLICORES": str(request_millicores)}
+
+
+# On a 64-CPU node: (environment, cgroup quotas) -> the CPUs planned on, and where from.
+CPU_SOURCES = {
+    "limit 2 (the request defaults to it)": (downward_api(2000, 2000), [quota(2)], (2, "cgroup v2 cpu.max")),
+    "request 1, no limit: the node's 64 reported as the limit": (
+        downward_api(64000, 1000),
+        [],
+        (1, "CPU_REQUEST_MILLICORES"),
+    ),
+    "request 1 and limit 2: the limit": (downward_api(2000, 1000), [quota(2)], (2, "cgroup v2 cpu.max")),
+    "neither: the answer, not the node": (downward_api(64000, 0), [], (1, ANSWER)),
+    "a quota of 0.5 smaller than both": (downward_api(2000, 1000), [quota(0.5)], (0.5, "cgroup v2 cpu.max")),
+    "request 1.5 alone, no Downward API limit": (
+        {"CPU_REQUEST_MILLICORES": "1500"},
+        [],
+        (1.5, "CPU_REQUEST_MILLICORES"),
+    ),
+    "CPU_LIMIT set by hand counts without a quota": (
+        {"CPU_LIMIT": "2", **downward_api(64000, 1000)},
+        [],
+        (2, "CPU_LIMIT"),
+    ),
+    "request 96 past the node's 64: the ceiling": (downward_api(96000, 96000), [], (64, "the process's CPU affinity")),
+}
+
+
+@pytest.mark.parametrize(("env", "quotas", "expected"), CPU_SOURCES.values(), ids=CPU_SOURCES.keys())
+def test_the_cpus_planned_on_come_from_the_limit_else_the_request_else_the_answer(
+    env: dict[str, str], quotas: list[Found], expected: tuple[float, str]
+) -> None:
+    plan = plan_inputs.plan_from_environment(env, STACK, [*quotas, NODE_CPUS])
+    cpus, source = expected
+    assert plan.cpus == cpus and plan.limits["cpus"]["from"].startswith(source), plan.limits["cpus"]
+    # The Downward API's limit without a quota is the node's CPU: the plan line says it set it aside.
+    unbacked = "CPU_LIMIT_MILLICORES" in env and not quotas
+    assert ("CPU_LIMIT_MILLICORES" in plan.limits["cpus"].get("ignored", {})) == unbacked
+
+
 def test_web_threads_turn_sync_workers_into_gthread() -> None:
     plan = plan_inputs.plan_from_environment({"WEB_THREADS": "4"}, {**STACK, "workload": "cpu_bound"})
     assert (plan.threads, plan.worker_class) == (4, "gthread")
@@ -239,6 +285,7 @@ def test_web_concurrency_past_the_memory_limit_warns() -> None:
         ({"WEB_THREADS": "-2"}, "WEB_THREADS: '-2' is not a whole number >= 1"),
         ({"CPU_LIMIT": "max"}, "CPU_LIMIT: 'max' is not a number"),
         ({"CPU_LIMIT_MILLICORES": "0.5"}, "CPU_LIMIT_MILLICORES: '0.5' is not a whole number >= 1"),
+        ({"CPU_REQUEST_MILLICORES": "-1"}, "CPU_REQUEST_MILLICORES: '-1' is not a whole number >= 0"),
         ({"MEMORY_LIMIT": "big"}, "MEMORY_LIMIT: 'big' is not a memory size"),
         ({"WORKER_MEMORY": "0"}, "WORKER_MEMORY: '0' is not more than 0"),
     ],

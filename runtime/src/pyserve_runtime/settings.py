@@ -198,7 +198,14 @@ VARIABLES = (
     Variable(
         "CPU_LIMIT_MILLICORES",
         "unset",
-        "the CPU limit as a whole number of millicores (`500`): what Kubernetes' Downward API gives with `divisor: 1m`",
+        "the CPU limit as a whole number of millicores (`500`): what Kubernetes' Downward API gives with `divisor: 1m`;"
+        " without a cgroup quota it is the node's allocatable CPU, not a limit, and the plan ignores it",
+    ),
+    Variable(
+        "CPU_REQUEST_MILLICORES",
+        "unset",
+        "the CPU request in millicores (`500`, Downward API, `divisor: 1m`): what the plan uses where no CPU limit is"
+        " set (no cgroup quota); `0`, no request",
     ),
     Variable(
         "MEMORY_LIMIT",
@@ -509,6 +516,7 @@ class PlanOverrides:
 
     cpu_limit: float | None = None  # CPU_LIMIT, in cores
     cpu_limit_millicores: float | None = None  # CPU_LIMIT_MILLICORES, in cores
+    cpu_request_millicores: float | None = None  # CPU_REQUEST_MILLICORES, in cores (0: no request, None)
     memory_limit_bytes: int | None = None  # MEMORY_LIMIT
     worker_memory_bytes: int | None = None  # WORKER_MEMORY
     workers: int | None = None  # WEB_CONCURRENCY
@@ -531,6 +539,7 @@ def plan_overrides(env: Mapping[str, str], with_database: bool) -> PlanOverrides
     return PlanOverrides(
         cpu_limit=_given(given("CPU_LIMIT"), lambda raw: values.parse_cpus(raw, "CPU_LIMIT")),
         cpu_limit_millicores=_given(given("CPU_LIMIT_MILLICORES"), values.parse_millicores),
+        cpu_request_millicores=_given(given("CPU_REQUEST_MILLICORES"), values.parse_request_millicores),
         memory_limit_bytes=_given(given("MEMORY_LIMIT"), lambda raw: values.parse_memory(raw, "MEMORY_LIMIT")),
         worker_memory_bytes=_given(given("WORKER_MEMORY"), lambda raw: values.parse_memory(raw, "WORKER_MEMORY")),
         workers=_given(given("WEB_CONCURRENCY"), lambda raw: values.parse_positive(raw, "WEB_CONCURRENCY")),

@@ -91,6 +91,13 @@ def parse_millicores(text: str, name: str = "CPU_LIMIT_MILLICORES") -> float:
     return parse_cpus(f"{parse_positive(text, name)}m", name)
 
 
+def parse_request_millicores(text: str, name: str = "CPU_REQUEST_MILLICORES") -> float | None:
+    """Cores from the Downward API's requests.cpu in millicores; 0 (no request set) is None."""
+    if not is_whole_number(text):
+        raise TuningError(name, text, "is not a whole number >= 0", "unset it or give e.g. 500")
+    return parse_cpus(f"{int(text)}m", name) if int(text) else None
+
+
 def parse_long_lived(text: str, name: str = "WS_CONNECTIONS") -> int:
     """WebSockets and event streams expected open at once in one container."""
     if not is_whole_number(text) or int(text) > MAX_LONG_LIVED:

@@ -15,15 +15,30 @@ from ..values import MIB, parse_connections, parse_cpus, parse_memory, parse_rep
 from .model import Database, Found, Plan, plan
 
 
+# Kubernetes' Downward API gives the node's allocatable CPU as limits.cpu when the container sets no
+# limit (https://kubernetes.io/docs/concepts/workloads/pods/downward-api/#fallback-information-for-resource-limits);
+# only the cgroup quota, which every CPU limit becomes, tells a real limit from that.
+UNBACKED_LIMIT = "not a limit: no cgroup CPU quota backs it (with no CPU limit set, the Downward API gives the node's CPU)"
+
+
+def counted_limits(mine: list[Found]) -> list[Found]:
+    """The limits set for this container: a quota, CPU_LIMIT or MEMORY_LIMIT, and the Downward API's
+    limits.cpu where a quota shows that a limit was set."""
+    has_quota = any(item.kind == "quota" for item in mine)
+    return [item for item in mine if item.kind in ("quota", "limit") or (item.kind == "reported" and has_quota)]
+
+
 def choose_limit(resource: str, found: list[Found], answer: Found | None) -> tuple[float | None, str]:
-    """The limit the plan uses, and where from: the smallest limit set for this container; the
-    generation-time answer when none is (a laptop, a VM, a pod without limits), since nothing else
-    says how much of the machine the service should plan on; never more than a ceiling.
+    """The limit the plan uses, and where from: the smallest limit set for this container; else the
+    CPU it requests (a pod with a request and no limit, as many platforms run them); else the
+    generation-time answer (a laptop, a VM, a pod with neither), since nothing else says how much of
+    the machine the service should plan on; never more than a ceiling.
     """
     mine = [item for item in found if item.resource == resource]
-    limits = [item for item in mine if item.kind == "limit"] or ([answer] if answer else [])
+    requests = [item for item in mine if item.kind == "request"]
+    candidates = counted_limits(mine) or requests or ([answer] if answer else [])
     ceilings = [item for item in mine if item.kind == "ceiling"]
-    chosen = min(limits, key=lambda item: item.value, default=None)
+    chosen = min(candidates, key=lambda item: item.value, default=None)
     ceiling = min(ceilings, key=lambda item: item.value, default=None)
     if ceiling is not None and (chosen is None or ceiling.value < chosen.value):
         chosen = ceiling
@@ -55,13 +70,14 @@ def database_budget(overrides: PlanOverrides, stack: Mapping[str, str]) -> Datab
 
 
 def limits_found(overrides: PlanOverrides) -> list[Found]:
-    """CPU_LIMIT (or CPU_LIMIT_MILLICORES) and MEMORY_LIMIT: the limits an orchestrator passes in."""
+    """CPU_LIMIT (or CPU_LIMIT_MILLICORES), CPU_REQUEST_MILLICORES and MEMORY_LIMIT: what an orchestrator passes in."""
     given = [
-        ("cpus", overrides.cpu_limit, "CPU_LIMIT"),
-        ("cpus", overrides.cpu_limit_millicores, "CPU_LIMIT_MILLICORES"),
-        ("memory", overrides.memory_limit_bytes, "MEMORY_LIMIT"),
+        ("cpus", overrides.cpu_limit, "CPU_LIMIT", "limit"),
+        ("cpus", overrides.cpu_limit_millicores, "CPU_LIMIT_MILLICORES", "reported"),
+        ("cpus", overrides.cpu_request_millicores, "CPU_REQUEST_MILLICORES", "request"),
+        ("memory", overrides.memory_limit_bytes, "MEMORY_LIMIT", "limit"),
     ]
-    return [Found(resource, value, source) for resource, value, source in given if value is not None]
+    return [Found(resource, value, source, kind) for resource, value, source, kind in given if value is not None]
 
 
 def plan_from_environment(
@@ -95,6 +111,10 @@ def plan_from(overrides: PlanOverrides, stack: Mapping[str, str], system: list[F
         "cpus": {"from": cpus_from, "found": found_by_resource["cpus"]},
         "memory": {"from": memory_from, "found": found_by_resource["memory"]},
     }
+    cpus_found = [item for item in found if item.resource == "cpus"]
+    unbacked = [item.source for item in cpus_found if item.kind == "reported" and item not in counted_limits(cpus_found)]
+    if unbacked:
+        limits["cpus"]["ignored"] = dict.fromkeys(unbacked, UNBACKED_LIMIT)
     worker_memory = overrides.worker_memory_bytes or int(stack["worker_memory_mib"]) * MIB
     result = plan(
         float(cpus or cpu_answer.value),

@@ -117,7 +117,8 @@ def _cpu_quota(cgroup: Cgroup) -> Found | None:
             quota, period = _read(directory / "cpu.cfs_quota_us") or "-1", _read(directory / "cpu.cfs_period_us") or ""
             name = "cpu.cfs_quota_us / cpu.cfs_period_us"
         if quota.isdigit() and period.isdigit() and int(quota) > 0 and int(period) > 0:
-            quotas.append(Found("cpus", int(quota) / int(period), f"cgroup v{cgroup.version} {name} in {directory}"))
+            source = f"cgroup v{cgroup.version} {name} in {directory}"
+            quotas.append(Found("cpus", int(quota) / int(period), source, "quota"))
     return min(quotas, key=lambda found: found.value, default=None)
 
 

@@ -123,7 +123,10 @@ class Plan:
 class Found:
     """One limit read from the system or the environment.
 
-    kind "limit": set for this container (a cgroup quota or memory limit, CPU_LIMIT, MEMORY_LIMIT);
+    kind "quota": the cgroup's CPU quota, which the kernel enforces;
+    kind "limit": set for this container (a cgroup memory limit, CPU_LIMIT, MEMORY_LIMIT);
+    kind "reported": the Downward API's limits.cpu (CPU_LIMIT_MILLICORES), a limit only where a quota shows one was set;
+    kind "request": the CPU the scheduler reserved (CPU_REQUEST_MILLICORES), planned on when no limit is set;
     kind "ceiling": what the process can use anyway (cpuset, CPU affinity, the machine's memory).
     """
 

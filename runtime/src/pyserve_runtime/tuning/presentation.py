@@ -20,6 +20,7 @@ def describe(p: Plan) -> str:
         for source, value in limit["found"].items():
             shown = format_memory(int(value)) if resource == "memory" else f"{value:g}"
             lines.append(f"             {shown:>9}  {source}")
+        lines.extend(f"             {source}: {why}" for source, why in limit.get("ignored", {}).items())
     return "\n".join(
         [
             *lines,
