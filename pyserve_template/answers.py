@@ -243,6 +243,20 @@ class Answers:
         return compat.MIN_REPLICAS
 
     @property
+    def autoscale_in_flight(self) -> int:
+        """Requests in flight per pod past which the autoscaler adds one (the plan's capacity x AUTOSCALE_AT)."""
+        return int(self.plan.autoscale_in_flight)
+
+    @property
+    def capacity_in_flight(self) -> int:
+        return int(self.plan.capacity_in_flight)
+
+    @property
+    def autoscale_cpu_percent(self) -> int:
+        """The CPU utilization, of the pod's request, past which the autoscaler adds a pod."""
+        return round(tuning.AUTOSCALE_AT * 100)
+
+    @property
     def db_server_max_connections(self) -> int:
         """compose's PostgreSQL: the service's budget, PostgreSQL's 3 superuser slots and 7 for a
         person with psql and monitoring (the release step's are in the budget)."""

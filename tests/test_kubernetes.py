@@ -4,6 +4,7 @@ oldest and newest Kubernetes it bundles, and coupled to the rest of the project 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pyserve_template import answers, machine, settings, values
+from pyserve_template import answers, machine, plan_inputs, settings, tuning, values
 from pyserve_template.baking import TOOLS
 
 from .conftest import TEMPLATE_ROOT, variation_id
@@ -21,9 +22,12 @@ BUNDLED = sorted(
     (tuple(int(part) for part in path.name[1:].split("-")[0].split(".")) for path in SCHEMAS.glob("v*-local-strict")),
 )
 OLDEST, NEWEST = (".".join(map(str, version)) for version in (BUNDLED[0], BUNDLED[-1]))
+# hpa.yaml is the autoscaler for a cluster without KEDA, listed in kustomization.yaml in place of scaledobject.yaml.
 RESOURCES = ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml")
-# The cluster's edge, Gateway API resources: validated with their own schemas (tests/gateway_api.mjs).
+# The cluster's edge, Gateway API resources: validated with their own schemas (tests/crd_schemas.mjs).
 EDGE = ("gateway.yaml", "httproute.yaml")
+# KEDA's autoscaler, validated with its schema too.
+SCALED_OBJECT = "scaledobject.yaml"
 # The app server's graceful timeout, as each server's config spells it.
 
 # Every server, both interfaces, Django's secret, a fractional CPU and a large memory limit.
@@ -142,33 +146,72 @@ def test_the_pod_is_sized_and_stopped_as_the_project_says(bake, changes: dict[st
         stack.get("max_replicas", answers.default_for("max_replicas", changes))
     )
     kustomization = yaml.safe_load((project / "deploy" / "k8s" / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == sorted([*RESOURCES, *EDGE])
+    listed = [name for name in RESOURCES if name != "hpa.yaml"]
+    assert sorted(kustomization["resources"]) == sorted([*listed, SCALED_OBJECT, *EDGE])
+
+
+def custom_resources(project: Path, names: tuple[str, ...]) -> list[dict]:
+    k8s = project / "deploy" / "k8s"
+    return [resource for name in names for resource in yaml.safe_load_all((k8s / name).read_text())]
 
 
 def edge_resources(project: Path) -> list[dict]:
-    return [
-        resource for name in EDGE for resource in yaml.safe_load_all((project / "deploy" / "k8s" / name).read_text())
-    ]
+    return custom_resources(project, EDGE)
 
 
-def gateway_api_check(resources: list[dict]) -> subprocess.CompletedProcess[str]:
-    command = ["node", str(TEMPLATE_ROOT / "tests" / "gateway_api.mjs")]
+def crd_schema_check(resources: list[dict]) -> subprocess.CompletedProcess[str]:
+    command = ["node", str(TEMPLATE_ROOT / "tests" / "crd_schemas.mjs")]
     return subprocess.run(command, input=json.dumps(resources), capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("changes", CASES, ids=variation_id)
+def test_the_autoscaler_scales_on_the_plans_requests_in_flight_and_the_cpu(bake, changes: dict[str, str]) -> None:
+    """KEDA's ScaledObject passes its schema and sizes from the plan the pod makes of its limits."""
+    project = bake(**changes)
+    [scaled] = custom_resources(project, (SCALED_OBJECT,))
+    result = crd_schema_check([scaled])
+    assert result.returncode == 0 and result.stdout == f"ScaledObject {scaled['metadata']['name']}: valid\n", (
+        result.stdout + result.stderr
+    )
+    found = manifests(project)
+    name, hpa = found["deployment.yaml"]["metadata"]["name"], found["hpa.yaml"]["spec"]
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"] == {"name": name} and hpa["scaleTargetRef"]["name"] == name
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (hpa["minReplicas"], hpa["maxReplicas"])
+    assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == hpa["behavior"]
+    in_flight, cpu = spec["triggers"]
+    # The plan the pod makes of its limits (the answers): AUTOSCALE_AT of what it holds before queueing.
+    plan = plan_inputs.plan_from_environment({}, machine.load_stack(project / "deploy" / "stack.toml"))
+    capacity = plan.workers * plan.threads if plan.interface == "wsgi" else plan.capacity_in_flight
+    assert int(in_flight["metadata"]["threshold"]) == math.floor(tuning.AUTOSCALE_AT * capacity) >= 1
+    assert in_flight["metadata"]["query"] == f'sum(app_requests_in_flight{{pod=~"{name}-[a-z0-9]+-[a-z0-9]+"}})'
+    assert in_flight["metricType"] == "AverageValue"  # the query's sum over the pods, per pod
+    percent = round(tuning.AUTOSCALE_AT * 100)
+    assert (cpu["type"], cpu["metadata"]) == ("cpu", {"containerName": "app", "value": str(percent)})
+    assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == percent
+
+
+def test_a_schema_violation_fails_the_keda_check(bake) -> None:
+    """The check can fail: a trigger's threshold given as a number, where KEDA's metadata holds strings."""
+    [scaled] = custom_resources(bake(use_kubernetes="yes"), (SCALED_OBJECT,))
+    scaled["spec"]["triggers"][0]["metadata"]["threshold"] = 45
+    result = crd_schema_check([scaled])
+    assert result.returncode == 1 and "must be string" in result.stdout, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("changes", CASES[:2], ids=variation_id)
 def test_the_gateway_and_its_routes_pass_the_gateway_api_schemas(bake, changes: dict[str, str]) -> None:
     resources = edge_resources(bake(**changes))
-    result = gateway_api_check(resources)
+    result = crd_schema_check(resources)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(": valid\n") == len(resources) == 3
 
 
-def test_a_schema_violation_fails_the_gateway_api_check(bake) -> None:
+def test_a_schema_violation_fails_the_crd_schema_check(bake) -> None:
     """The check can fail: a port given as text, as YAML makes of "80", is refused."""
     _, route, _ = edge_resources(bake(use_kubernetes="yes"))
     route["spec"]["rules"][0]["backendRefs"][0]["port"] = "80"
-    result = gateway_api_check([route])
+    result = crd_schema_check([route])
     assert result.returncode == 1 and "port must be integer" in result.stdout, result.stdout + result.stderr
 
 

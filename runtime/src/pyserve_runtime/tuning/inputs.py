@@ -14,11 +14,10 @@ from ..settings import PlanOverrides, plan_overrides
 from ..values import MIB, parse_connections, parse_cpus, parse_memory, parse_replicas
 from .model import Database, Found, Plan, plan
 
-
 # Kubernetes' Downward API gives the node's allocatable CPU as limits.cpu when the container sets no
 # limit (https://kubernetes.io/docs/concepts/workloads/pods/downward-api/#fallback-information-for-resource-limits);
 # only the cgroup quota, which every CPU limit becomes, tells a real limit from that.
-UNBACKED_LIMIT = "not a limit: no cgroup CPU quota backs it (with no CPU limit set, the Downward API gives the node's CPU)"
+UNBACKED_LIMIT = "not a limit: no cgroup CPU quota backs it (with no limit set, the Downward API gives the node's CPU)"
 
 
 def counted_limits(mine: list[Found]) -> list[Found]:
@@ -112,7 +111,8 @@ def plan_from(overrides: PlanOverrides, stack: Mapping[str, str], system: list[F
         "memory": {"from": memory_from, "found": found_by_resource["memory"]},
     }
     cpus_found = [item for item in found if item.resource == "cpus"]
-    unbacked = [item.source for item in cpus_found if item.kind == "reported" and item not in counted_limits(cpus_found)]
+    counted = counted_limits(cpus_found)
+    unbacked = [item.source for item in cpus_found if item.kind == "reported" and item not in counted]
     if unbacked:
         limits["cpus"]["ignored"] = dict.fromkeys(unbacked, UNBACKED_LIMIT)
     worker_memory = overrides.worker_memory_bytes or int(stack["worker_memory_mib"]) * MIB

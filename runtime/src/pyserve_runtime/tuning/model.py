@@ -44,6 +44,11 @@ IO_BOUND_REQUESTS_PER_CPU = 64
 # A mixed workload spends a real part of each request on the CPU, so it saturates the CPU with
 # fewer requests in flight (https://github.com/org/pyserve-template/blob/main/docs/decisions.md#threads-for-a-mixed-workload-32-per-cpu).
 MIXED_REQUESTS_PER_CPU = 32
+# Requests in flight per CPU at which each workload saturates a core (a CPU-bound request holds it alone).
+SATURATING_IN_FLIGHT_PER_CPU = {"io_bound": IO_BOUND_REQUESTS_PER_CPU, "mixed": MIXED_REQUESTS_PER_CPU, "cpu_bound": 1}
+# The share of its capacity (and of its CPU request) at which the autoscaler adds a pod: the rest is
+# room for the load to grow while the new pod starts and becomes ready.
+AUTOSCALE_AT = 0.7
 # Fewest threads a threaded worker gets, however small its CPU share.
 MIN_THREADS = 4
 
@@ -96,6 +101,19 @@ class Plan:
     db_max_connections: int | None = None
     # WebSockets and event streams expected open at once in this container (ASGI; 0 on WSGI).
     long_lived_connections: int = 0
+
+    @property
+    def capacity_in_flight(self) -> int:
+        """Requests this container can hold at once before they queue: every thread of every worker
+        (WSGI); on an event loop, which has no threads to run out of, as many as saturate its CPU."""
+        if self.interface == "wsgi":
+            return self.workers * self.threads
+        return max(1, math.ceil(SATURATING_IN_FLIGHT_PER_CPU[self.workload] * self.cpus))
+
+    @property
+    def autoscale_in_flight(self) -> int:
+        """Requests in flight per pod past which the autoscaler adds one: AUTOSCALE_AT of the capacity."""
+        return max(1, math.floor(AUTOSCALE_AT * self.capacity_in_flight))
 
     @property
     def open_files_per_worker(self) -> int:
