@@ -128,6 +128,7 @@ LANES = {
     "test_cgroups.py": "cgroups",
     "test_bench.py": "cgroups",
     "test_tune.py": "cgroups",
+    "test_autoscaling.py": "cgroups",
     "test_database.py": "database",
     "test_long_lived.py": "long_lived",
     "test_observability.py": "observability",

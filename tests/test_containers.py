@@ -26,6 +26,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from pyserve_template import settings
 from pyserve_template.baking import add_dependency, add_dependency_without_locking, project_venv, uv
 
 from .conftest import variation_id
@@ -39,6 +40,7 @@ from .containers import (
 )
 from .engine import Engine, PodmanEngine, base_images, project_images
 from .load import SteadyLoad
+from .prometheus import pod_labels, running_prometheus
 from .stack import running_stack
 
 pytestmark = pytest.mark.e2e
@@ -163,11 +165,13 @@ def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
     fresh_bake,
     request: pytest.FixtureRequest,
     kind: str,
+    tmp_path: Path,
 ) -> None:
     """`up --scale app=3`: nginx finds the replicas through the engine's own DNS and spreads requests
-    over all three; back down to one while GETs keep coming: none fails."""
+    over all three, and a real Prometheus scrapes each one's metrics endpoint for the autoscaler's
+    query; back down to one while GETs keep coming: none fails."""
     engine: Engine = request.getfixturevalue(kind)
-    project = fresh_bake()
+    project = fresh_bake(use_kubernetes="yes")
     with engine.healthchecks(), compose_stack(project, engine, f"scale-{kind}") as stack:
         stack.up("--scale", f"app={REPLICAS}")
         for number in range(20 * REPLICAS):
@@ -194,6 +198,7 @@ def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
             client.start()
         try:
             time.sleep(1)
+            in_flight = autoscaler_query_values(project, engine, stack.containers("app"), tmp_path)
             stack.run("up", "--detach", "--wait", "--no-recreate", "--scale", "app=1")
             time.sleep(dns_valid_seconds(project) + 1)  # past nginx's cached answer, which lists the others
         finally:
@@ -203,7 +208,36 @@ def test_replicas_share_requests_and_scaling_down_under_load_fails_no_get(
         assert len(stack.containers("app")) == 1
         errors = [line for line in stack.logs("nginx").splitlines() if "[error]" in line]
         assert set(statuses) == {"200"} and statuses["200"] > 100, (statuses, "\n".join(errors[-12:]))
-        print(f"{kind}: answered by {dict(answered_by)}; while scaling down: {dict(statuses)}")
+        # The ScaledObject's query sums what every replica's workers report, and sees the load.
+        pods, summed, by_series = in_flight
+        assert pods == REPLICAS and summed == by_series and max(summed) > 0, in_flight
+        print(f"{kind}: answered by {dict(answered_by)}; while scaling down: {dict(statuses)}; in flight {summed}")
+
+
+def autoscaler_query_values(
+    project: Path, engine: Engine, containers: list[str], directory: Path
+) -> tuple[int, list[float], list[float]]:
+    """The generated ScaledObject's query, evaluated for 3 s by a real Prometheus on this host that
+    scrapes each app container's metrics port on the stack's network, labelled as a pod: the pods
+    its series come from, its values, and the sums of the series under its sum() at the same times."""
+    [scaled] = yaml.safe_load_all((project / "deploy" / "k8s" / "scaledobject.yaml").read_text())
+    name = scaled["spec"]["scaleTargetRef"]["name"]
+    [query] = [t["metadata"]["query"] for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+    address = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    addresses = [engine.docker("inspect", "--format", address, container).stdout.strip() for container in containers]
+    targets = {f"{ip}:{settings.DEFAULT_METRICS_PORT}": pod_labels(name, number) for number, ip in enumerate(addresses)}
+    assert query.startswith("sum(") and query.endswith(")"), query
+    with running_prometheus(targets, directory) as prometheus:
+        started = time.time()
+        time.sleep(3)
+        ended = time.time()
+        summed = [value for _, value in prometheus.query_range(query, started, ended)]
+        series = prometheus.series_range(query.removeprefix("sum(").removesuffix(")"), started, ended)
+    by_time: dict[float, float] = {}
+    for each in series:
+        for at, value in each["values"]:
+            by_time[at] = by_time.get(at, 0.0) + float(value)
+    return len({each["metric"]["pod"] for each in series}), summed, [by_time[at] for at in sorted(by_time)]
 
 
 # A release whose migration the database refuses (the column it references has no table).
