@@ -8,6 +8,7 @@ import math
 import subprocess
 from pathlib import Path
 
+import jsonpatch
 import kubernetes_validate
 import pytest
 import yaml
@@ -54,6 +55,24 @@ def test_manifests_pass_kubernetes_validate_strict(bake, changes: dict[str, str]
     result = subprocess.run(command, cwd=k8s, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" passed for resource ") == len(RESOURCES)
+
+
+@pytest.mark.parametrize("version", sorted({OLDEST, NEWEST}))
+def test_the_deployment_without_a_cpu_limit_passes_too_and_keeps_its_request(
+    bake, version: str, tmp_path: Path
+) -> None:
+    """The no-cpu-limit component's patch, applied as kustomize does (RFC 6902), leaves a valid Deployment."""
+    k8s = bake(use_kubernetes="yes") / "deploy" / "k8s"
+    [patch] = yaml.safe_load((k8s / "no-cpu-limit" / "kustomization.yaml").read_text())["patches"]
+    deployment = jsonpatch.apply_patch(
+        yaml.safe_load((k8s / "deployment.yaml").read_text()), yaml.safe_load(patch["patch"])
+    )
+    (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(deployment))
+    command = [str(TOOLS / "kubernetes-validate"), "--strict", "--kubernetes-version", version, "deployment.yaml"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and " passed for resource " in result.stdout, result.stdout + result.stderr
+    [app] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "app"]
+    assert "cpu" not in app["resources"]["limits"] and app["resources"]["requests"]["cpu"]
 
 
 def test_the_readme_names_the_versions_validated() -> None:
