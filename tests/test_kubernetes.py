@@ -8,7 +8,6 @@ import math
 import subprocess
 from pathlib import Path
 
-import jsonpatch
 import kubernetes_validate
 import pytest
 import yaml
@@ -17,6 +16,7 @@ from pyserve_template import answers, machine, plan_inputs, settings, tuning, va
 from pyserve_template.baking import TOOLS
 
 from .conftest import TEMPLATE_ROOT, variation_id
+from .kustomize import with_component
 
 SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
 BUNDLED = sorted(
@@ -62,11 +62,7 @@ def test_the_deployment_without_a_cpu_limit_passes_too_and_keeps_its_request(
     bake, version: str, tmp_path: Path
 ) -> None:
     """The no-cpu-limit component's patch, applied as kustomize does (RFC 6902), leaves a valid Deployment."""
-    k8s = bake(use_kubernetes="yes") / "deploy" / "k8s"
-    [patch] = yaml.safe_load((k8s / "no-cpu-limit" / "kustomization.yaml").read_text())["patches"]
-    deployment = jsonpatch.apply_patch(
-        yaml.safe_load((k8s / "deployment.yaml").read_text()), yaml.safe_load(patch["patch"])
-    )
+    deployment = with_component(bake(use_kubernetes="yes") / "deploy" / "k8s", "no-cpu-limit", "deployment.yaml")
     (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(deployment))
     command = [str(TOOLS / "kubernetes-validate"), "--strict", "--kubernetes-version", version, "deployment.yaml"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)

@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import jsonpatch
 import pytest
 import yaml
 
@@ -28,6 +27,7 @@ from pyserve_template import settings, values
 from .conftest import bake_with
 from .containers import access_lines
 from .engine import PodmanEngine, base_images, run
+from .kustomize import with_component
 from .stack import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.container]
@@ -223,11 +223,7 @@ def test_without_a_cpu_limit_the_plan_sizes_from_the_request(
     project: Path, podman: PodmanEngine, tmp_path: Path
 ) -> None:
     """The Deployment with the no-cpu-limit component's patch, as kustomize applies it (RFC 6902)."""
-    k8s = project / "deploy" / "k8s"
-    [patch] = yaml.safe_load((k8s / "no-cpu-limit" / "kustomization.yaml").read_text())["patches"]
-    deployment = jsonpatch.apply_patch(
-        yaml.safe_load((k8s / "deployment.yaml").read_text()), yaml.safe_load(patch["patch"])
-    )
+    deployment = with_component(project / "deploy" / "k8s", "no-cpu-limit", "deployment.yaml")
     deployment["metadata"]["name"] += "-no-cpu-limit"  # beside the module's pod, which podman still knows
     manifest = tmp_path / "deployment.yaml"
     manifest.write_text(yaml.safe_dump(deployment))
