@@ -125,7 +125,11 @@ def test_a_reload_under_load_fails_no_request(project: tuple[Path, Path], server
             )
             # A new worker's pid comes before it serves (gunicorn stops the old ones without waiting
             # for the new to load the app): requests queue meanwhile, so wait for one sent after.
-            wait_for(lambda: load.count(since=replaced_at) > 0, RELOAD_S_PER_WORKER, "a request sent after answered")
+            wait_for(
+                lambda: load.count(since=replaced_at) > 0,
+                RELOAD_S_PER_WORKER * len(before),
+                "a request sent after answered",
+            )
             slowest = max(outcome.ended - outcome.started for outcome in load.outcomes)
             print(f"{server}: workers replaced in {replaced_at - reloaded_at:.1f} s, slowest request {slowest:.1f} s")
         in_flight = [o for o in load.outcomes if o.started < replaced_at and o.ended > reloaded_at]
