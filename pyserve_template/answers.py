@@ -244,12 +244,12 @@ class Answers:
 
     @property
     def autoscale_in_flight(self) -> int:
-        """Requests in flight per pod past which the autoscaler adds one (the plan's capacity x AUTOSCALE_AT)."""
+        """Requests in flight per pod past which the autoscaler adds one (the plan's figure x AUTOSCALE_AT)."""
         return int(self.plan.autoscale_in_flight)
 
     @property
-    def capacity_in_flight(self) -> int:
-        return int(self.plan.capacity_in_flight)
+    def planned_in_flight(self) -> int:
+        return int(self.plan.planned_in_flight)
 
     @property
     def autoscale_cpu_percent(self) -> int:

@@ -116,7 +116,8 @@ def test_the_scaled_objects_query_crosses_its_target_before_the_p99_degrades(
     print(f"saturation: the rows and the chart in {tmp_path} (docs/kubernetes.md shows them)")
 
     assert all(step.kept_clock() for step in steps), [(step.rate, step.sent_rate()) for step in steps]
-    assert target == int(tuning.AUTOSCALE_AT * plan["workers"] * plan["threads"])
+    planned = tuning.SATURATING_IN_FLIGHT_PER_CPU[plan["workload"]] * plan["cpus"]
+    assert target == int(tuning.AUTOSCALE_AT * planned)
     lightest = min(row.p99_s for row in rows if row.p99_s is not None)
     degraded = [index for index, row in enumerate(rows) if row.p99_s is not None and row.p99_s > DEGRADED * lightest]
     crossed = [index for index, row in enumerate(rows) if row.query is not None and row.query > target]

@@ -195,10 +195,11 @@ def test_the_autoscaler_scales_on_the_plans_requests_in_flight_and_the_cpu(bake,
     assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (hpa["minReplicas"], hpa["maxReplicas"])
     assert spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"] == hpa["behavior"]
     in_flight, cpu = spec["triggers"]
-    # The plan the pod makes of its limits (the answers): AUTOSCALE_AT of what it holds before queueing.
+    # The plan the pod makes of its limits (the answers): AUTOSCALE_AT of the requests in flight that
+    # saturate its CPU, which it is sized for.
     plan = plan_inputs.plan_from_environment({}, machine.load_stack(project / "deploy" / "stack.toml"))
-    capacity = plan.workers * plan.threads if plan.interface == "wsgi" else plan.capacity_in_flight
-    assert int(in_flight["metadata"]["threshold"]) == math.floor(tuning.AUTOSCALE_AT * capacity) >= 1
+    planned = math.ceil(tuning.SATURATING_IN_FLIGHT_PER_CPU[plan.workload] * plan.cpus)
+    assert int(in_flight["metadata"]["threshold"]) == max(1, math.floor(tuning.AUTOSCALE_AT * planned))
     assert in_flight["metadata"]["query"] == f'sum(app_requests_in_flight{{pod=~"{name}-[a-z0-9]+-[a-z0-9]+"}})'
     assert in_flight["metricType"] == "AverageValue"  # the query's sum over the pods, per pod
     percent = round(tuning.AUTOSCALE_AT * 100)
