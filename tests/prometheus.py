@@ -22,6 +22,27 @@ from .stack import wait_for
 SCRAPE_INTERVAL_S = 1
 
 
+@dataclass(frozen=True)
+class Autoscaler:
+    """The generated ScaledObject's target and triggers (deploy/k8s/scaledobject.yaml)."""
+
+    deployment: str
+    query: str
+    threshold: float
+    cpu_percent: float
+
+    @classmethod
+    def of(cls, project: Path) -> Autoscaler:
+        [scaled] = yaml.safe_load_all((project / "deploy" / "k8s" / "scaledobject.yaml").read_text())
+        triggers = {trigger["type"]: trigger["metadata"] for trigger in scaled["spec"]["triggers"]}
+        return cls(
+            scaled["spec"]["scaleTargetRef"]["name"],
+            triggers["prometheus"]["query"],
+            float(triggers["prometheus"]["threshold"]),
+            float(triggers["cpu"]["value"]),
+        )
+
+
 def pod_labels(deployment: str, number: int = 0) -> dict[str, str]:
     """The labels a Kubernetes scrape gives a Deployment's pod (its ReplicaSet's hash and a suffix of
     its own), so that the ScaledObject's pod=~"<name>-..." matcher finds it."""

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,10 @@ from pyserve_template.baking import free_port
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90
 STOP_TIMEOUT = 40
+
+
+# The line `make local CONFINE=1` prints with the cgroup it made (pyserve_runtime.local).
+CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d: (.+)\)")
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str, seen: Callable[[], str] | None = None) -> float:

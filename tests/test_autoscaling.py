@@ -9,20 +9,18 @@ CPU, measured in the app's cgroup beside it, shows where a 70% CPU target would 
 from __future__ import annotations
 
 import json
-import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pyserve_template import tuning
 from pyserve_template.baking import free_port, project_venv
 
 from .open_loop import Step, run_steps
-from .prometheus import pod_labels, running_prometheus
-from .stack import require_writable_cgroups, running_stack
+from .prometheus import Autoscaler, pod_labels, running_prometheus
+from .stack import CONFINED_TO, require_writable_cgroups, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +32,6 @@ WAIT_MS = 2000
 RAMP = [(0, 5), (0.25, 6), (0.5, 6), (0.8, 6), (1.0, 6), (1.5, 4), (2.0, 4), (1.0, 4), (0.5, 12), (0, 10)]
 # A step's p99 half as long again as the lightest step's has degraded.
 DEGRADED = 1.5
-CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d: (.+)\)")
 
 
 @dataclass
@@ -76,11 +73,9 @@ def test_the_scaled_objects_query_crosses_its_target_before_the_p99_degrades(
 ) -> None:
     project, venv = io_bound_project, project_venv(io_bound_project)
     require_writable_cgroups(project, venv)
-    scaled = yaml.safe_load((project / "deploy" / "k8s" / "scaledobject.yaml").read_text())
-    name = scaled["spec"]["scaleTargetRef"]["name"]
-    [in_flight] = [trigger for trigger in scaled["spec"]["triggers"] if trigger["type"] == "prometheus"]
-    query, target = in_flight["metadata"]["query"], float(in_flight["metadata"]["threshold"])
-    cpu_target = float(next(t for t in scaled["spec"]["triggers"] if t["type"] == "cpu")["metadata"]["value"]) / 100
+    autoscaler = Autoscaler.of(project)
+    name, query, target = autoscaler.deployment, autoscaler.query, autoscaler.threshold
+    cpu_target = autoscaler.cpu_percent / 100
     metrics_port = free_port()
     with running_stack(project, venv, {"METRICS_PORT": str(metrics_port)}, ("CONFINE=1",)) as stack:
         plan = stack.plan()

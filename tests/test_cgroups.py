@@ -22,7 +22,7 @@ from pyserve_template import machine, tuning, values
 from pyserve_template.baking import TOOLS, project_venv
 from pyserve_template.matrix import ONE_PER_SERVER
 
-from .stack import Stack, require_writable_cgroups, running_stack
+from .stack import CONFINED_TO, Stack, require_writable_cgroups, running_stack
 from .test_e2e import check_workers_fit_the_memory_model
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,6 @@ LOAD = {
 }
 PLAN_INPUTS = ("framework", "interface", "server", "workload")
 USAGE = re.compile(r"local: confined app server: peak memory (.+) of (.+), OOM kills (\d+)")
-CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d: (.+)\)")
 
 
 def tightest_memory_mib(stack: dict[str, str]) -> int:

@@ -40,7 +40,7 @@ from .containers import (
 )
 from .engine import Engine, PodmanEngine, base_images, project_images
 from .load import SteadyLoad
-from .prometheus import pod_labels, running_prometheus
+from .prometheus import Autoscaler, pod_labels, running_prometheus
 from .stack import running_stack
 
 pytestmark = pytest.mark.e2e
@@ -220,9 +220,8 @@ def autoscaler_query_values(
     """The generated ScaledObject's query, evaluated for 3 s by a real Prometheus on this host that
     scrapes each app container's metrics port on the stack's network, labelled as a pod: the pods
     its series come from, its values, and the sums of the series under its sum() at the same times."""
-    [scaled] = yaml.safe_load_all((project / "deploy" / "k8s" / "scaledobject.yaml").read_text())
-    name = scaled["spec"]["scaleTargetRef"]["name"]
-    [query] = [t["metadata"]["query"] for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+    autoscaler = Autoscaler.of(project)
+    name, query = autoscaler.deployment, autoscaler.query
     address = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
     addresses = [engine.docker("inspect", "--format", address, container).stdout.strip() for container in containers]
     targets = {f"{ip}:{settings.DEFAULT_METRICS_PORT}": pod_labels(name, number) for number, ip in enumerate(addresses)}

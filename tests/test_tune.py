@@ -14,6 +14,8 @@ import pytest
 
 from pyserve_template.baking import TOOLS, project_venv
 
+from .stack import CONFINED_TO
+
 pytestmark = pytest.mark.e2e
 
 # An app the sample knows nothing of: only /hello (and the /healthz the stack waits on) exist.
@@ -37,7 +39,6 @@ CUSTOM_USER = """class Caller(FastHttpUser):
     def hello(self) -> None:
         self.client.get("/hello")
 """
-CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d: (.+)\)")
 
 
 def test_make_tune_sweeps_a_users_own_app(fresh_bake) -> None:
