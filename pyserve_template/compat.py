@@ -78,8 +78,9 @@ def engine_fault_behaviour(server: str) -> dict[str, str]:
     """Fault -> what the engine makes of it with this server, figures included."""
     oom_event = (
         "`docker inspect` says `OOMKilled: true` only when the container's main process died; a worker's"
-        " kill is in `docker events --filter event=oom` and in the cgroup's `oom_kill` count"
-        " (`/sys/fs/cgroup/memory.events`; cgroup v1: `/sys/fs/cgroup/memory/memory.oom_control`)"
+        " kill is in the cgroup's `oom_kill` count (`/sys/fs/cgroup/memory.events`; cgroup v1:"
+        " `/sys/fs/cgroup/memory/memory.oom_control`), and usually in `docker events --filter event=oom`,"
+        " which missed it on a busy host (cgroup v1, Docker 20.10): alert on the count, not the event"
     )
     if "killed_worker" in FAULT_CAVEATS.get(server, {}):
         oom = (

@@ -134,6 +134,22 @@ class Faulted:
         )  # fmt: skip
         return events.stdout.splitlines()
 
+    def kernel_oom_kills(self, container: str) -> int:
+        """The kernel's own count of OOM kills in the container's memory cgroup, read on the host:
+        "oom_kill N" in memory.events (cgroup v2) or memory.oom_control (v1)."""
+        pid = self.state(container)["Pid"]
+        for membership in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            _, controllers, path = membership.split(":", 2)
+            if controllers == "":
+                counts = Path("/sys/fs/cgroup" + path, "memory.events")
+            elif "memory" in controllers.split(","):
+                counts = Path("/sys/fs/cgroup/memory" + path, "memory.oom_control")
+            else:
+                continue
+            if counts.exists():
+                return int(dict(line.split() for line in counts.read_text().splitlines())["oom_kill"])
+        raise AssertionError(f"no memory cgroup found for the container's process {pid}")
+
 
 def add_memory_hog(project: Path) -> None:
     """Write the hog beside the sample app and serve it, by APP_MODULE in compose.override.yaml."""
@@ -321,6 +337,7 @@ def test_a_worker_past_the_memory_limit_is_oom_killed_and_the_others_keep_servin
     container = stack.container("app")
     before = faulted.state(container)
     workers = faulted.workers(container)
+    kills_before = faulted.kernel_oom_kills(container)
     since = time.time()
     with steady_load(stack).running() as load:
         time.sleep(1)
@@ -348,19 +365,26 @@ def test_a_worker_past_the_memory_limit_is_oom_killed_and_the_others_keep_servin
             assert workers - killed, "no worker of those before lived on"
         time.sleep(1)
     assert hog.status == 502, hog  # the worker died holding it; nginx answered for it
-    assert len(faulted.oom_events(container, since)) >= 1, "the engine recorded no OOM kill"
     after = faulted.state(container)
+    engine_saw = len(faulted.oom_events(container, since))
     if caveat(server):
-        # The container's main process exited after an OOM kill in it: inspect says so.
+        # The container's main process exited after an OOM kill in it: the engine says so.
+        assert engine_saw >= 1, "the engine recorded no OOM kill"
         assert after["OOMKilled"] is True and after["RestartCount"] == before["RestartCount"] + 1
         seen = served_again_after_restart(faulted, container, load, hog_sent, killed_at)
     else:
+        # The kernel's count is the record: the engine's `oom` event missed a worker's kill that the
+        # kernel counted in each of 7 runs here with two busy processes beside the stack (cgroup v1;
+        # caught in the 2 runs without), so it is reported, not required.
+        kills = faulted.kernel_oom_kills(container) - kills_before
+        assert kills >= 1, f"the kernel counted no OOM kill; {faulted.deaths_seen(container)}"
         # Only a worker died: the container runs on, and inspect's OOMKilled (its main process) stays false.
         assert after["OOMKilled"] is False and after["RestartCount"] == before["RestartCount"]
         assert after["Status"] == "running" and faulted.healthy(container)
         in_flight = only_in_flight_failed(faulted, load, killed_at)
-        seen = f"{len(killed)} of {len(workers)} workers killed, replaced; {in_flight}"
-    print(f"{server}: a worker past the memory limit: OOM event recorded, OOMKilled {after['OOMKilled']}; {seen}")
+        seen = f"{len(killed)} of {len(workers)} workers killed, replaced; {kills} OOM kills counted; {in_flight}"
+    recorded = f"{engine_saw} engine OOM events, OOMKilled {after['OOMKilled']}"
+    print(f"{server}: a worker past the memory limit: {recorded}; {seen}")
 
 
 def test_compose_stop_under_load_lets_requests_in_flight_finish(faulted: Faulted) -> None:
