@@ -248,7 +248,12 @@ def test_an_http2_client_gets_http2(edge: Edge) -> None:
 def test_a_websocket_and_an_event_stream_pass_through_the_edge(edge: Edge) -> None:
     raw = socket.create_connection(("127.0.0.1", edge.https_port), timeout=10)
     uri = f"wss://{DOMAIN}:{edge.https_port}/ws/echo"
-    with websocket_connect(uri, sock=raw, ssl=edge.context, server_hostname=DOMAIN, open_timeout=10) as websocket:
+    try:
+        websocket = websocket_connect(uri, sock=raw, ssl=edge.context, server_hostname=DOMAIN, open_timeout=10)
+    except TimeoutError as unanswered:  # say what nginx and the app made of it
+        logs = "\n".join(f"--- {name}:\n{edge.stack.logs(name)[-3000:]}" for name in ("nginx", "app"))
+        raise AssertionError(f"{unanswered}\n{logs}") from unanswered
+    with websocket:
         for message in ("one", "two"):
             websocket.send(message)
             assert websocket.recv(timeout=10) == message
