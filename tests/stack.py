@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from pyserve_template import confine
 from pyserve_template.baking import free_port
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,20 @@ STOP_TIMEOUT = 40
 
 # The line `make local CONFINE=1` prints with the cgroup it made (pyserve_runtime.local).
 CONFINED_TO = re.compile(r"local: the app server runs confined to .*\(cgroup v\d: (.+)\)")
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_reader(directories: list[Path]) -> confine.Confinement:
+    """The runtime's reader of a cgroup's CPU time and OOM kills, for cgroup directories made by
+    someone else (`make local CONFINE=1`, an engine): one directory on cgroup v2, one per
+    controller's hierarchy on v1 (cpu, memory, cpuacct; a hierarchy may mount several)."""
+    if len(directories) == 1 and (directories[0] / "cgroup.controllers").exists():
+        return confine.Confinement(0, None, {"cpu": directories[0], "memory": directories[0]}, 2)
+    hierarchy = {place: place.relative_to(CGROUP_ROOT).parts[0] for place in directories}
+    by_controller = {name: place for place in directories for name in hierarchy[place].split(",")}
+    return confine.Confinement(0, None, by_controller, 1)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str, seen: Callable[[], str] | None = None) -> float:

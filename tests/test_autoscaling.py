@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from pyserve_template import tuning
+from pyserve_template import confine, tuning
 from pyserve_template.baking import free_port, project_venv
 
 from .open_loop import Step, run_steps
 from .prometheus import Autoscaler, pod_labels, running_prometheus
-from .stack import CONFINED_TO, require_writable_cgroups, running_stack
+from .stack import CONFINED_TO, cgroup_reader, require_writable_cgroups, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -46,16 +46,10 @@ class Row:
     cpu: float  # of the app's 1 CPU
 
 
-def cpu_seconds(places: list[Path]) -> float:
-    """The cgroup's CPU time so far: cpuacct.usage (v1, ns) or cpu.stat's usage_usec (v2)."""
-    for place in places:
-        if (place / "cpuacct.usage").exists():
-            return int((place / "cpuacct.usage").read_text()) / 1e9
-    for place in places:
-        stats = dict(line.split() for line in (place / "cpu.stat").read_text().splitlines())
-        if "usage_usec" in stats:
-            return int(stats["usage_usec"]) / 1e6
-    raise AssertionError(f"no CPU accounting in {places}")
+def cpu_seconds(cgroup: confine.Confinement) -> float:
+    seconds = cgroup.cpu_seconds()
+    assert seconds is not None, f"no CPU accounting in {cgroup.directories}"
+    return seconds
 
 
 def step_query(samples: list[tuple[float, float]], step: Step) -> float | None:
@@ -81,7 +75,7 @@ def test_the_scaled_objects_query_crosses_its_target_before_the_p99_degrades(
         plan = stack.plan()
         capacity_rate = plan["workers"] * plan["threads"] / (WAIT_MS / 1000)
         [places] = CONFINED_TO.findall(stack.output())
-        cgroup = [Path(place) for place in places.split(", ")]
+        cgroup = cgroup_reader([Path(place) for place in places.split(", ")])
         with running_prometheus({f"127.0.0.1:{metrics_port}": pod_labels(name)}, tmp_path) as prometheus:
             steps = [Step(share * capacity_rate, seconds) for share, seconds in RAMP]
             cpu_at = [0.0] * (len(steps) + 1)

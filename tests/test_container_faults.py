@@ -24,7 +24,7 @@ from pyserve_template import compat
 from .conftest import SERVER_VARIATIONS, bake_with
 from .containers import compose_stack, dns_valid_seconds, load_container_test
 from .load import STEADY_PATH, STEADY_USERS, Outcome, SteadyLoad
-from .stack import wait_for
+from .stack import CGROUP_ROOT, cgroup_reader, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.container]
 
@@ -135,20 +135,11 @@ class Faulted:
         return events.stdout.splitlines()
 
     def kernel_oom_kills(self, container: str) -> int:
-        """The kernel's own count of OOM kills in the container's memory cgroup, read on the host:
-        "oom_kill N" in memory.events (cgroup v2) or memory.oom_control (v1)."""
+        """The kernel's own count of OOM kills in the container's memory cgroup, read on the host."""
         pid = self.state(container)["Pid"]
-        for membership in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-            _, controllers, path = membership.split(":", 2)
-            if controllers == "":
-                counts = Path("/sys/fs/cgroup" + path, "memory.events")
-            elif "memory" in controllers.split(","):
-                counts = Path("/sys/fs/cgroup/memory" + path, "memory.oom_control")
-            else:
-                continue
-            if counts.exists():
-                return int(dict(line.split() for line in counts.read_text().splitlines())["oom_kill"])
-        raise AssertionError(f"no memory cgroup found for the container's process {pid}")
+        memberships = [line.split(":", 2) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
+        places = [CGROUP_ROOT / hierarchy / path.lstrip("/") for _, hierarchy, path in memberships]
+        return cgroup_reader([place for place in places if place.is_dir()]).oom_kills()
 
 
 def add_memory_hog(project: Path) -> None:
